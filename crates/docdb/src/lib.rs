@@ -1,0 +1,1 @@
+//! docdb (placeholder while the workspace is laid out).

@@ -1,0 +1,1 @@
+//! edge (placeholder while the workspace is laid out).

@@ -1,0 +1,1 @@
+//! functions (placeholder while the workspace is laid out).

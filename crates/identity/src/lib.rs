@@ -1,0 +1,1 @@
+//! identity (placeholder while the workspace is laid out).

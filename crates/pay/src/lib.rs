@@ -1,0 +1,1 @@
+//! pay (placeholder while the workspace is laid out).

@@ -1,0 +1,1 @@
+//! realtime (placeholder while the workspace is laid out).

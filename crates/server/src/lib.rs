@@ -1,0 +1,1 @@
+//! server (placeholder while the workspace is laid out).

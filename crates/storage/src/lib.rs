@@ -1,0 +1,1 @@
+//! storage (placeholder while the workspace is laid out).

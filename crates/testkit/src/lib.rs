@@ -1,0 +1,1 @@
+//! testkit (placeholder while the workspace is laid out).

@@ -1,0 +1,1 @@
+//! wechat (placeholder while the workspace is laid out).
