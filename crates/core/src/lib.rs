@@ -11,10 +11,12 @@
 #![deny(missing_docs)]
 
 pub mod caller;
+pub mod conn;
 pub mod error;
 pub mod ids;
 
 pub use caller::{Caller, UserIdentity};
+pub use conn::ConnectionInfo;
 pub use error::{ApiError, ErrorCode, Upstream};
 
 /// Milliseconds since the Unix epoch, the unit of `now` in rules and of `$date` values.
