@@ -12,6 +12,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod generated;
 pub mod keys;
 pub mod load;
 mod model;

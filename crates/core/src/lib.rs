@@ -10,11 +10,13 @@
 //! This crate stays small on purpose: anything here is a dependency of every other crate.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod caller;
 pub mod conn;
 pub mod error;
 pub mod ids;
 
+pub use auth::{Authenticate, Authenticator};
 pub use caller::{Caller, UserIdentity};
 pub use conn::ConnectionInfo;
 pub use error::{ApiError, ErrorCode, Upstream};
