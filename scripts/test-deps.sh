@@ -9,3 +9,6 @@ source scripts/deps-lib.sh
 # Tools every test run uses.
 command -v curl >/dev/null || need_apt curl
 command -v openssl >/dev/null || need_apt openssl
+
+# storage: s3s-fs, a real S3 server over a directory (crates/storage tests, it/storage.rs).
+need_cargo_bin s3s-fs s3s-fs 0.14.1 --features binary --locked

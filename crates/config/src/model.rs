@@ -395,6 +395,12 @@ pub struct StorageConfig {
     pub signing_secret: Secret,
     /// Base of temporary URLs; empty = from the request.
     pub public_base_url: String,
+    /// S3 access key id (COS SecretId, OSS AccessKeyId); empty = `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// S3 secret access key; empty = `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// Timeout of one request to the S3 service (connect, and each read).
+    pub timeout: HumanDuration,
     /// `maxAge` when a temp-url request gives none.
     pub default_max_age: HumanDuration,
     /// The largest `maxAge` honoured.
@@ -409,6 +415,9 @@ impl Default for StorageConfig {
             url: String::new(),
             signing_secret: Secret::default(),
             public_base_url: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+            timeout: d("30s"),
             default_max_age: d("2h"),
             max_age: d("7d"),
             rules: StorageRulesConfig::default(),

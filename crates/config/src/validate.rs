@@ -230,6 +230,18 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if !c.storage.public_base_url.is_empty() {
         check_url("storage.public_base_url", &c.storage.public_base_url)?;
     }
+    if c.storage.timeout.get().is_zero() {
+        return Err(key_err("storage.timeout", "must be more than 0"));
+    }
+    if c.storage.max_age.get().is_zero() {
+        return Err(key_err("storage.max_age", "must be more than 0"));
+    }
+    if !c.storage.signing_secret.is_empty() && c.storage.signing_secret.expose().len() < 32 {
+        return Err(key_err(
+            "storage.signing_secret",
+            "is too short: use at least 32 random characters, or leave it empty to generate one",
+        ));
+    }
 
     for (name, coll) in &c.collections {
         if !valid_collection_name(name) {
