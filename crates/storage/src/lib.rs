@@ -12,6 +12,7 @@
 //! before its name (multipart forms may put `cloudPath` after the file):
 //!
 //! ```no_run
+//! # use minibase_storage as storage;
 //! # async fn demo(storage: storage::Storage, body: storage::ByteStream) -> Result<(), storage::StorageError> {
 //! let staged = storage.stage(body).await?;          // streamed to a temp file, limit enforced
 //! let path = storage::CloudPath::parse("avatars/u1.png")?;

@@ -376,16 +376,37 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The text of the first element named `tag` in an XML document.
+/// The text of the first element named `tag` in an XML document (entities resolved).
 fn xml_text(xml: &str, tag: &str) -> Option<String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
-    let mut inside = false;
+    let mut out: Option<String> = None;
     loop {
         match reader.read_event().ok()? {
-            Event::Start(e) if e.local_name().as_ref() == tag.as_bytes() => inside = true,
-            Event::Text(t) if inside => return t.decode().ok().map(|s| quick_xml::escape::unescape(&s).map(|c| c.into_owned()).unwrap_or_else(|_| s.into_owned())),
-            Event::End(_) if inside => return Some(String::new()),
+            Event::Start(e) if out.is_none() && e.local_name().as_ref() == tag.as_bytes() => out = Some(String::new()),
+            Event::Text(t) => {
+                if let Some(o) = out.as_mut() {
+                    o.push_str(&t.decode().ok()?);
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(o) = out.as_mut() {
+                    let name = r.decode().ok()?;
+                    match name.as_ref() {
+                        "amp" => o.push('&'),
+                        "lt" => o.push('<'),
+                        "gt" => o.push('>'),
+                        "quot" => o.push('"'),
+                        "apos" => o.push('\''),
+                        _ => {
+                            if let Some(c) = r.resolve_char_ref().ok().flatten() {
+                                o.push(c);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::End(_) if out.is_some() => return out,
             Event::Eof => return None,
             _ => {}
         }
