@@ -35,20 +35,24 @@ pub enum ByteRange {
     Suffix(u64),
 }
 
+/// A `Range` header that is not a valid byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadRange;
+
 impl ByteRange {
     /// Parses a `Range` header value. `Ok(None)` means "ignore it and serve the whole object"
     /// (other units, several ranges — allowed by RFC 9110); `Err` means malformed.
-    pub fn parse_header(v: &str) -> Result<Option<ByteRange>, ()> {
+    pub fn parse_header(v: &str) -> Result<Option<ByteRange>, BadRange> {
         let Some(spec) = v.trim().strip_prefix("bytes=") else { return Ok(None) };
         if spec.contains(',') {
             return Ok(None);
         }
-        let (a, b) = spec.trim().split_once('-').ok_or(())?;
-        let num = |s: &str| -> Result<u64, ()> {
+        let (a, b) = spec.trim().split_once('-').ok_or(BadRange)?;
+        let num = |s: &str| -> Result<u64, BadRange> {
             if s.is_empty() || s.len() > 19 || !s.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(());
+                return Err(BadRange);
             }
-            s.parse().map_err(|_| ())
+            s.parse().map_err(|_| BadRange)
         };
         let (a, b) = (a.trim(), b.trim());
         if a.is_empty() {
@@ -57,7 +61,7 @@ impl ByteRange {
         let start = num(a)?;
         let end = if b.is_empty() { None } else { Some(num(b)?) };
         if end.is_some_and(|e| e < start) {
-            return Err(());
+            return Err(BadRange);
         }
         Ok(Some(ByteRange::From { start, end }))
     }

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
 pub mod error;
@@ -30,8 +31,10 @@ pub mod path;
 pub mod s3;
 pub mod signing;
 pub mod sniff;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub use backend::{Backend, ByteRange, ByteStream, Object, ObjectMeta, Staged};
+pub use backend::{Backend, BadRange, ByteRange, ByteStream, Object, ObjectMeta, Staged};
 pub use error::StorageError;
 pub use local::LocalBackend;
 pub use location::Location;

@@ -100,6 +100,12 @@ impl TempFile {
     pub(crate) fn path(&self) -> Option<PathBuf> {
         self.path.clone()
     }
+    /// Removes the file now (rather than in the background on drop).
+    pub(crate) async fn remove(mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = tokio::fs::remove_file(p).await;
+        }
+    }
 }
 
 impl Drop for TempFile {
@@ -234,11 +240,11 @@ impl Backend for LocalBackend {
             match std::fs::symlink_metadata(&path) {
                 Ok(m) if m.is_file() => {}
                 Ok(_) => return Ok(false),
-                Err(e) => return not_found_or(e).is_not_found_then(false),
+                Err(e) => return not_found_or(e).or_if_missing(false),
             }
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
-                Err(e) => return not_found_or(e).is_not_found_then(false),
+                Err(e) => return not_found_or(e).or_if_missing(false),
             }
             // Remove folders left empty, up to the root (best effort; fails when not empty).
             let mut dir = path.parent();
@@ -260,10 +266,10 @@ impl Backend for LocalBackend {
 }
 
 trait NotFoundThen {
-    fn is_not_found_then<T>(self, v: T) -> Result<T, StorageError>;
+    fn or_if_missing<T>(self, v: T) -> Result<T, StorageError>;
 }
 impl NotFoundThen for StorageError {
-    fn is_not_found_then<T>(self, v: T) -> Result<T, StorageError> {
+    fn or_if_missing<T>(self, v: T) -> Result<T, StorageError> {
         match self {
             StorageError::NotFound => Ok(v),
             e => Err(e),

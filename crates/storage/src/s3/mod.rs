@@ -426,12 +426,13 @@ struct S3Staged {
 impl Staged for S3Staged {
     async fn commit(self: Box<Self>, key: &str, content_type: &str) -> Result<(), StorageError> {
         let path = self.file.path().ok_or_else(|| StorageError::Io(io::Error::other("spool file gone")))?;
-        if self.size <= self.backend.cfg.part_size {
+        let result = if self.size <= self.backend.cfg.part_size {
             self.backend.put_single(key, path, self.size, self.sha256.clone(), content_type).await
         } else {
             self.backend.put_multipart(key, &self, path, content_type).await
-        }
-        // The spool file is removed when `self` drops.
+        };
+        self.file.remove().await;
+        result
     }
 }
 
@@ -577,8 +578,44 @@ fn skip_take(inner: ByteStream, skip: u64, take: u64) -> impl futures_util::Stre
 }
 
 #[cfg(test)]
+mod real_server_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    fn backend(path_style: bool, endpoint: &str, prefix: &str) -> S3Backend {
+        S3Backend {
+            cfg: Arc::new(S3Config {
+                bucket: "media".into(),
+                endpoint: url::Url::parse(endpoint).unwrap(),
+                region: "us-east-1".into(),
+                path_style,
+                prefix: prefix.into(),
+                credentials: Credentials { access_key_id: "a".into(), secret_access_key: "b".into() },
+                spool_dir: std::env::temp_dir(),
+                part_size: DEFAULT_PART_SIZE,
+                timeout: Duration::from_secs(1),
+            }),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    #[test]
+    fn addressing_styles() {
+        let b = backend(true, "http://127.0.0.1:9000", "");
+        assert_eq!(
+            b.locate(Some("a b/猫.png")).unwrap(),
+            ("http://127.0.0.1:9000/media/a%20b/%E7%8C%AB.png".into(), "127.0.0.1:9000".into(), "/media/a%20b/%E7%8C%AB.png".into())
+        );
+        let b = backend(false, "https://cos.ap-guangzhou.myqcloud.com", "app/");
+        assert_eq!(
+            b.locate(Some("x.png")).unwrap(),
+            ("https://media.cos.ap-guangzhou.myqcloud.com/app/x.png".into(), "media.cos.ap-guangzhou.myqcloud.com".into(), "/app/x.png".into())
+        );
+        assert!(b.locate(Some("../x")).is_err());
+        assert!(b.locate(Some("a//x")).is_err());
+    }
 
     #[test]
     fn content_range_and_xml() {
