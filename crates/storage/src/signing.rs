@@ -3,7 +3,7 @@
 //! `sig` is HMAC-SHA256 over `"v1\n" + cloudPath + "\n" + exp`, keyed with the signing secret,
 //! base64url without padding. Verification recomputes it and compares in constant time; an
 //! expired `exp`, a tampered path, `exp` or `sig` all fail the same way (403). The secret comes
-//! from `storage.signing_secret`, or is generated once into `<data_dir>/storage_signing_secret`
+//! from `storage.signing_secret`, or is generated once into `<data_dir>/secrets/storage_signing_secret`
 //! (mode 0600) so URLs survive restarts. Several instances behind one domain must share it.
 
 use crate::path::CloudPath;
@@ -16,8 +16,8 @@ use std::path::Path;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The file under `data_dir` holding a generated signing secret.
-pub const SECRET_FILE: &str = "storage_signing_secret";
+/// The name of the generated signing secret (`<data_dir>/secrets/<name>`).
+pub const SECRET_NAME: &str = "storage_signing_secret";
 
 /// Signs and verifies temporary URLs.
 #[derive(Clone)]
@@ -48,46 +48,14 @@ impl UrlSigner {
         UrlSigner { key: secret.to_vec() }
     }
 
-    /// The secret from config, else the one in `data_dir` (generated there on first use,
-    /// readable only by the owner).
+    /// The secret from config, else the one in `<data_dir>/secrets/storage_signing_secret`
+    /// (generated there on first use, readable only by the owner).
     pub fn load_or_generate(configured: &str, data_dir: &Path) -> io::Result<UrlSigner> {
         if !configured.is_empty() {
             return Ok(UrlSigner::new(configured.as_bytes()));
         }
-        let file = data_dir.join(SECRET_FILE);
-        match std::fs::read_to_string(&file) {
-            Ok(s) if s.trim().len() >= 32 => return Ok(UrlSigner::new(s.trim().as_bytes())),
-            Ok(_) => {
-                return Err(io::Error::other(format!(
-                    "{} is too short; delete it to generate a new one",
-                    file.display()
-                )));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        std::fs::create_dir_all(data_dir)?;
-        let secret = mb_core::ids::random_hex(32);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&file) {
-            Ok(mut f) => {
-                use std::io::Write;
-                f.write_all(secret.as_bytes())?;
-                f.sync_all()?;
-                Ok(UrlSigner::new(secret.as_bytes()))
-            }
-            // Another instance (or test) generated it first: use theirs.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Ok(UrlSigner::new(std::fs::read_to_string(&file)?.trim().as_bytes()))
-            }
-            Err(e) => Err(e),
-        }
+        let secret = config::generated::load_or_generate(data_dir, SECRET_NAME)?;
+        Ok(UrlSigner::new(secret.as_bytes()))
     }
 
     fn mac(&self, path: &str, exp: i64) -> HmacSha256 {
@@ -166,7 +134,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(config::generated::secret_path(dir.path(), SECRET_NAME)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let c = UrlSigner::load_or_generate("configured-secret-configured-secret", dir.path()).unwrap();

@@ -2,7 +2,7 @@
 //! over a temp directory, for this crate's tests and the HTTP tests of `crates/minibase`.
 //!
 //! The binary is installed by `scripts/test-deps.sh`; it is looked up in `$S3S_FS`,
-//! `$MINIBASE_TOOLS/bin`, `~/.cache/minibase-tools/bin`, then `PATH`. A missing binary fails
+//! `$MINIBASE_TOOLS_DIR/bin`, `~/.cache/minibase-tools/bin`, then `PATH`. A missing binary fails
 //! the test with that instruction rather than skipping it silently.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,7 +28,7 @@ fn find_binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let mut candidates = Vec::new();
-    if let Ok(t) = std::env::var("MINIBASE_TOOLS") {
+    if let Ok(t) = std::env::var("MINIBASE_TOOLS_DIR") {
         candidates.push(Path::new(&t).join("bin/s3s-fs"));
     }
     if let Ok(h) = std::env::var("HOME") {
