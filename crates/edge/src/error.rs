@@ -49,6 +49,12 @@ pub enum EdgeError {
     },
 }
 
+impl EdgeError {
+    pub(crate) fn data_dir(path: impl Into<PathBuf>, source: io::Error) -> EdgeError {
+        EdgeError::DataDir { path: path.into(), source }
+    }
+}
+
 /// The advice for a failed `bind()`.
 pub(crate) fn bind_hint(err: &io::Error, port: u16) -> &'static str {
     match err.kind() {

@@ -27,9 +27,11 @@
 
 mod conn;
 mod error;
+mod fsutil;
 mod listener;
 mod redirect;
 mod stats;
+pub mod tls;
 
 pub use error::EdgeError;
 pub use redirect::Http01Challenges;
@@ -77,7 +79,7 @@ pub struct Edge {
     http: Option<Bound>,
     https: Option<Bound>,
     redirect: Option<Bound>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<tls::Tls>>,
     redirect_router: Option<Router>,
     challenges: Arc<Http01Challenges>,
     hsts: Option<HeaderValue>,
@@ -96,12 +98,7 @@ impl Edge {
         let s = &config.server;
         let tls = match config.tls.mode {
             TlsMode::Off => None,
-            mode => {
-                return Err(EdgeError::Tls(format!(
-                    "tls.mode = \"{}\" is not available in this build yet; use tls.mode = \"off\"",
-                    mode.as_str()
-                )));
-            }
+            _ => Some(Arc::new(tls::Tls::setup(config).await?)),
         };
         let http = if s.http_addr.is_empty() {
             None
@@ -160,6 +157,11 @@ impl Edge {
         self.redirect.as_ref().map(|b| b.addr)
     }
 
+    /// The development CA certificate to trust (`tls.mode = "self-signed"`).
+    pub fn dev_ca_file(&self) -> Option<std::path::PathBuf> {
+        self.tls.as_ref().and_then(|t| t.dev_ca_file())
+    }
+
     /// The pending ACME http-01 challenges the redirect listener answers.
     pub fn http01_challenges(&self) -> Arc<Http01Challenges> {
         self.challenges.clone()
@@ -188,7 +190,9 @@ impl Edge {
             loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), None, None)));
         }
         if let (Some(b), Some(tls)) = (self.https, self.tls) {
-            loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), Some(tls), self.hsts)));
+            tokio::spawn(tls.clone().watch(self.stats.clone(), shutdown_signal.graceful.clone()));
+            let acceptor = tls.acceptor.clone();
+            loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), Some(acceptor), self.hsts)));
         }
         if let (Some(b), Some(router)) = (self.redirect, self.redirect_router) {
             loops.push(tokio::spawn(accept_loop(shared.clone(), b, router, None, None)));
