@@ -4,7 +4,14 @@
 //! - [`fake_pay::FakeWechatPay`]: a WeChat Pay API v3 server (orders, refunds, certificates,
 //!   signed answers in public-key / platform-certificate / mixed mode, signed and encrypted
 //!   notifications with duplicates, retries and forgeries).
+//! - [`fake_wechat::FakeWechat`]: the WeChat API (`api.weixin.qq.com`): login codes, the
+//!   stable access token, phone numbers, content security, subscribe messages, mini-program
+//!   codes; errors on demand ([`fake_wechat::Fault`]) and call counters
+//!   ([`fake_wechat::Endpoint`]).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod fake_pay;
+pub mod fake_wechat;
 
 pub use fake_pay::FakeWechatPay;
+pub use fake_wechat::{FakeUser, FakeWechat, FakeWechatOptions};

@@ -20,6 +20,7 @@
 //! [`Wechat`] bundles them as the server (and functions, and pay) use them:
 //!
 //! ```no_run
+//! # use minibase_wechat as wechat;
 //! # async fn demo(cfg: &config::WechatConfig) -> Result<(), wechat::WechatError> {
 //! use std::sync::Arc;
 //! let wx = wechat::Wechat::new(cfg, Arc::new(wechat::MemoryKv::default()))?;
@@ -35,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod client;
 pub mod data;
