@@ -25,6 +25,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod files;
 pub mod local;
 pub mod location;
 pub mod path;
@@ -36,6 +37,7 @@ pub mod testing;
 
 pub use backend::{Backend, BadRange, ByteRange, ByteStream, Object, ObjectMeta, Staged};
 pub use error::StorageError;
+pub use files::{Access, FileIndex, FileRecord, FileRules, Files, Resource};
 pub use local::LocalBackend;
 pub use location::Location;
 pub use path::CloudPath;
