@@ -392,3 +392,77 @@ impl Files {
         self.storage.effective_max_age(max_age)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The service's decisions with an in-memory index and the default rule written out
+    //! (`resource.openid == auth.openid`); the HTTP tests cover the real docdb seams.
+    use super::*;
+    use crate::{LocalBackend, Settings, UrlSigner};
+    use bytes::Bytes;
+    use mb_core::UserIdentity;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct MemIndex(Mutex<HashMap<String, FileRecord>>);
+    #[async_trait]
+    impl FileIndex for MemIndex {
+        async fn get(&self, path: &CloudPath) -> Result<Option<FileRecord>, ApiError> {
+            Ok(self.0.lock().unwrap().get(path.as_str()).cloned())
+        }
+        async fn put(&self, r: &FileRecord) -> Result<(), ApiError> {
+            self.0.lock().unwrap().insert(r.path.clone(), r.clone());
+            Ok(())
+        }
+        async fn remove(&self, path: &CloudPath) -> Result<(), ApiError> {
+            self.0.lock().unwrap().remove(path.as_str());
+            Ok(())
+        }
+    }
+    struct OwnerOnly;
+    impl FileRules for OwnerOnly {
+        fn allows(&self, _: Access, caller: &Caller, r: &Resource<'_>, _: i64) -> Result<bool, ApiError> {
+            Ok(r.openid.is_some() && r.openid == caller.openid())
+        }
+    }
+    fn user(o: &str) -> Caller {
+        Caller::User(UserIdentity { uid: o.into(), openid: o.into(), unionid: None, platform: "dev".into(), session_id: "s".into() })
+    }
+    fn body(b: &'static [u8]) -> ByteStream {
+        Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(b))]))
+    }
+
+    #[tokio::test]
+    async fn ownership_rules_and_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(LocalBackend::open(dir.path()).await.unwrap());
+        let settings = Settings { upload_limit: 100, default_max_age: Duration::from_secs(60), max_age: Duration::from_secs(600) };
+        let storage = Storage::new(backend, UrlSigner::new(b"k"), settings);
+        let files = Files::new(storage, Arc::new(MemIndex::default()), Arc::new(OwnerOnly));
+        let (a, b) = (user("a"), user("b"));
+        let p = CloudPath::parse("x/1.png").unwrap();
+        let r = files.upload_stream(&a, &p, body(b"\x89PNG\r\n\x1a\n")).await.unwrap();
+        assert_eq!((r.openid.as_deref(), r.content_type.as_str(), r.size), (Some("a"), "image/png", 8));
+        assert_eq!(files.upload_stream(&b, &p, body(b"b")).await.unwrap_err().code, mb_core::ErrorCode::PermissionDenied);
+        let r2 = files.upload_stream(&Caller::Service, &p, body(b"svc")).await.unwrap();
+        assert_eq!((r2.openid.as_deref(), r2.created_ms), (Some("a"), r.created_ms), "overwrite keeps owner and creation");
+        assert_eq!(files.upload_stream(&a, &p, body(&[0u8; 101])).await.unwrap_err().code, mb_core::ErrorCode::PayloadTooLarge);
+
+        let ids = vec![(p.file_id(), Some(10_000)), ("mb://nope".to_string(), None), ("bad".to_string(), None)];
+        let t = files.temp_urls(&a, "https://h", &ids).await.unwrap();
+        assert_eq!((t[0].status, t[0].max_age), (0, Some(600)));
+        assert!(t[0].temp_file_url.starts_with("https://h/storage/x/1.png?exp="));
+        assert_eq!((t[1].code, t[2].code), ("PERMISSION_DENIED", "INVALID_ARGUMENT"));
+        assert_eq!(files.temp_urls(&b, "https://h", &ids[..1]).await.unwrap()[0].code, "PERMISSION_DENIED");
+        assert_eq!(files.temp_urls(&Caller::Service, "https://h", &ids[1..2]).await.unwrap()[0].code, "NOT_FOUND");
+        let too_many: Vec<_> = (0..51).map(|i| (format!("mb://{i}"), None)).collect();
+        assert!(files.temp_urls(&a, "h", &too_many).await.is_err());
+
+        assert_eq!(files.delete(&b, &[p.file_id()]).await.unwrap()[0].code, "PERMISSION_DENIED");
+        assert_eq!(files.delete(&a, &[p.file_id()]).await.unwrap()[0].status, 0);
+        assert_eq!(files.delete(&Caller::Service, &[p.file_id()]).await.unwrap()[0].code, "NOT_FOUND");
+        assert!(!dir.path().join("x/1.png").exists());
+        assert_eq!(files.upload_stream(&Caller::Anonymous, &p, body(b"x")).await.unwrap_err().code, mb_core::ErrorCode::PermissionDenied);
+    }
+}
