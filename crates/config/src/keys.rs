@@ -125,6 +125,7 @@ pub const KEYS: &[KeySpec] = &[
     k("functions.timeout", Str),
     k("functions.memory_limit", Str),
     k("functions.concurrency", Int),
+    k("functions.queue", Int),
     k("functions.timezone_offset_hours", Int),
     k("functions.http_allow", List),
     k("realtime.max_watches_per_connection", Int),

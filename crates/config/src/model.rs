@@ -494,6 +494,8 @@ pub struct FunctionsConfig {
     pub memory_limit: ByteSize,
     /// Concurrent invocations per function at most.
     pub concurrency: u32,
+    /// Calls of one function that may wait for a free instance; more are refused with 503.
+    pub queue: u32,
     /// Time zone of timer triggers, as a UTC offset in hours.
     pub timezone_offset_hours: i32,
     /// Hosts (or CIDRs) the function HTTP client may reach even when private or loopback.
@@ -507,6 +509,7 @@ impl Default for FunctionsConfig {
             timeout: d("10s"),
             memory_limit: sz("64MiB"),
             concurrency: 16,
+            queue: 256,
             timezone_offset_hours: 8,
             http_allow: Vec::new(),
         }

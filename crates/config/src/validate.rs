@@ -267,6 +267,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if !(-12..=14).contains(&f.timezone_offset_hours) {
         return Err(key_err("functions.timezone_offset_hours", "must be between -12 and 14"));
     }
+    let mem = f.memory_limit.bytes();
+    if !(16 << 20..=4 << 30).contains(&mem) {
+        return Err(key_err("functions.memory_limit", "must be between 16MiB and 4GiB"));
+    }
     let r = &c.realtime;
     if r.send_buffer == 0 {
         return Err(key_err("realtime.send_buffer", "must be at least 1"));

@@ -1,1 +1,329 @@
-//! functions (placeholder while the workspace is laid out).
+//! Cloud functions (云函数): CloudBase-style JavaScript functions run in-process on QuickJS.
+//!
+//! A function is a folder `functions.dir/<name>/` holding `index.js` (CommonJS,
+//! `exports.main = async (event, context) => …`) and an optional `config.json` (timeout,
+//! memory, environment variables, timer triggers; see [`spec`]). Inside,
+//! `require('wx-server-sdk')` (alias `minibase`) gives the `cloud` object: `getWXContext()`,
+//! `database()` with `db.command`, files, `callFunction`, `openapi`, `pay`, `logger()`, plus
+//! `fetch` with an SSRF guard ([`fetch`]).
+//!
+//! # Public API
+//!
+//! - [`Functions`]: the manager. [`Functions::new`] with [`Settings`] (from the config) and
+//!   [`Services`] (the bindings to the other areas, see [`host`]); then
+//!   [`Functions::call`] (`wx.cloud.callFunction`, `POST /api/functions/{name}`),
+//!   [`Functions::http`] (the HTTP trigger, `/fn/{name}/…`), [`Functions::invoke`] (any event:
+//!   payment notifications, message push) and [`Functions::start_timers`] (timer triggers).
+//! - [`CallContext`]: who is calling, which becomes `cloud.getWXContext()`.
+//! - [`FunctionError`]: why a call failed; converts into the API error envelope.
+//!
+//! # Runtime model
+//!
+//! Each function has up to `functions.concurrency` instances; an instance is a thread owning
+//! its own QuickJS runtime (separate heap, memory limit, interrupt handler), so functions never
+//! see each other's globals and a runaway one never blocks the async runtime. Instances stay
+//! warm between calls (module state persists, as on CloudBase) and reload when their files
+//! change. See `worker.rs` for the life of an instance and `docs/functions.md` for users.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod error;
+pub mod fetch;
+pub mod host;
+pub mod http;
+pub mod modules;
+mod natives;
+mod pool;
+pub mod spec;
+pub mod triggers;
+mod worker;
+
+pub use error::FunctionError;
+pub use host::{Database, Files, HostError, OpenApi, Pay, Query, Services, TimerLease};
+pub use http::{HttpRequest, HttpResponse};
+
+use mb_core::Caller;
+use parking_lot::Mutex;
+use pool::Pool;
+use serde_json::{Map, Value, json};
+use spec::FunctionSpec;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use worker::{HostEnv, WorkerConfig};
+
+/// How deep `cloud.callFunction` may nest.
+pub const MAX_CALL_DEPTH: u32 = 8;
+
+/// The `[functions]` settings and what else the manager needs from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The functions folder.
+    pub dir: PathBuf,
+    /// Default timeout of one invocation.
+    pub timeout: Duration,
+    /// Default memory limit of one instance, in bytes.
+    pub memory_limit: usize,
+    /// Instances (concurrent calls) per function.
+    pub concurrency: usize,
+    /// Calls that may wait for an instance, per function.
+    pub queue: usize,
+    /// Time zone of timer triggers.
+    pub timezone_offset_hours: i32,
+    /// `functions.http_allow`.
+    pub http_allow: Vec<String>,
+    /// The mini program's AppID (`APPID` in `getWXContext()`).
+    pub appid: String,
+    /// `ENV` in `getWXContext()`.
+    pub env_id: String,
+}
+
+impl Settings {
+    /// The settings of a loaded configuration.
+    pub fn from_config(c: &config::Config) -> Self {
+        let f = &c.functions;
+        Settings {
+            dir: f.dir.clone(),
+            timeout: f.timeout.get(),
+            memory_limit: f.memory_limit.bytes() as usize,
+            concurrency: f.concurrency.max(1) as usize,
+            queue: f.queue as usize,
+            timezone_offset_hours: f.timezone_offset_hours,
+            http_allow: f.http_allow.clone(),
+            appid: c.wechat.appid.clone(),
+            env_id: "minibase".into(),
+        }
+    }
+}
+
+/// Who is calling, as `cloud.getWXContext()` will tell the function.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The caller (a user gives `OPENID`, `UNIONID`).
+    pub caller: Caller,
+    /// The request id (in the function's logs and `context.request_id`).
+    pub request_id: String,
+    /// The client's address (`CLIENTIP` / `CLIENTIPV6`).
+    pub client_ip: Option<IpAddr>,
+    /// `SOURCE`: `wx_client`, `wx_http`, `wx_trigger`, `wx_paycallback`, `http`, …
+    pub source: String,
+    /// `callFunction` nesting (0 for outside calls).
+    pub depth: u32,
+}
+
+impl CallContext {
+    /// A context with the `SOURCE` CloudBase uses for this kind of caller: `wx_client` for a
+    /// mini-program user, `wx_http` for service and admin callers, `wx_trigger` for Minibase
+    /// itself, `wx_unknown` for anonymous callers.
+    pub fn new(caller: Caller, request_id: impl Into<String>, client_ip: Option<IpAddr>) -> Self {
+        let source = match &caller {
+            Caller::User(_) => "wx_client",
+            Caller::Service | Caller::Admin => "wx_http",
+            Caller::System => "wx_trigger",
+            Caller::Anonymous => "wx_unknown",
+        };
+        CallContext {
+            caller,
+            request_id: request_id.into(),
+            client_ip,
+            source: source.into(),
+            depth: 0,
+        }
+    }
+
+    /// The same context with another `SOURCE`.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+}
+
+/// The function manager. Cheap to clone.
+#[derive(Clone)]
+pub struct Functions {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    settings: Settings,
+    dir: Mutex<Option<PathBuf>>,
+    host: Arc<HostEnv>,
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+    shutting_down: AtomicBool,
+    lease: Option<Arc<dyn TimerLease>>,
+}
+
+impl Functions {
+    /// A manager over `settings.dir`. Must be called inside a tokio runtime (host calls and
+    /// timers run on it). Fails on an invalid `functions.http_allow`.
+    pub fn new(settings: Settings, services: Services) -> Result<Self, String> {
+        let policy = fetch::AddressPolicy::new(&settings.http_allow)?;
+        let fetch = fetch::FetchClient::new(policy)?;
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "functions must be started inside the tokio runtime".to_string())?;
+        let lease = services.lease.clone();
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            host: Arc::new(HostEnv {
+                services,
+                fetch,
+                handle: handle.clone(),
+                manager: weak.clone(),
+                appid: settings.appid.clone(),
+                env_id: settings.env_id.clone(),
+            }),
+            dir: Mutex::new(None),
+            settings,
+            pools: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+            lease,
+        });
+        // Reap idle instances in the background while the manager lives.
+        let weak = Arc::downgrade(&inner);
+        handle.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.pools.lock().retain(|_, p| !p.reap(pool::IDLE_TTL));
+            }
+        });
+        Ok(Functions { inner })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Functions { inner }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// `wx.cloud.callFunction`: `data` (an object, or null) becomes the event, with
+    /// `userInfo: {appId, openId}` for a user caller (a `userInfo` sent by the client is
+    /// dropped). Returns the JSON text of what `main` returned.
+    pub async fn call(
+        &self,
+        name: &str,
+        data: Value,
+        ctx: CallContext,
+    ) -> Result<String, FunctionError> {
+        let mut event = match data {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            _ => return Err(FunctionError::BadRequest("'data' must be an object".into())),
+        };
+        event.remove("userInfo");
+        if let Some(u) = ctx.caller.user() {
+            event.insert(
+                "userInfo".into(),
+                json!({ "appId": self.inner.settings.appid, "openId": u.openid }),
+            );
+        }
+        self.invoke_text(name, Value::Object(event).to_string(), ctx)
+            .await
+    }
+
+    /// Runs `name` with any event (payment notifications, message push, timers); the parsed
+    /// result.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        event: &Value,
+        ctx: CallContext,
+    ) -> Result<Value, FunctionError> {
+        let text = self.invoke_text(name, event.to_string(), ctx).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| FunctionError::Internal(format!("result JSON: {e}")))
+    }
+
+    /// Whether a function named `name` exists now.
+    pub async fn exists(&self, name: &str) -> bool {
+        if !spec::valid_name(name) {
+            return false;
+        }
+        let dir = self.inner.settings.dir.join(name).join("index.js");
+        tokio::task::spawn_blocking(move || dir.is_file())
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn invoke_text(
+        &self,
+        name: &str,
+        event: String,
+        ctx: CallContext,
+    ) -> Result<String, FunctionError> {
+        if !spec::valid_name(name) {
+            return Err(FunctionError::BadName);
+        }
+        if self.inner.shutting_down.load(Ordering::SeqCst) {
+            return Err(FunctionError::ShuttingDown);
+        }
+        let pool = self.pool(name).await?;
+        // Run on its own task: a caller that goes away does not take a warm instance with it.
+        let task = tokio::spawn(async move { pool.invoke(event, ctx).await });
+        task.await
+            .unwrap_or_else(|e| Err(FunctionError::Internal(format!("invocation task: {e}"))))
+    }
+
+    async fn pool(&self, name: &str) -> Result<Arc<Pool>, FunctionError> {
+        if let Some(p) = self.inner.pools.lock().get(name) {
+            return Ok(p.clone());
+        }
+        let settings = &self.inner.settings;
+        let configured = settings.dir.clone();
+        let fname = name.to_owned();
+        let found = tokio::task::spawn_blocking(move || {
+            let dir = std::fs::canonicalize(&configured).ok()?;
+            dir.join(&fname).join("index.js").is_file().then_some(dir)
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(dir) = found else {
+            return Err(FunctionError::NotFound(name.to_owned()));
+        };
+        *self.inner.dir.lock() = Some(dir.clone());
+        let mut pools = self.inner.pools.lock();
+        let pool = pools.entry(name.to_owned()).or_insert_with(|| {
+            let cfg = Arc::new(WorkerConfig {
+                name: name.to_owned(),
+                dir,
+                defaults: FunctionSpec::defaults(settings.timeout, settings.memory_limit),
+                host: self.inner.host.clone(),
+            });
+            Arc::new(Pool::new(cfg, settings.concurrency, settings.queue))
+        });
+        Ok(pool.clone())
+    }
+
+    /// Calls in progress or waiting, per function (for metrics and tests).
+    pub fn busy(&self) -> HashMap<String, usize> {
+        self.inner
+            .pools
+            .lock()
+            .iter()
+            .map(|(k, p)| (k.clone(), p.busy()))
+            .collect()
+    }
+
+    /// Refuses new calls and stops idle instances; calls in progress finish.
+    pub fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        for p in self.inner.pools.lock().values() {
+            p.clear();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for p in self.pools.get_mut().values() {
+            p.clear();
+        }
+    }
+}

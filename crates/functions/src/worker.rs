@@ -1,0 +1,956 @@
+//! One function instance: a dedicated thread owning a QuickJS runtime (QuickJS is `!Send`),
+//! fed by a channel. The thread loads the function's code, then serves one invocation at a
+//! time, running its own little event loop: promise jobs, timers, and completions of host
+//! calls (which run on the tokio runtime and come back over the same channel).
+//!
+//! Life of an instance, as CloudBase's:
+//! - **warm**: module-level state survives between invocations of the same instance;
+//! - **frozen between calls**: timers and completions that arrive while idle wait for the next
+//!   invocation;
+//! - **reloaded** when a file it loaded (or `config.json`) changed: the new version is loaded
+//!   in a fresh runtime before the call; if it does not load, the call (and every later one
+//!   until the files change again) answers the load error — calls never run half-old,
+//!   half-new code;
+//! - **discarded** after a timeout (the interrupt handler stops runaway code), when it ran
+//!   out of memory, or on a bug.
+
+use crate::error::FunctionError;
+use crate::host::{HostError, OpContext};
+use crate::modules::{Fingerprint, Resolver, stamp};
+use crate::spec::FunctionSpec;
+use crate::{CallContext, natives};
+use rquickjs::{
+    CatchResultExt, Context, Ctx, Function, Object, Persistent, Runtime, Value as JsValue,
+};
+use serde_json::{Value, json};
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+const PRELUDE_JS: &str = include_str!("js/prelude.js");
+const CLOUD_JS: &str = include_str!("js/cloud.js");
+
+/// QuickJS's own stack limit, well inside the thread's.
+const JS_STACK: usize = 1 << 20;
+/// The instance thread's stack.
+const THREAD_STACK: usize = 4 << 20;
+/// Log lines one invocation may write; the rest are counted and reported once.
+const MAX_LOG_LINES: u32 = 1000;
+/// Longest log line kept.
+const MAX_LOG_LINE: usize = 8 << 10;
+
+/// What every instance of every function shares: bindings, HTTP client, runtime handle.
+pub(crate) struct HostEnv {
+    pub services: crate::host::Services,
+    pub fetch: crate::fetch::FetchClient,
+    pub handle: tokio::runtime::Handle,
+    pub manager: Weak<crate::Inner>,
+    pub appid: String,
+    pub env_id: String,
+}
+
+/// What every instance of one function shares.
+pub(crate) struct WorkerConfig {
+    pub name: String,
+    /// The canonical functions folder.
+    pub dir: PathBuf,
+    pub defaults: FunctionSpec,
+    pub host: Arc<HostEnv>,
+}
+
+/// Messages to an instance thread.
+pub(crate) enum Msg {
+    Invoke(Job),
+    OpDone {
+        generation: u64,
+        id: u32,
+        result: Result<Value, HostError>,
+    },
+    Shutdown,
+}
+
+/// One invocation: the event (JSON text) and who is calling.
+pub(crate) struct Job {
+    pub event: String,
+    pub call: CallContext,
+    pub reply: tokio::sync::oneshot::Sender<JobOutcome>,
+}
+
+/// How an invocation ended, and whether the instance may be reused.
+pub(crate) struct JobOutcome {
+    /// The JSON text of the result.
+    pub result: Result<String, FunctionError>,
+    pub keep: bool,
+    /// The function's timeout as its `config.json` says (for the pool's queue waits).
+    pub timeout: Option<Duration>,
+}
+
+/// The pool's handle on an instance thread; dropping it stops the thread.
+pub(crate) struct Instance {
+    tx: Sender<Msg>,
+    pub last_used: Instant,
+}
+
+impl Instance {
+    pub fn spawn(cfg: Arc<WorkerConfig>) -> std::io::Result<Instance> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let own = tx.clone();
+        let name = format!("fn-{}", cfg.name.chars().take(12).collect::<String>());
+        std::thread::Builder::new()
+            .name(name)
+            .stack_size(THREAD_STACK)
+            .spawn(move || run(cfg, rx, own))?;
+        Ok(Instance {
+            tx,
+            last_used: Instant::now(),
+        })
+    }
+
+    /// Hands a job to the thread; `false` if the thread is gone.
+    pub fn send(&self, job: Job) -> bool {
+        self.tx.send(Msg::Invoke(job)).is_ok()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Shutdown);
+    }
+}
+
+/// The state natives share with the engine (the thread's only owner of JS-facing state).
+pub(crate) struct Shared {
+    pub cfg: Arc<WorkerConfig>,
+    pub resolver: Resolver,
+    pub generation: u64,
+    pub tx: Sender<Msg>,
+    pub deadline: Cell<Option<Instant>>,
+    pub interrupted: Cell<bool>,
+    pub st: RefCell<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub fingerprint: Fingerprint,
+    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    armed: HashMap<u32, u64>,
+    arm_seq: u64,
+    pub pending_ops: usize,
+    next_op: u32,
+    pub outcome: Option<(u64, bool, String)>,
+    pub call: Option<CallState>,
+    log_lines: u32,
+    logs_dropped: u32,
+}
+
+/// The invocation in progress, for logs and host calls.
+#[derive(Clone)]
+pub(crate) struct CallState {
+    pub ctx: CallContext,
+    pub deadline: Instant,
+}
+
+impl Shared {
+    pub fn arm_timer(&self, id: u32, ms: f64) {
+        let mut st = self.st.borrow_mut();
+        st.arm_seq += 1;
+        let seq = st.arm_seq;
+        let due = Instant::now() + Duration::from_millis(ms.clamp(0.0, 2_147_483_647.0) as u64);
+        st.armed.insert(id, seq);
+        st.timers.push(Reverse((due, seq, id)));
+    }
+
+    pub fn clear_timer(&self, id: u32) {
+        self.st.borrow_mut().armed.remove(&id);
+    }
+
+    /// The next live timer's due time (stale entries are dropped).
+    fn next_timer(&self) -> Option<Instant> {
+        let mut st = self.st.borrow_mut();
+        while let Some(Reverse((due, seq, id))) = st.timers.peek().copied() {
+            if st.armed.get(&id) == Some(&seq) {
+                return Some(due);
+            }
+            st.timers.pop();
+        }
+        None
+    }
+
+    fn pop_due_timer(&self, now: Instant) -> Option<u32> {
+        let due = self.next_timer()?;
+        if due > now {
+            return None;
+        }
+        let mut st = self.st.borrow_mut();
+        let Reverse((_, _, id)) = st.timers.pop()?;
+        st.armed.remove(&id);
+        Some(id)
+    }
+
+    /// Starts a host call: runs on the tokio runtime, answers over the channel.
+    pub fn start_op(&self, op: String, args: Value) -> u32 {
+        let (id, cx) = {
+            let mut st = self.st.borrow_mut();
+            st.next_op = st.next_op.wrapping_add(1);
+            st.pending_ops += 1;
+            let cx = match &st.call {
+                Some(c) => OpContext {
+                    name: self.cfg.name.clone(),
+                    caller: c.ctx.caller.clone(),
+                    request_id: c.ctx.request_id.clone(),
+                    source: c.ctx.source.clone(),
+                    client_ip: c.ctx.client_ip,
+                    depth: c.ctx.depth,
+                    remaining: c.deadline.saturating_duration_since(Instant::now()),
+                },
+                None => OpContext {
+                    name: self.cfg.name.clone(),
+                    caller: mb_core::Caller::System,
+                    request_id: String::new(),
+                    source: "load".into(),
+                    client_ip: None,
+                    depth: 0,
+                    remaining: self.cfg.defaults.timeout,
+                },
+            };
+            (st.next_op, cx)
+        };
+        let host = self.cfg.host.clone();
+        let tx = self.tx.clone();
+        let generation = self.generation;
+        host.handle.clone().spawn(async move {
+            let manager = host.manager.upgrade().map(crate::Functions::from_inner);
+            let result =
+                crate::host::dispatch(&host.services, &host.fetch, manager, &op, args, cx).await;
+            let _ = tx.send(Msg::OpDone {
+                generation,
+                id,
+                result,
+            });
+        });
+        id
+    }
+
+    /// `console.*` and `cloud.logger()`: into our structured logs, with the request id.
+    pub fn log(&self, level: &str, msg: &str) {
+        let mut st = self.st.borrow_mut();
+        if st.log_lines >= MAX_LOG_LINES {
+            st.logs_dropped += 1;
+            return;
+        }
+        st.log_lines += 1;
+        let rid = st
+            .call
+            .as_ref()
+            .map(|c| c.ctx.request_id.clone())
+            .unwrap_or_default();
+        drop(st);
+        let mut end = msg.len().min(MAX_LOG_LINE);
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        let msg = &msg[..end];
+        let f = self.cfg.name.as_str();
+        match level {
+            "error" => {
+                tracing::error!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
+            }
+            "warn" => {
+                tracing::warn!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
+            }
+            "debug" => {
+                tracing::debug!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
+            }
+            _ => {
+                tracing::info!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
+            }
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        self.interrupted.get() || self.deadline.get().is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// A JavaScript failure, read out of the exception.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JsFailure {
+    pub name: String,
+    pub message: String,
+    pub stack: String,
+}
+
+impl JsFailure {
+    fn summary(&self) -> String {
+        if self.name.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.name, self.message)
+        }
+    }
+    /// `file:line:col` of the innermost frame, if the stack has one.
+    fn location(&self) -> Option<String> {
+        let line = self
+            .stack
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("at "))?;
+        let loc = match (line.find('('), line.rfind(')')) {
+            (Some(a), Some(b)) if b > a => &line[a + 1..b],
+            _ => line.trim_start_matches("at "),
+        };
+        (!loc.is_empty() && !loc.starts_with("minibase:") && loc != "native")
+            .then(|| loc.to_string())
+    }
+    fn is_oom(&self) -> bool {
+        self.message == "out of memory"
+    }
+}
+
+/// Reads an exception (or another rquickjs error) into a [`JsFailure`].
+pub(crate) fn failure(ctx: &Ctx<'_>, e: rquickjs::Error) -> JsFailure {
+    match e {
+        rquickjs::Error::Exception => describe(&ctx.catch()),
+        rquickjs::Error::Allocation => JsFailure {
+            name: "InternalError".into(),
+            message: "out of memory".into(),
+            stack: String::new(),
+        },
+        other => JsFailure {
+            name: "InternalError".into(),
+            message: other.to_string(),
+            stack: String::new(),
+        },
+    }
+}
+
+fn describe(v: &JsValue<'_>) -> JsFailure {
+    let text =
+        |v: Option<JsValue<'_>>| v.and_then(|x| x.as_string().and_then(|s| s.to_string().ok()));
+    if let Some(obj) = v.as_object() {
+        let message = text(obj.get("message").ok());
+        if let Some(message) = message {
+            return JsFailure {
+                name: text(obj.get("name").ok()).unwrap_or_else(|| "Error".into()),
+                message,
+                stack: text(obj.get("stack").ok()).unwrap_or_default(),
+            };
+        }
+    }
+    if let Some(s) = v.as_string().and_then(|s| s.to_string().ok()) {
+        return JsFailure {
+            name: String::new(),
+            message: s,
+            stack: String::new(),
+        };
+    }
+    let message = v
+        .ctx()
+        .json_stringify(v.clone())
+        .ok()
+        .flatten()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| format!("{v:?}"));
+    JsFailure {
+        name: String::new(),
+        message,
+        stack: String::new(),
+    }
+}
+
+/// A loaded version of the function. Field order matters: the persistent handle must be
+/// dropped before the context and the runtime.
+struct Engine {
+    api: Persistent<Object<'static>>,
+    ctx: Context,
+    rt: Runtime,
+    shared: Rc<Shared>,
+    spec: FunctionSpec,
+    generation: u64,
+    seq: u64,
+}
+
+enum Slot {
+    Empty,
+    Ready(Box<Engine>),
+    Broken(Box<LoadFailure>),
+}
+
+/// Why a version did not load, with what it depends on (so a fix is noticed).
+struct LoadFailure {
+    fingerprint: Fingerprint,
+    error: FunctionError,
+    timeout: Duration,
+}
+
+/// The thread's state between messages.
+struct Worker {
+    cfg: Arc<WorkerConfig>,
+    slot: Slot,
+    generation: u64,
+    stash: Vec<(u32, Result<Value, HostError>)>,
+    rx: Receiver<Msg>,
+    tx: Sender<Msg>,
+}
+
+fn run(cfg: Arc<WorkerConfig>, rx: Receiver<Msg>, tx: Sender<Msg>) {
+    let mut w = Worker {
+        cfg,
+        slot: Slot::Empty,
+        generation: 0,
+        stash: Vec::new(),
+        rx,
+        tx,
+    };
+    while let Ok(msg) = w.rx.recv() {
+        match msg {
+            Msg::Shutdown => break,
+            Msg::OpDone {
+                generation: g,
+                id,
+                result,
+            } => {
+                if matches!(&w.slot, Slot::Ready(e) if e.generation == g) {
+                    w.stash.push((id, result));
+                }
+            }
+            Msg::Invoke(job) => {
+                let Job { event, call, reply } = job;
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    w.serve(&event, call)
+                }));
+                let outcome = outcome.unwrap_or_else(|_| {
+                    tracing::error!(function = %w.cfg.name, "function instance panicked; discarded");
+                    JobOutcome { result: Err(FunctionError::Internal("instance panicked".into())), keep: false, timeout: None }
+                });
+                let keep = outcome.keep;
+                let _ = reply.send(outcome);
+                if !keep {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    fn serve(&mut self, event: &str, call: CallContext) -> JobOutcome {
+        // Reload when a file this version depends on changed.
+        let stale = match &mut self.slot {
+            Slot::Ready(e) => e.shared.st.borrow_mut().fingerprint.changed(),
+            Slot::Broken(f) => f.fingerprint.changed(),
+            Slot::Empty => true,
+        };
+        if stale {
+            if matches!(self.slot, Slot::Ready(_)) {
+                tracing::info!(function = %self.cfg.name, "function files changed; reloading");
+            }
+            self.slot = Slot::Empty;
+            self.stash.clear();
+            self.generation += 1;
+            match Engine::load(&self.cfg, self.generation, self.tx.clone()) {
+                Ok(e) => self.slot = Slot::Ready(Box::new(e)),
+                Err(f) => {
+                    tracing::warn!(function = %self.cfg.name, error = %f.error, "function failed to load");
+                    let keep = !matches!(
+                        f.error,
+                        FunctionError::NotFound(_)
+                            | FunctionError::Internal(_)
+                            | FunctionError::Memory { .. }
+                    );
+                    let outcome = JobOutcome {
+                        result: Err(f.error.clone()),
+                        keep,
+                        timeout: Some(f.timeout),
+                    };
+                    self.slot = Slot::Broken(f);
+                    return outcome;
+                }
+            }
+        }
+        match &mut self.slot {
+            Slot::Broken(f) => JobOutcome {
+                result: Err(f.error.clone()),
+                keep: true,
+                timeout: Some(f.timeout),
+            },
+            Slot::Ready(engine) => {
+                let timeout = engine.spec.timeout;
+                let (result, keep) = engine.invoke(event, call, &mut self.stash, &self.rx);
+                JobOutcome {
+                    result,
+                    keep,
+                    timeout: Some(timeout),
+                }
+            }
+            Slot::Empty => JobOutcome {
+                result: Err(FunctionError::Internal("no engine".into())),
+                keep: false,
+                timeout: None,
+            },
+        }
+    }
+}
+
+impl Engine {
+    /// Loads the function's current files into a fresh runtime.
+    fn load(
+        cfg: &Arc<WorkerConfig>,
+        generation: u64,
+        tx: Sender<Msg>,
+    ) -> Result<Engine, Box<LoadFailure>> {
+        let fail = |fingerprint: Fingerprint, error: FunctionError, timeout: Duration| {
+            Box::new(LoadFailure {
+                fingerprint,
+                error,
+                timeout,
+            })
+        };
+        let name = cfg.name.clone();
+        let default_timeout = cfg.defaults.timeout;
+        let folder = cfg.dir.join(&name);
+        let mut fp = Fingerprint::default();
+        let index = folder.join("index.js");
+        fp.record(&index, stamp(&index));
+        let Ok(root) = std::fs::canonicalize(&folder) else {
+            return Err(fail(fp, FunctionError::NotFound(name), default_timeout));
+        };
+        if stamp(&root.join("index.js")).is_none() {
+            return Err(fail(fp, FunctionError::NotFound(name), default_timeout));
+        }
+        let config_path = root.join("config.json");
+        let config_stamp = stamp(&config_path);
+        fp.record(&config_path, config_stamp);
+        let load_err = |fp: Fingerprint, message: String, t: Duration| {
+            Err(fail(
+                fp,
+                FunctionError::Load {
+                    name: name.clone(),
+                    message,
+                },
+                t,
+            ))
+        };
+        let spec = match config_stamp {
+            None => cfg.defaults.clone(),
+            Some(_) => match std::fs::read_to_string(&config_path) {
+                Ok(text) => match FunctionSpec::parse(&text, &cfg.defaults) {
+                    Ok(s) => s,
+                    Err(m) => return load_err(fp, m, default_timeout),
+                },
+                Err(e) => return load_err(fp, format!("config.json: {e}"), default_timeout),
+            },
+        };
+        let timeout = spec.timeout;
+        let memory_mib = (spec.memory_limit >> 20) as u64;
+        let internal = |fp: Fingerprint, e: rquickjs::Error| {
+            Err(fail(
+                fp,
+                FunctionError::Internal(format!("QuickJS: {e}")),
+                timeout,
+            ))
+        };
+        let rt = match Runtime::new() {
+            Ok(rt) => rt,
+            Err(e) => return internal(fp, e),
+        };
+        rt.set_memory_limit(spec.memory_limit);
+        rt.set_max_stack_size(JS_STACK);
+        let shared = Rc::new(Shared {
+            cfg: cfg.clone(),
+            resolver: Resolver::new(root),
+            generation,
+            tx,
+            deadline: Cell::new(None),
+            interrupted: Cell::new(false),
+            st: RefCell::new(State {
+                fingerprint: fp,
+                ..State::default()
+            }),
+        });
+        let sh = shared.clone();
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            if let Some(d) = sh.deadline.get() {
+                if Instant::now() >= d {
+                    sh.interrupted.set(true);
+                    return true;
+                }
+            }
+            false
+        })));
+        let take_fp = |shared: &Rc<Shared>| std::mem::take(&mut shared.st.borrow_mut().fingerprint);
+        let ctx = match Context::full(&rt) {
+            Ok(c) => c,
+            Err(e) => return internal(take_fp(&shared), e),
+        };
+        shared.deadline.set(Some(Instant::now() + timeout));
+        let env_json = serde_json::to_string(&spec.env).unwrap_or_else(|_| "{}".into());
+        let loaded: Result<Persistent<Object<'static>>, JsFailure> = ctx.with(|ctx| {
+            let api = boot(&ctx, &shared).map_err(|e| failure(&ctx, e))?;
+            let load: Function = api.get("load").map_err(|e| failure(&ctx, e))?;
+            load.call::<_, ()>((env_json,))
+                .map_err(|e| failure(&ctx, e))?;
+            Ok(Persistent::save(&ctx, api))
+        });
+        let result = match loaded {
+            Ok(api) => {
+                let engine = Engine {
+                    api,
+                    ctx,
+                    rt,
+                    shared: shared.clone(),
+                    spec,
+                    generation,
+                    seq: 0,
+                };
+                // Promise jobs queued by top-level code.
+                match engine.run_jobs() {
+                    Ok(()) => Ok(engine),
+                    Err(f) => Err(f),
+                }
+            }
+            Err(f) => Err(f),
+        };
+        shared.deadline.set(None);
+        match result {
+            Ok(engine) => Ok(engine),
+            Err(f) => {
+                let error = if shared.interrupted.get() {
+                    FunctionError::Load {
+                        name: name.clone(),
+                        message: format!(
+                            "top-level code did not finish within {} ms",
+                            timeout.as_millis()
+                        ),
+                    }
+                } else if f.is_oom() {
+                    FunctionError::Memory {
+                        name: name.clone(),
+                        mib: memory_mib,
+                    }
+                } else {
+                    let mut message = f.summary();
+                    if let Some(loc) = f.location() {
+                        message = format!("{message} ({loc})");
+                    }
+                    if !f.stack.is_empty() {
+                        tracing::warn!(function = %name, stack = %f.stack, "load error stack");
+                    }
+                    FunctionError::Load {
+                        name: name.clone(),
+                        message,
+                    }
+                };
+                Err(fail(take_fp(&shared), error, timeout))
+            }
+        }
+    }
+
+    /// Runs queued promise jobs until there are none.
+    fn run_jobs(&self) -> Result<(), JsFailure> {
+        loop {
+            match self.rt.execute_pending_job() {
+                Ok(true) => continue,
+                Ok(false) => return Ok(()),
+                Err(job) => {
+                    let f = job.0.with(|ctx| describe(&ctx.catch()));
+                    if self.shared.timed_out() || f.is_oom() {
+                        return Err(f);
+                    }
+                    // An exception escaping a job is already a rejected promise; note it.
+                    tracing::debug!(function = %self.shared.cfg.name, error = %f.summary(), "exception in a promise job");
+                }
+            }
+        }
+    }
+
+    fn with_api<R>(
+        &self,
+        f: impl for<'js> FnOnce(&Ctx<'js>, Object<'js>) -> rquickjs::Result<R>,
+    ) -> Result<R, JsFailure> {
+        self.ctx.with(|ctx| {
+            let api = self
+                .api
+                .clone()
+                .restore(&ctx)
+                .map_err(|e| failure(&ctx, e))?;
+            f(&ctx, api).catch(&ctx).map_err(|e| match e {
+                rquickjs::CaughtError::Exception(ex) => describe(&ex.into_value()),
+                rquickjs::CaughtError::Value(v) => describe(&v),
+                rquickjs::CaughtError::Error(e) => JsFailure {
+                    name: "InternalError".into(),
+                    message: e.to_string(),
+                    stack: String::new(),
+                },
+            })
+        })
+    }
+
+    fn deliver(&self, id: u32, result: Result<Value, HostError>) -> Result<(), JsFailure> {
+        {
+            let mut st = self.shared.st.borrow_mut();
+            st.pending_ops = st.pending_ops.saturating_sub(1);
+        }
+        let (ok, payload) = match result {
+            Ok(v) => (true, v.to_string()),
+            Err(e) => (false, e.to_js_json()),
+        };
+        self.with_api(|_, api| {
+            let complete: Function = api.get("complete")?;
+            complete.call::<_, ()>((id, ok, payload))
+        })
+    }
+
+    /// Runs one invocation to its end. Returns the result and whether to keep the instance.
+    fn invoke(
+        &mut self,
+        event: &str,
+        call: CallContext,
+        stash: &mut Vec<(u32, Result<Value, HostError>)>,
+        rx: &Receiver<Msg>,
+    ) -> (Result<String, FunctionError>, bool) {
+        self.seq += 1;
+        let seq = self.seq;
+        let name = self.shared.cfg.name.clone();
+        let started = Instant::now();
+        let deadline = started + self.spec.timeout;
+        let request_id = call.request_id.clone();
+        let ctx_json = self.context_json(&call, deadline);
+        {
+            let mut st = self.shared.st.borrow_mut();
+            st.call = Some(CallState {
+                ctx: call,
+                deadline,
+            });
+            st.outcome = None;
+            st.log_lines = 0;
+            st.logs_dropped = 0;
+        }
+        self.shared.interrupted.set(false);
+        self.shared.deadline.set(Some(deadline));
+        let result = self.drive(seq, event, &ctx_json, stash, rx, deadline);
+        self.shared.deadline.set(None);
+        let dropped = {
+            let mut st = self.shared.st.borrow_mut();
+            st.call = None;
+            st.logs_dropped
+        };
+        if dropped > 0 {
+            tracing::warn!(function = %name, request_id = %request_id, dropped, "function log lines over the limit were dropped");
+        }
+        let ms = started.elapsed().as_millis() as u64;
+        let (result, keep) = match result {
+            Ok(Ok(json)) => (Ok(json), true),
+            Ok(Err(f)) => {
+                tracing::warn!(function = %name, request_id = %request_id, error = %f.summary(), stack = %f.stack, "function threw");
+                (
+                    Err(FunctionError::Thrown {
+                        name: name.clone(),
+                        message: f.summary(),
+                    }),
+                    true,
+                )
+            }
+            Err(e) => {
+                tracing::warn!(function = %name, request_id = %request_id, error = %e, elapsed_ms = ms, "function instance discarded");
+                (Err(e), false)
+            }
+        };
+        let keep = keep && self.memory_ok();
+        (result, keep)
+    }
+
+    /// The event loop of one invocation. `Ok(Err(_))`: the function failed (instance fine);
+    /// `Err(_)`: the instance must go (timeout, memory, bug).
+    fn drive(
+        &mut self,
+        seq: u64,
+        event: &str,
+        ctx_json: &str,
+        stash: &mut Vec<(u32, Result<Value, HostError>)>,
+        rx: &Receiver<Msg>,
+        deadline: Instant,
+    ) -> Result<Result<String, JsFailure>, FunctionError> {
+        let name = self.shared.cfg.name.clone();
+        let fatal = |this: &Self, f: &JsFailure| -> Option<FunctionError> {
+            if this.shared.interrupted.get() || this.shared.timed_out() {
+                Some(FunctionError::Timeout {
+                    name: name.clone(),
+                    ms: this.spec.timeout.as_millis() as u64,
+                })
+            } else if f.is_oom() {
+                Some(FunctionError::Memory {
+                    name: name.clone(),
+                    mib: (this.spec.memory_limit >> 20) as u64,
+                })
+            } else {
+                None
+            }
+        };
+        for (id, r) in stash.drain(..) {
+            if let Err(f) = self.deliver(id, r) {
+                if let Some(e) = fatal(self, &f) {
+                    return Err(e);
+                }
+            }
+        }
+        let started = self.with_api(|_, api| {
+            let invoke: Function = api.get("invoke")?;
+            invoke.call::<_, ()>((seq as f64, event, ctx_json))
+        });
+        if let Err(f) = started {
+            return match fatal(self, &f) {
+                Some(e) => Err(e),
+                None => Ok(Err(f)),
+            };
+        }
+        loop {
+            if let Err(f) = self.run_jobs() {
+                return Err(fatal(self, &f).unwrap_or(FunctionError::Internal(f.summary())));
+            }
+            let outcome = self.shared.st.borrow_mut().outcome.take();
+            if let Some((s, ok, json)) = outcome {
+                if s == seq {
+                    if ok {
+                        return Ok(Ok(json));
+                    }
+                    let f: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                    let text = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    let failure = JsFailure {
+                        name: text("name"),
+                        message: text("message"),
+                        stack: text("stack"),
+                    };
+                    if let Some(e) = fatal(self, &failure) {
+                        return Err(e);
+                    }
+                    return Ok(Err(failure));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(FunctionError::Timeout {
+                    name,
+                    ms: self.spec.timeout.as_millis() as u64,
+                });
+            }
+            let next_timer = self.shared.next_timer();
+            if self.shared.st.borrow().pending_ops == 0 && next_timer.is_none() {
+                return Ok(Err(JsFailure {
+                    name: "Error".into(),
+                    message:
+                        "main() returned a promise that never settles (nothing left to wait for)"
+                            .into(),
+                    stack: String::new(),
+                }));
+            }
+            let wake = next_timer.map_or(deadline, |t| t.min(deadline));
+            match rx.recv_timeout(wake.saturating_duration_since(now)) {
+                Ok(Msg::OpDone {
+                    generation,
+                    id,
+                    result,
+                }) => {
+                    if generation == self.generation {
+                        if let Err(f) = self.deliver(id, result) {
+                            if let Some(e) = fatal(self, &f) {
+                                return Err(e);
+                            }
+                        }
+                    }
+                }
+                Ok(Msg::Invoke(job)) => {
+                    let _ = job.reply.send(JobOutcome {
+                        result: Err(FunctionError::Internal("instance busy".into())),
+                        keep: false,
+                        timeout: None,
+                    });
+                }
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(FunctionError::ShuttingDown);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = Instant::now();
+            while let Some(id) = self.shared.pop_due_timer(now) {
+                let fired = self.with_api(|_, api| {
+                    let fire: Function = api.get("fireTimer")?;
+                    fire.call::<_, ()>((id,))
+                });
+                if let Err(f) = fired {
+                    if let Some(e) = fatal(self, &f) {
+                        return Err(e);
+                    }
+                    // An exception thrown by a timer callback fails the invocation, as an
+                    // uncaught exception does in Node.
+                    return Ok(Err(f));
+                }
+            }
+        }
+    }
+
+    /// `{wxContext, context, deadline}` for the JavaScript side of `invoke`.
+    fn context_json(&self, call: &CallContext, deadline: Instant) -> String {
+        let host = &self.shared.cfg.host;
+        let user = call.caller.user();
+        let (v4, v6) = match call.client_ip {
+            Some(std::net::IpAddr::V4(ip)) => (ip.to_string(), String::new()),
+            Some(std::net::IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+                Some(v4) => (v4.to_string(), String::new()),
+                None => (String::new(), ip.to_string()),
+            },
+            None => (String::new(), String::new()),
+        };
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as i64;
+        json!({
+            "wxContext": {
+                "OPENID": user.map(|u| u.openid.as_str()).unwrap_or(""),
+                "APPID": host.appid,
+                "UNIONID": user.and_then(|u| u.unionid.as_deref()).unwrap_or(""),
+                "UID": user.map(|u| u.uid.as_str()).unwrap_or(""),
+                "ENV": host.env_id,
+                "SOURCE": call.source,
+                "CLIENTIP": v4,
+                "CLIENTIPV6": v6,
+            },
+            "context": {
+                "request_id": call.request_id,
+                "function_name": self.shared.cfg.name,
+                "function_version": "$LATEST",
+                "namespace": host.env_id,
+                "memory_limit_in_mb": self.spec.memory_limit >> 20,
+                "time_limit_in_ms": self.spec.timeout.as_millis() as u64,
+                "environ": "",
+                "callbackWaitsForEmptyEventLoop": false,
+            },
+            "deadline": mb_core::now_ms() + remaining,
+        })
+        .to_string()
+    }
+
+    /// Whether the heap is comfortably inside the limit (after a collection if needed).
+    fn memory_ok(&self) -> bool {
+        let limit = self.spec.memory_limit as i64;
+        let used = |rt: &Runtime| rt.memory_usage().malloc_size;
+        if used(&self.rt) * 10 < limit * 8 {
+            return true;
+        }
+        self.rt.run_gc();
+        used(&self.rt) * 10 < limit * 8
+    }
+}
+
+/// Installs the natives and evaluates the prelude and the cloud SDK; returns the internal API.
+fn boot<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result<Object<'js>> {
+    let native = natives::install(ctx, shared)?;
+    let prelude: Function = natives::eval_named(ctx, PRELUDE_JS, "minibase:prelude.js")?;
+    let cloud: Function = natives::eval_named(ctx, CLOUD_JS, "minibase:cloud.js")?;
+    prelude.call((native, cloud))
+}
