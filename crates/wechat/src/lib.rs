@@ -48,7 +48,7 @@ pub mod token;
 pub use client::{ClientSettings, Code2Session, WechatClient};
 pub use error::WechatError;
 pub use openapi::{OpenApi, OpenApiReply};
-pub use push::{PushCrypto, PushError, PushMessage, PushQuery, ReplayCache};
+pub use push::{PushCrypto, PushError, PushHandler, PushMessage, PushQuery, ReplayCache};
 pub use token::{AccessTokenManager, KvEntry, KvStore, MemoryKv};
 
 use std::sync::Arc;
@@ -67,6 +67,13 @@ struct Inner {
     push: Option<PushCrypto>,
     replay: ReplayCache,
     push_function: String,
+    push_handler: parking_lot::RwLock<Option<Arc<dyn PushHandler>>>,
+}
+
+impl std::fmt::Debug for dyn PushHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushHandler")
+    }
 }
 
 impl Wechat {
@@ -85,7 +92,15 @@ impl Wechat {
         };
         let replay = ReplayCache::new(2 * push::DEFAULT_WINDOW_SECS, 100_000);
         Ok(Wechat {
-            inner: Arc::new(Inner { client, tokens, openapi, push, replay, push_function: cfg.push_function.clone() }),
+            inner: Arc::new(Inner {
+                client,
+                tokens,
+                openapi,
+                push,
+                replay,
+                push_function: cfg.push_function.clone(),
+                push_handler: parking_lot::RwLock::new(None),
+            }),
         })
     }
 
@@ -116,5 +131,13 @@ impl Wechat {
     /// `wechat.push_function`: the function accepted pushes are handed to (empty = none).
     pub fn push_function(&self) -> &str {
         &self.inner.push_function
+    }
+    /// Registers where accepted push messages go (the functions area does, at startup).
+    pub fn set_push_handler(&self, handler: Arc<dyn PushHandler>) {
+        *self.inner.push_handler.write() = Some(handler);
+    }
+    /// The registered push handler.
+    pub fn push_handler(&self) -> Option<Arc<dyn PushHandler>> {
+        self.inner.push_handler.read().clone()
     }
 }

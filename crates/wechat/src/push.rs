@@ -124,6 +124,33 @@ impl PushMessage {
     }
 }
 
+impl PushMessage {
+    /// The document stored in `_wechat_push` for this message (its `_id` is [`Self::replay_key`]).
+    pub fn to_record(&self, openid: Option<&str>, received_at_ms: i64) -> Value {
+        let field = |k: &str| self.message.get(k).and_then(Value::as_str).map(str::to_string);
+        serde_json::json!({
+            "_id": self.replay_key(),
+            "received_at": { "$date": received_at_ms },
+            "format": self.format,
+            "encrypted": self.encrypted,
+            "openid": openid.map(str::to_string).or_else(|| field("FromUserName")),
+            "msg_type": field("MsgType"),
+            "event": field("Event"),
+            "message": self.message,
+        })
+    }
+}
+
+/// Where accepted push messages go after they are stored: the functions area registers one
+/// that runs `wechat.push_function`. Called after the answer to WeChat, off the request path.
+#[async_trait::async_trait]
+pub trait PushHandler: Send + Sync + 'static {
+    /// Handles one accepted message. `function` is `wechat.push_function`; `record` is the
+    /// stored `_wechat_push` document (with `message`). An error is logged and recorded on the
+    /// document as `handler_error`.
+    async fn handle(&self, function: &str, record: &Value) -> Result<(), String>;
+}
+
 /// `sha1(concat(sorted(parts)))`, lowercase hex: WeChat's push signature.
 pub fn sign(parts: &[&str]) -> String {
     let mut v: Vec<&str> = parts.to_vec();
