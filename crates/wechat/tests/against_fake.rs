@@ -321,3 +321,80 @@ async fn open_apis() {
     // only one token was ever needed
     assert_eq!(fake.calls(Endpoint::StableToken), 1);
 }
+
+#[tokio::test]
+async fn fake_stable_token_rules() {
+    let fake = FakeWechat::start().await;
+    let c = client(&fake);
+    let a = c.stable_token(false).await.unwrap();
+    assert_eq!(a.expires_in, 7200);
+    // normal mode: the same token while it has more than 5 minutes left
+    assert_eq!(c.stable_token(false).await.unwrap().access_token, a.access_token);
+    // force refresh: a new token, the old one dead
+    let b = c.stable_token(true).await.unwrap();
+    assert_ne!(b.access_token, a.access_token);
+    // a second force within 30 s does not refresh
+    assert_eq!(c.stable_token(true).await.unwrap().access_token, b.access_token);
+    // per-minute limit
+    fake.set_token_minute_limit(4);
+    assert_eq!(c.stable_token(false).await.unwrap_err().errcode(), Some(45011));
+    // wrong secret
+    let mut s = settings(&fake);
+    s.secret = "nope".into();
+    assert_eq!(WechatClient::new(s).unwrap().stable_token(false).await.unwrap_err().errcode(), Some(40125));
+    // the old token is refused by open APIs with 40001, the new one accepted
+    let http = reqwest::Client::new();
+    let call = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/wxa/msg_sec_check", fake.url());
+        async move {
+            let v: serde_json::Value = http
+                .post(url)
+                .query(&[("access_token", token)])
+                .json(&json!({"content": "x", "version": 2, "scene": 1, "openid": "o"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["errcode"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(call(a.access_token).await, 40001);
+    assert_eq!(call(b.access_token).await, 0);
+    assert_eq!(call(String::new()).await, 41001);
+}
+
+#[tokio::test]
+async fn fake_scripting_over_http_and_lenient_mode() {
+    let fake = FakeWechat::start_with(testkit::FakeWechatOptions { lenient: true, ..Default::default() }).await;
+    let c = client(&fake);
+    let http = reqwest::Client::new();
+    let v: serde_json::Value = http
+        .post(format!("{}/_fake/codes", fake.url()))
+        .json(&json!({"openid": "oScripted", "session_key": "AAAAAAAAAAAAAAAAAAAAAA=="}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let s = c.code2session(v["code"].as_str().unwrap()).await.unwrap();
+    assert_eq!((s.openid.as_str(), s.session_key.as_str()), ("oScripted", "AAAAAAAAAAAAAAAAAAAAAA=="));
+    // lenient: any code once; openid:NAME logs in as NAME; other codes map to a stable openid
+    assert_eq!(c.code2session("openid:alice").await.unwrap().openid, "alice");
+    assert_eq!(c.code2session("openid:alice").await.unwrap_err().errcode(), Some(40163));
+    let x = c.code2session("whatever-1").await.unwrap();
+    assert_eq!(x.openid, testkit::fake_wechat::openid_for("whatever-1"));
+    let res = http
+        .post(format!("{}/_fake/faults", fake.url()))
+        .json(&json!({"endpoint": "jscode2session", "errcode": 45011}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(c.code2session("another").await.unwrap_err().errcode(), Some(45011));
+    let calls: serde_json::Value = http.get(format!("{}/_fake/calls", fake.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(calls["jscode2session"], 5);
+}
