@@ -12,3 +12,7 @@ command -v openssl >/dev/null || need_apt openssl
 
 # storage: s3s-fs, a real S3 server over a directory (crates/storage tests, it/storage.rs).
 need_cargo_bin s3s-fs s3s-fs 0.14.1 --features binary --locked
+
+# edge: Pebble (Let's Encrypt's ACME test server) and pebble-challtestsrv for the ACME tests,
+# nginx for the `minibase doctor` tests against wrongly configured peers.
+need_apt pebble nginx-light

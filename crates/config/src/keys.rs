@@ -78,6 +78,8 @@ pub const KEYS: &[KeySpec] = &[
     k("tls.acme.dns_provider", Str),
     k("tls.acme.dns_api_base", Str),
     k("tls.acme.dns_propagation", Str),
+    k("tls.acme.dns_key_id", Str),
+    s("tls.acme.dns_key_secret"),
     s("auth.service_key"),
     s("auth.jwt_secret"),
     k("auth.access_ttl", Str),

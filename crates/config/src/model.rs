@@ -243,6 +243,12 @@ pub struct AcmeConfig {
     pub dns_api_base: String,
     /// Seconds to wait after creating a TXT record before asking for validation.
     pub dns_propagation: HumanDuration,
+    /// DNS API key id (DNSPod SecretId, Alibaba Cloud AccessKey ID); empty = from the
+    /// provider's usual environment variable.
+    pub dns_key_id: String,
+    /// DNS API secret (DNSPod SecretKey, Alibaba Cloud AccessKey Secret, Cloudflare API
+    /// token); empty = from the provider's usual environment variable.
+    pub dns_key_secret: Secret,
 }
 
 impl Default for AcmeConfig {
@@ -255,6 +261,8 @@ impl Default for AcmeConfig {
             dns_provider: String::new(),
             dns_api_base: String::new(),
             dns_propagation: d("10s"),
+            dns_key_id: String::new(),
+            dns_key_secret: Secret::default(),
         }
     }
 }

@@ -25,7 +25,9 @@
 //! (HTTP → HTTPS and ACME http-01).
 #![deny(missing_docs)]
 
+mod acme;
 mod conn;
+pub mod dns;
 mod error;
 mod fsutil;
 mod listener;
@@ -96,9 +98,10 @@ impl Edge {
     /// what to do.
     pub async fn bind(config: &Config, stats: Arc<EdgeStats>) -> Result<Edge, EdgeError> {
         let s = &config.server;
+        let challenges = Arc::new(Http01Challenges::default());
         let tls = match config.tls.mode {
             TlsMode::Off => None,
-            _ => Some(Arc::new(tls::Tls::setup(config).await?)),
+            _ => Some(Arc::new(tls::Tls::setup(config, challenges.clone()).await?)),
         };
         let http = if s.http_addr.is_empty() {
             None
@@ -110,7 +113,6 @@ impl Edge {
         } else {
             None
         };
-        let challenges = Arc::new(Http01Challenges::default());
         let (redirect, redirect_router) = if s.redirect_addr.is_empty() {
             (None, None)
         } else {
@@ -190,7 +192,7 @@ impl Edge {
             loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), None, None)));
         }
         if let (Some(b), Some(tls)) = (self.https, self.tls) {
-            tokio::spawn(tls.clone().watch(self.stats.clone(), shutdown_signal.graceful.clone()));
+            tls.spawn(self.stats.clone(), shutdown_signal.graceful.clone());
             let acceptor = tls.acceptor.clone();
             loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), Some(acceptor), self.hsts)));
         }

@@ -8,10 +8,15 @@
 //!   stable access token, phone numbers, content security, subscribe messages, mini-program
 //!   codes; errors on demand ([`fake_wechat::Fault`]) and call counters
 //!   ([`fake_wechat::Endpoint`]).
+//! - [`fake_dns`]: DNS provider APIs for DNS-01 (DNSPod, Alibaba Cloud DNS, Cloudflare), with
+//!   their request signatures checked.
+//! - [`pebble`]: Pebble (ACME test CA) and pebble-challtestsrv as child processes.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod fake_dns;
 pub mod fake_pay;
 pub mod fake_wechat;
+pub mod pebble;
 
 pub use fake_pay::FakeWechatPay;
 pub use fake_wechat::{FakeUser, FakeWechat, FakeWechatOptions};

@@ -8,6 +8,8 @@ pub(crate) mod selfsigned;
 pub(crate) mod store;
 pub mod x509;
 
+use crate::acme::Acme;
+use crate::redirect::Http01Challenges;
 use crate::{EdgeError, EdgeStats};
 use config::{Config, TlsMode};
 use pem::PairFiles;
@@ -28,6 +30,8 @@ pub(crate) enum Source {
     Files(Vec<PairFiles>),
     /// `tls.mode = "self-signed"`.
     SelfSigned(SelfSigned),
+    /// `tls.mode = "acme"`.
+    Acme(Arc<Acme>),
 }
 
 /// The HTTPS side of the edge: acceptor, certificate store and where certificates come from.
@@ -93,16 +97,13 @@ pub(crate) fn server_config(
 
 impl Tls {
     /// Loads (or generates) the certificates of `tls.mode` and builds the acceptor.
-    pub(crate) async fn setup(config: &Config) -> Result<Tls, EdgeError> {
+    pub(crate) async fn setup(config: &Config, http01: Arc<Http01Challenges>) -> Result<Tls, EdgeError> {
+        let store = Arc::new(CertStore::default());
         let source = match config.tls.mode {
             TlsMode::Files => Source::Files(pairs(config)),
             TlsMode::SelfSigned => Source::SelfSigned(SelfSigned::new(&config.server.data_dir, &config.server.domains)),
-            mode => {
-                return Err(EdgeError::Tls(format!(
-                    "tls.mode = \"{}\" is not available in this build yet",
-                    mode.as_str()
-                )));
-            }
+            TlsMode::Acme => Source::Acme(Arc::new(Acme::new(config, store.clone(), http01)?)),
+            TlsMode::Off => return Err(EdgeError::Tls("tls.mode = \"off\" has no HTTPS listener".into())),
         };
         let domains: Vec<String> = config.server.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
         let set = {
@@ -114,8 +115,9 @@ impl Tls {
         if let Source::SelfSigned(s) = &source {
             tracing::info!(ca_file = %s.ca_file().display(), "{}", s.trust_instructions());
         }
-        let store = Arc::new(CertStore::new(set));
-        let cfg = server_config(&config.tls.min_version, store.clone(), false)?;
+        store.replace(set);
+        let acme_alpn = matches!(&source, Source::Acme(a) if a.uses_tls_alpn());
+        let cfg = server_config(&config.tls.min_version, store.clone(), acme_alpn)?;
         Ok(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(cfg),
             store,
@@ -125,16 +127,28 @@ impl Tls {
         })
     }
 
+    /// Starts the background work: the ACME manager, and the reload watcher.
+    pub(crate) fn spawn(self: &Arc<Self>, stats: Arc<EdgeStats>, stop: CancellationToken) {
+        if let Source::Acme(acme) = &self.source {
+            tokio::spawn(acme.clone().run(stats.clone(), stop.clone()));
+        }
+        tokio::spawn(self.clone().watch(stats, stop));
+    }
+
     /// The development CA certificate (self-signed mode).
     pub(crate) fn dev_ca_file(&self) -> Option<PathBuf> {
         match &self.source {
             Source::SelfSigned(s) => Some(s.ca_file()),
-            Source::Files(_) => None,
+            Source::Files(_) | Source::Acme(_) => None,
         }
     }
 
     /// Reloads now; on failure the current certificates keep serving.
     pub(crate) async fn reload(&self, why: &str, stats: &EdgeStats) -> Result<(), EdgeError> {
+        if matches!(self.source, Source::Acme(_)) {
+            tracing::info!(reason = why, "ACME certificates are renewed automatically; nothing to reload");
+            return Ok(());
+        }
         let (source, domains) = (self.source.clone(), self.domains.clone());
         let result = tokio::task::spawn_blocking(move || load(&source, &domains, false))
             .await
@@ -205,7 +219,7 @@ fn fingerprint(source: &Source) -> Fingerprint {
             .flat_map(|p| [Some(p.cert.clone()), Some(p.key.clone()), p.chain.clone()])
             .flatten()
             .collect(),
-        Source::SelfSigned(_) => Vec::new(),
+        Source::SelfSigned(_) | Source::Acme(_) => Vec::new(),
     };
     files
         .iter()
@@ -246,6 +260,7 @@ fn load(source: &Source, domains: &[String], startup: bool) -> Result<CertSet, E
             }
             served.push(loaded.cert);
         }
+        Source::Acme(acme) => return acme.initial(),
     }
     let set = CertSet::new(served);
     for d in domains {

@@ -90,10 +90,6 @@ pub struct CertStore {
 }
 
 impl CertStore {
-    pub(crate) fn new(set: CertSet) -> CertStore {
-        CertStore { set: RwLock::new(Arc::new(set)), challenges: RwLock::default() }
-    }
-
     /// Serves `set` to every handshake from now on.
     pub(crate) fn replace(&self, set: CertSet) {
         *self.set.write() = Arc::new(set);
@@ -102,6 +98,16 @@ impl CertStore {
     /// The set served now.
     pub(crate) fn current(&self) -> Arc<CertSet> {
         self.set.read().clone()
+    }
+
+    /// Serves `cert` to tls-alpn-01 validation handshakes for `domain`.
+    pub(crate) fn set_challenge(&self, domain: &str, cert: Arc<CertifiedKey>) {
+        self.challenges.write().insert(domain.to_ascii_lowercase(), cert);
+    }
+
+    /// Stops serving the tls-alpn-01 certificate for `domain`.
+    pub(crate) fn clear_challenge(&self, domain: &str) {
+        self.challenges.write().remove(&domain.to_ascii_lowercase());
     }
 }
 
