@@ -7,6 +7,7 @@
 //! - [`token::AccessTokenManager`]: the one shared access token — single-flight, refreshed
 //!   before expiry, persisted in a [`token::KvStore`] and shared by instances through a lease;
 //!   [`AccessTokenManager::call`] refreshes once and retries once on 40001/42001.
+//!   [`kv_docdb::DocdbKv`] is the store over the document database's internal `_kv`.
 //! - [`openapi::OpenApi`]: typed open-API clients (`msgSecCheck`, `mediaCheckAsync`,
 //!   `subscribeMessage.send`, `wxacode.getUnlimited`, `phonenumber.getPhoneNumber`) and
 //!   [`OpenApi::call_by_name`] for HTTP and functions.
@@ -41,12 +42,14 @@
 pub mod client;
 pub mod data;
 pub mod error;
+pub mod kv_docdb;
 pub mod openapi;
 pub mod push;
 pub mod token;
 
 pub use client::{ClientSettings, Code2Session, WechatClient};
 pub use error::WechatError;
+pub use kv_docdb::DocdbKv;
 pub use openapi::{OpenApi, OpenApiReply};
 pub use push::{PushCrypto, PushError, PushHandler, PushMessage, PushQuery, ReplayCache};
 pub use token::{AccessTokenManager, KvEntry, KvStore, MemoryKv};

@@ -398,3 +398,19 @@ async fn fake_scripting_over_http_and_lenient_mode() {
     let calls: serde_json::Value = http.get(format!("{}/_fake/calls", fake.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(calls["jscode2session"], 5);
 }
+
+#[tokio::test]
+async fn token_persists_in_the_database_across_restarts() {
+    let fake = FakeWechat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data.db").display());
+    {
+        let db = docdb::Database::open(&url, docdb::DbOptions::default()).unwrap();
+        let api = openapi_with(&fake, Arc::new(wechat::DocdbKv::new(db)));
+        api.msg_sec_check(&check("o", "a")).await.unwrap();
+    }
+    let db = docdb::Database::open(&url, docdb::DbOptions::default()).unwrap();
+    let api = openapi_with(&fake, Arc::new(wechat::DocdbKv::new(db)));
+    api.msg_sec_check(&check("o", "b")).await.unwrap();
+    assert_eq!(fake.calls(Endpoint::StableToken), 1);
+}
