@@ -28,6 +28,7 @@
 mod acme;
 mod conn;
 pub mod dns;
+pub mod doctor;
 mod error;
 mod fsutil;
 mod listener;

@@ -103,6 +103,17 @@ async fn http01_issuance_then_restart_serves_the_stored_certificate() {
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "301");
+
+    // minibase doctor is happy with the ACME certificate (trusting Pebble's root)
+    let mut o = minibase_edge::doctor::DoctorOptions::new(format!("https://acme-http.example.test:{}/api/health", srv.port()));
+    o.resolve = Some("127.0.0.1".parse().unwrap());
+    o.http_port = s.redirect_port;
+    o.ca_file = Some(s.root.clone());
+    let report = minibase_edge::doctor::run(&o).await;
+    assert!(report.ok, "{}", report.render());
+    for id in ["tls12", "chain", "name", "expiry", "redirect", "hsts", "json"] {
+        assert_eq!(report.check(id).unwrap().status, minibase_edge::doctor::Status::Pass, "{id}: {}", report.render());
+    }
     srv.stop().await;
 
     // restart with the CA gone: the stored certificate is served at once

@@ -11,11 +11,13 @@
 //! - [`fake_dns`]: DNS provider APIs for DNS-01 (DNSPod, Alibaba Cloud DNS, Cloudflare), with
 //!   their request signatures checked.
 //! - [`pebble`]: Pebble (ACME test CA) and pebble-challtestsrv as child processes.
+//! - [`nginx`]: nginx with a generated configuration, as a peer for tests and benchmarks.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod fake_dns;
 pub mod fake_pay;
 pub mod fake_wechat;
+pub mod nginx;
 pub mod pebble;
 
 pub use fake_pay::FakeWechatPay;

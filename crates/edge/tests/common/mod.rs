@@ -154,6 +154,7 @@ pub fn app() -> Router {
             "/info",
             get(|axum::Extension(info): axum::Extension<mb_core::ConnectionInfo>| async move { format!("tls={}", info.tls) }),
         )
+        .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route(
             "/slow",
             get(|| async {
