@@ -36,6 +36,8 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod model;
+pub mod orders;
+pub mod service;
 pub mod sign;
 pub mod verify;
 
