@@ -375,6 +375,7 @@ pub fn reserve_refund(r: &CreateRefund, out_refund_no: &str, now_ms: i64, reconc
         format!("refunds.{out_refund_no}"): { "$set": rec },
         "updated_at": date(now_ms),
         "reconcile_at": date(now_ms + reconcile_after_ms),
+        "reconcile_attempts": 0,
     });
     (w, u)
 }

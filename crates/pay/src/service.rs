@@ -77,7 +77,8 @@ pub struct RefundOutcome {
     pub out_refund_no: String,
     /// WeChat Pay's refund id (empty while PENDING).
     pub refund_id: String,
-    /// `PENDING`, `PROCESSING`, `SUCCESS`, `CLOSED`, `ABNORMAL`, `FAILED`.
+    /// `PROCESSING` (usual), `SUCCESS`, `ABNORMAL`, `CLOSED`, or `PENDING`: recorded but not
+    /// yet confirmed by WeChat Pay (it did not answer in time); Minibase re-submits it.
     pub status: String,
     /// Fen.
     pub refund: i64,
@@ -378,7 +379,18 @@ impl PayService {
                 self.update(orders::refund_failed(no, out_refund_no, amount, &e.to_string(), now_ms())).await?;
                 Err(e)
             }
-            // unknown outcome (timeout, 5xx): stays PENDING; the reconciler re-submits it
+            // unknown outcome (timeout, 5xx): recorded as PENDING, the reconciler re-submits it
+            // (WeChat Pay refunds are idempotent per out_refund_no)
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, out_trade_no = no, out_refund_no, "refund not confirmed by wechat pay yet; will retry");
+                Ok(RefundOutcome {
+                    out_trade_no: no.into(),
+                    out_refund_no: out_refund_no.into(),
+                    refund_id: String::new(),
+                    status: refund_status::PENDING.into(),
+                    refund: amount,
+                })
+            }
             Err(e) => Err(e),
         }
     }

@@ -287,8 +287,10 @@ async fn refunds_never_exceed_what_was_paid() {
     assert!(s.svc.refund(CreateRefund::from_json(&json!({"out_trade_no": "F000001", "refund": 1})).unwrap()).await.is_err());
     s.fake.complete_refund("LAST-1").await;
     wait_for("the last refund", async || order(&s, "F000001").await["refunded"] == 100).await;
-    let n = s.events.0.lock().iter().filter(|e| e.kind == PayEventKind::Refunded).count();
-    assert_eq!(n, 4);
+    let refunded = || s.events.0.lock().iter().filter(|e| e.kind == PayEventKind::Refunded).count();
+    wait_for("four refund events", async || refunded() >= 4).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(refunded(), 4, "one event per refund, duplicates notwithstanding");
 }
 
 #[tokio::test]
@@ -405,4 +407,36 @@ async fn expired_unpaid_orders_are_closed_and_lost_refund_answers_recovered() {
     assert_eq!(s.fake.order("X000001").unwrap()["trade_state"], "CLOSED");
     wait_for("lost refund re-submitted and completed", async || order(&s, "X000002").await["refunded"] == 40).await;
     let _ = &s.dir;
+}
+
+#[tokio::test]
+async fn an_unanswered_refund_is_pending_then_completed_by_the_reconciler() {
+    let fake = FakeWechatPay::start(SignMode::PublicKey).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config::Config::default();
+    fake.configure(&mut cfg, &dir.path().join("keys"), "https://merchant.example.com/api/pay/wechat/notify");
+    let mut opts = PayOptions::from_config(&cfg).unwrap().unwrap();
+    opts.timeout = Duration::from_millis(200);
+    opts.attempts = 2;
+    let db = docdb::Database::open(&format!("sqlite://{}/data.db", dir.path().display()), docdb::DbOptions::from_config(&cfg)).unwrap();
+    let svc = PayService::new(WechatPayClient::new(opts).unwrap(), db, Duration::from_millis(200)).await.unwrap();
+    let (url, _rx) = receiver(svc.clone()).await;
+    fake.redirect_notifications_to(&url);
+    svc.create_order(order_req(100, Some("P000001"))).await.unwrap();
+    fake.pay("P000001").await;
+    fake.set_delay(Duration::from_secs(2));
+    let r = svc.refund(CreateRefund::from_json(&json!({"out_trade_no": "P000001", "refund": 100})).unwrap()).await.unwrap();
+    assert_eq!(r.status, "PENDING");
+    assert!(r.out_refund_no.starts_with('R'));
+    fake.set_delay(Duration::ZERO);
+    let doc = svc.get_order(&Caller::Service, "P000001", false).await.unwrap();
+    assert_eq!(doc["refundable"], 0, "the amount stays reserved");
+    let _task = svc.spawn_reconciler();
+    let t0 = Instant::now();
+    while svc.get_order(&Caller::Service, "P000001", false).await.unwrap()["refunded"] != 100 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the pending refund was not completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // exactly one refund exists at WeChat Pay
+    assert_eq!(fake.refund(&r.out_refund_no).unwrap()["amount"]["refund"], 100);
 }
