@@ -459,7 +459,8 @@ impl PayService {
                 }
             }
             "CLOSED" | "REVOKED" => {
-                if self.update(orders::closed_transition(&t.out_trade_no, now_ms())).await? == 1 {
+                let moved = self.update(orders::closed_transition(&t.out_trade_no, now_ms())).await?;
+                if moved == 1 {
                     self.emit(PayEventKind::Closed, &t.out_trade_no, None);
                 }
             }
