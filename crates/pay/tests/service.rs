@@ -322,13 +322,14 @@ async fn reconciliation_finds_lost_payments_and_survives_restarts() {
     let fake = FakeWechatPay::start(SignMode::PublicKey).await;
     let dir = tempfile::tempdir().unwrap();
     let reconcile_after = Duration::from_millis(300);
-    let (svc, _db, _) = open_service(&fake, dir.path(), reconcile_after).await;
+    let (svc, db, _) = open_service(&fake, dir.path(), reconcile_after).await;
     let a = svc.create_order(order_req(100, Some("Z000001"))).await.unwrap();
     svc.create_order(order_req(100, Some("Z000002"))).await.unwrap();
     fake.set_drop_notifications(true);
     fake.pay(&a.out_trade_no).await;
     // "restart": a new service over the same data, with its reconciler running
     drop(svc);
+    tokio::task::spawn_blocking(move || db.close()).await.unwrap();
     let (svc, _db, _) = open_service(&fake, dir.path(), reconcile_after).await;
     let _task = svc.spawn_reconciler();
     let t0 = Instant::now();
@@ -342,10 +343,15 @@ async fn reconciliation_finds_lost_payments_and_survives_restarts() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // the unpaid one keeps being checked (with backoff), and is not paid
+    wait_for("the unpaid order to be checked", async || {
+        svc.get_order(&Caller::Service, "Z000002", false).await.unwrap()["reconcile_attempts"].as_i64().unwrap() >= 2
+    })
+    .await;
     let doc = svc.get_order(&Caller::Service, "Z000002", false).await.unwrap();
     assert_eq!(doc["state"], "NOTPAY");
-    assert!(doc["reconcile_attempts"].as_i64().unwrap() >= 1);
     assert!(doc.get("reconcile_at").is_some());
+    let queries = fake.requests().iter().filter(|r| r.path.starts_with("/v3/pay/transactions/out-trade-no/Z000002")).count();
+    assert!(queries >= 2, "queried again: {queries}");
 }
 
 #[tokio::test]
