@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
+pub mod docdb_adapter;
 pub mod error;
 pub mod files;
 pub mod local;
@@ -36,6 +37,7 @@ pub mod sniff;
 pub mod testing;
 
 pub use backend::{Backend, BadRange, ByteRange, ByteStream, Object, ObjectMeta, Staged};
+pub use docdb_adapter::{DocdbFileIndex, DocdbRules};
 pub use error::StorageError;
 pub use files::{Access, FileIndex, FileRecord, FileRules, Files, Resource};
 pub use local::LocalBackend;
