@@ -14,6 +14,7 @@
 //!   [`Functions::call`] (`wx.cloud.callFunction`, `POST /api/functions/{name}`),
 //!   [`Functions::http`] (the HTTP trigger, `/fn/{name}/…`), [`Functions::invoke`] (any event:
 //!   payment notifications, message push) and [`Functions::start_timers`] (timer triggers).
+//! - [`bindings`]: the [`host`] traits over storage (and docdb, when it lands).
 //! - [`CallContext`]: who is calling, which becomes `cloud.getWXContext()`.
 //! - [`FunctionError`]: why a call failed; converts into the API error envelope.
 //!
@@ -27,6 +28,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bindings;
 pub mod error;
 pub mod fetch;
 pub mod host;

@@ -854,3 +854,93 @@ async fn timer_fires_once_per_tick() {
     assert_eq!(first.1["doc"]["src"], "wx_trigger");
     assert!(first.1["doc"]["t"].as_str().unwrap().ends_with('Z'));
 }
+
+/// `_files` rows in memory (the server keeps them in docdb).
+#[derive(Default)]
+struct MemIndex(Mutex<std::collections::HashMap<String, storage::FileRecord>>);
+#[async_trait]
+impl storage::FileIndex for MemIndex {
+    async fn get(
+        &self,
+        path: &storage::CloudPath,
+    ) -> Result<Option<storage::FileRecord>, mb_core::ApiError> {
+        Ok(self.0.lock().get(path.as_str()).cloned())
+    }
+    async fn put(&self, r: &storage::FileRecord) -> Result<(), mb_core::ApiError> {
+        self.0.lock().insert(r.path.clone(), r.clone());
+        Ok(())
+    }
+    async fn remove(&self, path: &storage::CloudPath) -> Result<(), mb_core::ApiError> {
+        self.0.lock().remove(path.as_str());
+        Ok(())
+    }
+}
+struct NoUsers;
+impl storage::FileRules for NoUsers {
+    fn allows(
+        &self,
+        _: storage::Access,
+        _: &Caller,
+        _: &storage::Resource<'_>,
+        _: i64,
+    ) -> Result<bool, mb_core::ApiError> {
+        Ok(false)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_files_over_real_storage() {
+    let s = setup();
+    let store_dir = s.dir.parent().unwrap().join("store");
+    let backend = Arc::new(storage::LocalBackend::open(&store_dir).await.unwrap());
+    let st = storage::Storage::new(
+        backend,
+        storage::UrlSigner::new(b"test-signing-secret-0123456789abcdef"),
+        storage::Settings {
+            upload_limit: 1 << 20,
+            default_max_age: Duration::from_secs(60),
+            max_age: Duration::from_secs(600),
+        },
+    );
+    let files = storage::Files::new(st, Arc::new(MemIndex::default()), Arc::new(NoUsers));
+    let binding =
+        minibase_functions::bindings::StorageFiles::new(files, "https://api.example.com/");
+    let services = Services {
+        files: Some(Arc::new(binding)),
+        ..Services::default()
+    };
+    write(
+        &s.dir,
+        "files/index.js",
+        r#"const cloud = require('wx-server-sdk');
+        exports.main = async () => {
+          const up = await cloud.uploadFile({ cloudPath: 'reports/a.txt', fileContent: Buffer.from('hello file') });
+          const down = await cloud.downloadFile({ fileID: up.fileID });
+          const urls = await cloud.getTempFileURL({ fileList: [up.fileID, { fileID: 'mb://nope.txt', maxAge: 60 }] });
+          let bad; try { await cloud.uploadFile({ cloudPath: '../etc/passwd', fileContent: 'x' }); } catch (e) { bad = e.code; }
+          const del = await cloud.deleteFile({ fileList: [up.fileID] });
+          let gone; try { await cloud.downloadFile({ fileID: up.fileID }); } catch (e) { gone = e.code; }
+          return { up, text: down.fileContent.toString(), isBuffer: Buffer.isBuffer(down.fileContent), urls: urls.fileList, bad, del: del.fileList, gone };
+        }"#,
+    );
+    let f = Functions::new(settings(&s.dir), services).unwrap();
+    let r = call(&f, "files", json!({})).await.unwrap();
+    assert_eq!(
+        r["up"],
+        json!({"fileID": "mb://reports/a.txt", "statusCode": 200, "errMsg": "uploadFile:ok"})
+    );
+    assert_eq!(r["text"], "hello file");
+    assert_eq!(r["isBuffer"], true);
+    assert_eq!(r["urls"][0]["status"], 0);
+    assert!(
+        r["urls"][0]["tempFileURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://api.example.com/storage/reports/a.txt?"),
+        "{r}"
+    );
+    assert_eq!(r["urls"][1]["status"], -1);
+    assert_eq!(r["bad"], "INVALID_ARGUMENT");
+    assert_eq!(r["del"][0]["status"], 0);
+    assert_eq!(r["gone"], "NOT_FOUND");
+}
