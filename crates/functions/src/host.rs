@@ -193,6 +193,7 @@ pub(crate) struct OpContext {
     pub source: String,
     pub client_ip: Option<std::net::IpAddr>,
     pub depth: u32,
+    pub openid: Option<String>,
     pub remaining: std::time::Duration,
 }
 
@@ -401,6 +402,7 @@ pub(crate) async fn dispatch(
                 client_ip: cx.client_ip,
                 source: format!("{},scf", cx.source),
                 depth: cx.depth + 1,
+                openid: cx.openid.clone(),
             };
             if ctx.depth > crate::MAX_CALL_DEPTH {
                 return Err(HostError::invalid(format!(

@@ -114,6 +114,9 @@ pub struct CallContext {
     pub source: String,
     /// `callFunction` nesting (0 for outside calls).
     pub depth: u32,
+    /// The user an event is about when the caller is not that user (the sender of a pushed
+    /// message, the payer of a notified order): `OPENID` then.
+    pub openid: Option<String>,
 }
 
 impl CallContext {
@@ -133,12 +136,19 @@ impl CallContext {
             client_ip,
             source: source.into(),
             depth: 0,
+            openid: None,
         }
     }
 
     /// The same context with another `SOURCE`.
     pub fn with_source(mut self, source: impl Into<String>) -> Self {
         self.source = source.into();
+        self
+    }
+
+    /// The same context on behalf of `openid` (see [`CallContext::openid`]).
+    pub fn on_behalf_of(mut self, openid: impl Into<String>) -> Self {
+        self.openid = Some(openid.into());
         self
     }
 }

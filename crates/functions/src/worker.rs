@@ -208,6 +208,7 @@ impl Shared {
                     source: c.ctx.source.clone(),
                     client_ip: c.ctx.client_ip,
                     depth: c.ctx.depth,
+                    openid: c.ctx.openid.clone(),
                     remaining: c.deadline.saturating_duration_since(Instant::now()),
                 },
                 None => OpContext {
@@ -217,6 +218,7 @@ impl Shared {
                     source: "load".into(),
                     client_ip: None,
                     depth: 0,
+                    openid: None,
                     remaining: self.cfg.defaults.timeout,
                 },
             };
@@ -915,7 +917,7 @@ impl Engine {
             .as_millis() as i64;
         json!({
             "wxContext": {
-                "OPENID": user.map(|u| u.openid.as_str()).unwrap_or(""),
+                "OPENID": user.map(|u| u.openid.as_str()).or(call.openid.as_deref()).unwrap_or(""),
                 "APPID": host.appid,
                 "UNIONID": user.and_then(|u| u.unionid.as_deref()).unwrap_or(""),
                 "UID": user.map(|u| u.uid.as_str()).unwrap_or(""),
