@@ -1,17 +1,18 @@
-//! Bindings of the [`crate::host`] traits over the crates below this one (storage; the
-//! document database joins when docdb's API lands). Functions act with CloudBase's admin
-//! rights: [`Caller::Service`], which bypasses rules but never writes system collections
-//! directly (the storage service keeps `_files` itself).
+//! Bindings of the [`crate::host`] traits over the crates below this one: the document
+//! database ([`DocDatabase`], [`KvTimerLease`]) and storage ([`StorageFiles`]). Functions act
+//! with CloudBase's admin rights: [`Caller::Service`], which bypasses rules but never writes
+//! system collections directly (those belong to Minibase; the storage service keeps `_files`
+//! itself). Only the timer lease, Minibase's own bookkeeping, writes as [`Caller::System`].
 //!
 //! Open APIs and pay are areas beside this one; the server binds them (see
 //! `server::routes::functions`).
 
-use crate::host::{Files, HostError};
+use crate::host::{Database, Files, HostError, Query, TimerLease};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use mb_core::{ApiError, Caller, ErrorCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The largest file `cloud.downloadFile` hands to a function (it lives in the instance's heap).
 pub const MAX_DOWNLOAD: u64 = 20 << 20;
@@ -96,5 +97,170 @@ impl Files for StorageFiles {
             .iter()
             .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
             .collect())
+    }
+}
+
+/// `cloud.database()` over docdb, as a service caller (rules bypassed, system collections
+/// read-only).
+pub struct DocDatabase {
+    db: docdb::Database,
+}
+
+impl DocDatabase {
+    /// Binds `db`.
+    pub fn new(db: docdb::Database) -> Self {
+        DocDatabase { db }
+    }
+}
+
+fn db_err(e: docdb::DbError) -> HostError {
+    HostError::from(ApiError::from(e))
+}
+
+#[async_trait]
+impl Database for DocDatabase {
+    async fn query(&self, collection: &str, q: Query) -> Result<Vec<Value>, HostError> {
+        let req = docdb::QueryRequest {
+            where_: q.r#where,
+            order_by: Value::Array(q.order_by.into_iter().map(|(f, d)| json!([f, d])).collect()),
+            skip: q.skip.map_or(Value::Null, Value::from),
+            limit: q.limit.map_or(Value::Null, Value::from),
+            field: q.field.unwrap_or(Value::Null),
+        };
+        self.db
+            .query(&Caller::Service, collection, &req)
+            .await
+            .map_err(db_err)
+    }
+    async fn count(&self, collection: &str, r#where: Value) -> Result<u64, HostError> {
+        self.db
+            .count(&Caller::Service, collection, &r#where)
+            .await
+            .map_err(db_err)
+    }
+    async fn get(
+        &self,
+        collection: &str,
+        id: &str,
+        field: Option<Value>,
+    ) -> Result<Option<Value>, HostError> {
+        let projection = match &field {
+            Some(f) => docdb::projection::Projection::parse(f).map_err(db_err)?,
+            None => None,
+        };
+        let doc = self
+            .db
+            .get(&Caller::Service, collection, id)
+            .await
+            .map_err(db_err)?;
+        Ok(match (doc, projection) {
+            (Some(d), Some(p)) => Some(p.apply(d)),
+            (d, _) => d,
+        })
+    }
+    async fn add(&self, collection: &str, doc: Value) -> Result<String, HostError> {
+        self.db
+            .create(&Caller::Service, collection, doc)
+            .await
+            .map_err(db_err)
+    }
+    async fn set(&self, collection: &str, id: &str, doc: Value) -> Result<bool, HostError> {
+        self.db
+            .set(&Caller::Service, collection, id, doc)
+            .await
+            .map_err(db_err)
+    }
+    async fn update_doc(
+        &self,
+        collection: &str,
+        id: &str,
+        update: Value,
+    ) -> Result<u64, HostError> {
+        self.db
+            .update_by_id(&Caller::Service, collection, id, &update)
+            .await
+            .map_err(db_err)
+    }
+    async fn remove_doc(&self, collection: &str, id: &str) -> Result<u64, HostError> {
+        self.db
+            .delete_by_id(&Caller::Service, collection, id)
+            .await
+            .map_err(db_err)
+    }
+    async fn update(
+        &self,
+        collection: &str,
+        r#where: Value,
+        update: Value,
+    ) -> Result<u64, HostError> {
+        self.db
+            .update_where(&Caller::Service, collection, &r#where, &update)
+            .await
+            .map_err(db_err)
+    }
+    async fn remove(&self, collection: &str, r#where: Value) -> Result<u64, HostError> {
+        self.db
+            .remove_where(&Caller::Service, collection, &r#where)
+            .await
+            .map_err(db_err)
+    }
+}
+
+/// The internal collection timer ticks are claimed in (shared with the WeChat token store).
+pub const LEASE_COLLECTION: &str = "_kv";
+
+/// Once-per-cluster timer ticks: one `_kv` document per trigger holding the last tick fired,
+/// advanced by compare-and-set, so of several servers sharing the database exactly one runs
+/// each tick.
+pub struct KvTimerLease {
+    db: docdb::Database,
+}
+
+impl KvTimerLease {
+    /// Claims ticks in `db`'s `_kv` (declared internal).
+    pub fn new(db: docdb::Database) -> Self {
+        db.declare_internal(LEASE_COLLECTION);
+        KvTimerLease { db }
+    }
+}
+
+#[async_trait]
+impl TimerLease for KvTimerLease {
+    async fn claim(&self, timer: &str, tick_ms: i64) -> bool {
+        let id = format!("functions.timer:{timer}");
+        let sys = Caller::System;
+        let advanced = self
+            .db
+            .update_where(
+                &sys,
+                LEASE_COLLECTION,
+                &json!({ "_id": id, "tick": { "$lt": tick_ms } }),
+                &json!({ "tick": tick_ms }),
+            )
+            .await;
+        match advanced {
+            Ok(1) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(timer, error = %e, "timer lease: update failed; firing anyway");
+                return true;
+            }
+        }
+        match self
+            .db
+            .create(
+                &sys,
+                LEASE_COLLECTION,
+                json!({ "_id": id, "tick": tick_ms }),
+            )
+            .await
+        {
+            Ok(_) => true,
+            Err(docdb::DbError::Conflict(_)) => false,
+            Err(e) => {
+                tracing::warn!(timer, error = %e, "timer lease: create failed; firing anyway");
+                true
+            }
+        }
     }
 }

@@ -165,8 +165,8 @@ pub trait Pay: Send + Sync {
 /// Makes one timer tick fire once across several Minibase servers sharing a database.
 #[async_trait]
 pub trait TimerLease: Send + Sync {
-    /// Claims `key` (one per function, trigger and tick): `true` for exactly one claimant.
-    async fn claim(&self, key: &str) -> bool;
+    /// Claims tick `tick_ms` of `timer` (`function:trigger`): `true` for exactly one claimant.
+    async fn claim(&self, timer: &str, tick_ms: i64) -> bool;
 }
 
 /// The bindings a function manager is given. `None` = that area is not available.

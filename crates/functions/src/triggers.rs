@@ -145,8 +145,10 @@ fn fire(functions: &Functions, name: &str, trigger: &str, tick: DateTime<Utc>) {
     let (name, trigger) = (name.to_owned(), trigger.to_owned());
     tokio::spawn(async move {
         if let Some(lease) = functions.inner.lease.clone() {
-            let key = format!("timer:{name}:{trigger}:{}", tick.timestamp());
-            if !lease.claim(&key).await {
+            if !lease
+                .claim(&format!("{name}:{trigger}"), tick.timestamp_millis())
+                .await
+            {
                 tracing::debug!(function = %name, trigger = %trigger, "timer tick taken by another server");
                 return;
             }

@@ -944,3 +944,162 @@ async fn cloud_files_over_real_storage() {
     assert_eq!(r["del"][0]["status"], 0);
     assert_eq!(r["gone"], "NOT_FOUND");
 }
+
+fn open_db(dir: &Path) -> docdb::Database {
+    let db = docdb::Database::open(
+        &format!("sqlite://{}", dir.join("data.db").display()),
+        docdb::DbOptions::default(),
+    )
+    .unwrap();
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todo_crud_on_the_real_database() {
+    let s = setup();
+    let db = open_db(s.dir.parent().unwrap());
+    db.ensure_index("todos", &["_openid", "due"], false)
+        .await
+        .unwrap();
+    let services = Services {
+        database: Some(Arc::new(minibase_functions::bindings::DocDatabase::new(
+            db.clone(),
+        ))),
+        ..Services::default()
+    };
+    write(
+        &s.dir,
+        "todo/index.js",
+        r#"const cloud = require('wx-server-sdk');
+        cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV });
+        const db = cloud.database(); const _ = db.command;
+        exports.main = async (event) => {
+          const { OPENID } = cloud.getWXContext();
+          const todos = db.collection('todos');
+          switch (event.action) {
+            case 'add': return todos.add({ data: { _openid: OPENID, title: event.title, due: new Date(event.due), tags: [], views: 0, createdAt: db.serverDate() } });
+            case 'list': return todos.where({ _openid: OPENID, due: _.gte(new Date(event.from)) }).orderBy('due', 'asc').field({ title: true, due: true, views: true, tags: true }).get();
+            case 'count': return todos.where({ _openid: OPENID }).count();
+            case 'done': return todos.doc(event.id).update({ data: { done: true, views: _.inc(1), tags: _.push(['x']) } });
+            case 'get': { const r = await todos.doc(event.id).get(); return { ...r, isDate: r.data.due instanceof Date, created: r.data.createdAt instanceof Date }; }
+            case 'set': return todos.doc(event.id).set({ data: { _openid: OPENID, title: 'replaced', due: new Date(0) } });
+            case 'clear': return todos.where({ _openid: OPENID, done: true }).remove();
+            case 'rm': return todos.doc(event.id).remove();
+            case 'bad': return todos.where({ a: { $nope: 1 } }).get();
+            case 'sys': return db.collection('_users').add({ data: { openid: 'x' } });
+          }
+        }"#,
+    );
+    let f = Functions::new(settings(&s.dir), services).unwrap();
+    let run = |data: Value| {
+        let f = f.clone();
+        async move {
+            f.call("todo", data, user("o-todo"))
+                .await
+                .map(|t| serde_json::from_str::<Value>(&t).unwrap())
+        }
+    };
+    let a = run(json!({"action": "add", "title": "buy milk", "due": 2000}))
+        .await
+        .unwrap();
+    let id = a["_id"].as_str().unwrap().to_owned();
+    run(json!({"action": "add", "title": "old", "due": 10}))
+        .await
+        .unwrap();
+    let list = run(json!({"action": "list", "from": 1000})).await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["title"], "buy milk");
+    assert_eq!(list["data"][0]["due"], "1970-01-01T00:00:02.000Z");
+    assert_eq!(run(json!({"action": "count"})).await.unwrap()["total"], 2);
+    assert_eq!(
+        run(json!({"action": "done", "id": id})).await.unwrap()["stats"]["updated"],
+        1
+    );
+    let got = run(json!({"action": "get", "id": id})).await.unwrap();
+    assert_eq!(got["data"]["views"], 1);
+    assert_eq!(got["data"]["tags"], json!(["x"]));
+    assert_eq!(got["data"]["_openid"], "o-todo");
+    assert_eq!(got["isDate"], true);
+    assert_eq!(got["created"], true);
+    // The document is really in the database, as the HTTP API will see it.
+    let stored = db
+        .get(&Caller::System, "todos", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored["done"], true);
+    assert_eq!(stored["due"], json!({"$date": 2000}));
+    let set = run(json!({"action": "set", "id": "custom-1"}))
+        .await
+        .unwrap();
+    assert_eq!(set["stats"], json!({"updated": 0, "created": 1}));
+    assert_eq!(
+        run(json!({"action": "clear"})).await.unwrap()["stats"]["removed"],
+        1
+    );
+    assert_eq!(
+        run(json!({"action": "rm", "id": "custom-1"}))
+            .await
+            .unwrap()["stats"]["removed"],
+        1
+    );
+    assert_eq!(run(json!({"action": "count"})).await.unwrap()["total"], 1);
+    let e = run(json!({"action": "bad"})).await.unwrap_err();
+    assert!(e.to_string().contains("$nope"), "{e}");
+    let e = run(json!({"action": "sys"})).await.unwrap_err();
+    assert!(e.to_string().contains("written only by Minibase"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_ticks_once_across_servers_sharing_a_database() {
+    let s = setup();
+    let db = open_db(s.dir.parent().unwrap());
+    write(
+        &s.dir,
+        "tick/index.js",
+        "const cloud = require('wx-server-sdk'); exports.main = async (e) => { await cloud.database().collection('ticks').add({ data: { t: e.Time } }); }",
+    );
+    write(
+        &s.dir,
+        "tick/config.json",
+        r#"{"triggers": [{"name": "s", "type": "timer", "config": "* * * * * * *"}]}"#,
+    );
+    let mk = || {
+        let services = Services {
+            database: Some(Arc::new(minibase_functions::bindings::DocDatabase::new(
+                db.clone(),
+            ))),
+            lease: Some(Arc::new(minibase_functions::bindings::KvTimerLease::new(
+                db.clone(),
+            ))),
+            ..Services::default()
+        };
+        Functions::new(settings(&s.dir), services).unwrap()
+    };
+    let (a, b) = (mk(), mk());
+    let (ta, tb) = (a.start_timers(), b.start_timers());
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    ta.abort();
+    tb.abort();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let docs = db
+        .query(
+            &Caller::System,
+            "ticks",
+            &docdb::QueryRequest {
+                limit: json!(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut times: Vec<String> = docs
+        .iter()
+        .map(|d| d["t"].as_str().unwrap().to_owned())
+        .collect();
+    let n = times.len();
+    times.sort();
+    times.dedup();
+    assert_eq!(times.len(), n, "a tick ran twice: {docs:?}");
+    assert!((2..=4).contains(&n), "{n} runs: {docs:?}");
+}
