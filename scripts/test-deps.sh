@@ -16,3 +16,7 @@ need_cargo_bin s3s-fs s3s-fs 0.14.1 --features binary --locked
 # edge: Pebble (Let's Encrypt's ACME test server) and pebble-challtestsrv for the ACME tests,
 # nginx for the `minibase doctor` tests against wrongly configured peers.
 need_apt pebble nginx-light
+
+# docdb: mingo, the oracle of the query-engine differential test (crates/minibase/tests/differential).
+command -v node >/dev/null || need_apt nodejs npm
+need_npm_dir crates/minibase/tests/differential

@@ -567,8 +567,17 @@ impl<'a> Cand<'a> {
 
 /// Resolves `segs` from `v` (`None` = missing) into candidates, MongoDB style.
 pub(crate) fn candidates<'a>(v: Option<&'a Value>, segs: &[String], out: &mut Vec<Cand<'a>>) {
+    resolve(v, segs, false, out)
+}
+
+/// `fanned`: the path already went through an array; then a missing field or a scalar in
+/// the way contributes nothing instead of a missing candidate (elements lacking the field
+/// do not make `{"a.x": null}` match `a: [{"y": 1}]`, as in mingo).
+fn resolve<'a>(v: Option<&'a Value>, segs: &[String], fanned: bool, out: &mut Vec<Cand<'a>>) {
     let Some(v) = v else {
-        out.push(Cand::Missing);
+        if !fanned {
+            out.push(Cand::Missing);
+        }
         return;
     };
     let Some((seg, rest)) = segs.split_first() else {
@@ -579,24 +588,25 @@ pub(crate) fn candidates<'a>(v: Option<&'a Value>, segs: &[String], out: &mut Ve
         return;
     };
     match v {
-        Value::Object(m) => candidates(m.get(seg), rest, out),
+        Value::Object(m) => resolve(m.get(seg), rest, fanned, out),
         Value::Array(a) => {
-            let before = out.len();
             if let Some(i) = array_index(seg) {
-                if let Some(e) = a.get(i) {
-                    candidates(Some(e), rest, out);
-                }
+                // Indexing is not a fan-out: `items.0.x` is missing when `items` is empty.
+                resolve(a.get(i), rest, fanned, out);
             }
             for e in a {
                 if let Value::Object(m) = e {
-                    candidates(m.get(seg), rest, out);
+                    if let Some(c) = m.get(seg) {
+                        resolve(Some(c), rest, true, out);
+                    }
                 }
             }
-            if out.len() == before {
+        }
+        _ => {
+            if !fanned {
                 out.push(Cand::Missing);
             }
         }
-        _ => out.push(Cand::Missing),
     }
 }
 
