@@ -123,6 +123,10 @@ fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
     doc.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+fn to_json<T: Serialize>(v: &T) -> Result<Value, PayError> {
+    serde_json::to_value(v).map_err(|e| PayError::Internal(format!("answer: {e}")))
+}
+
 fn state_of(doc: &Value) -> Option<OrderState> {
     OrderState::parse(str_of(doc, "state"))
 }
@@ -290,6 +294,40 @@ impl PayService {
             return Err(PayError::Conflict(format!("order {out_trade_no} was paid meanwhile; refund it instead")));
         }
         Ok(doc)
+    }
+
+    // ---- functions ---------------------------------------------------------------------------
+
+    /// `cloud.pay.<method>(args)` for functions: the bodies and answers of the HTTP API, as a
+    /// service caller. `createOrder` (body of `POST …/orders`, answers
+    /// `{out_trade_no, prepay_id, payment}`), `queryOrder` (`{out_trade_no, sync?}` →
+    /// `{data}`), `closeOrder` (`{out_trade_no}` → `{data}`), `refund` (body of
+    /// `POST …/refunds`, answers `{out_trade_no, out_refund_no, refund_id, status, refund}`).
+    pub async fn call_method(&self, method: &str, args: &Value) -> Result<Value, PayError> {
+        let no = || -> Result<String, PayError> {
+            args.get("out_trade_no")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| PayError::Invalid("out_trade_no is required".into()))
+        };
+        match method {
+            "createOrder" => {
+                let created = self.create_order(CreateOrder::from_json(args, now_ms())?).await?;
+                to_json(&created)
+            }
+            "queryOrder" => {
+                let sync = args.get("sync").and_then(Value::as_bool).unwrap_or(false);
+                Ok(json!({ "data": self.get_order(&Caller::Service, &no()?, sync).await? }))
+            }
+            "closeOrder" => Ok(json!({ "data": self.close_order(&no()?).await? })),
+            "refund" => {
+                let outcome = self.refund(CreateRefund::from_json(args)?).await?;
+                to_json(&outcome)
+            }
+            other => Err(PayError::Invalid(format!(
+                "unknown method cloud.pay.{other} (available: createOrder, queryOrder, closeOrder, refund)"
+            ))),
+        }
     }
 
     // ---- refunds -----------------------------------------------------------------------------
@@ -683,3 +721,4 @@ impl PayService {
         })
     }
 }
+

@@ -447,3 +447,29 @@ async fn an_unanswered_refund_is_pending_then_completed_by_the_reconciler() {
     // exactly one refund exists at WeChat Pay
     assert_eq!(fake.refund(&r.out_refund_no).unwrap()["amount"]["refund"], 100);
 }
+
+#[tokio::test]
+async fn the_methods_functions_call() {
+    let s = setup(SignMode::PublicKey, Duration::from_secs(300)).await;
+    let created = s
+        .svc
+        .call_method("createOrder", &json!({"description": "云函数下单", "amount": {"total": 300}, "openid": "o-payer-1"}))
+        .await
+        .unwrap();
+    let no = created["out_trade_no"].as_str().unwrap().to_string();
+    assert_eq!(created["payment"]["signType"], "RSA");
+    assert!(created["payment"]["paySign"].as_str().is_some());
+    let q = s.svc.call_method("queryOrder", &json!({"out_trade_no": no})).await.unwrap();
+    assert_eq!(q["data"]["state"], "NOTPAY");
+    s.fake.set_drop_notifications(true);
+    s.fake.pay(&no).await;
+    let q = s.svc.call_method("queryOrder", &json!({"out_trade_no": no, "sync": true})).await.unwrap();
+    assert_eq!(q["data"]["state"], "SUCCESS", "sync asks WeChat Pay");
+    let r = s.svc.call_method("refund", &json!({"out_trade_no": no, "refund": 100})).await.unwrap();
+    assert_eq!(r["refund"], 100);
+    assert!(matches!(s.svc.call_method("closeOrder", &json!({"out_trade_no": no})).await, Err(PayError::Conflict(_))));
+    assert!(matches!(s.svc.call_method("queryOrder", &json!({})).await, Err(PayError::Invalid(_))));
+    assert!(matches!(s.svc.call_method("createOrder", &json!({"amount": {"total": 1.5}})).await, Err(PayError::Invalid(_))));
+    let e = s.svc.call_method("unifiedOrder", &json!({})).await.unwrap_err();
+    assert!(e.to_string().contains("createOrder"), "{e}");
+}
