@@ -192,6 +192,11 @@ impl Edge {
         if let Some(b) = self.http {
             loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), None, None)));
         }
+        if self.tls.is_none() {
+            // `systemctl reload` sends SIGHUP; without TLS there is nothing to reload, but the
+            // signal must not kill the process (its default action).
+            tokio::spawn(ignore_sighup(shutdown_signal.graceful.clone()));
+        }
         if let (Some(b), Some(tls)) = (self.https, self.tls) {
             tls.spawn(self.stats.clone(), shutdown_signal.graceful.clone());
             let acceptor = tls.acceptor.clone();
@@ -222,6 +227,20 @@ impl Edge {
         }
         Ok(())
     }
+}
+
+async fn ignore_sighup(stop: tokio_util::sync::CancellationToken) {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = hup.recv() => tracing::info!("SIGHUP: no certificates to reload (tls.mode = \"off\")"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    stop.cancelled().await;
 }
 
 fn nonzero(d: Duration) -> Duration {

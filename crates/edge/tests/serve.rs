@@ -270,3 +270,15 @@ async fn a_busy_port_is_a_startup_error_naming_the_key() {
     let msg = err.to_string();
     assert!(msg.contains("server.http_addr") && msg.contains(&addr) && msg.contains("another process"), "{msg}");
 }
+
+#[tokio::test]
+async fn sighup_without_tls_does_not_kill_the_process() {
+    let srv = Running::start(config(|_| {})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let status = std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = reqwest::get(srv.url("/info")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("false"));
+    srv.stop().await;
+}
