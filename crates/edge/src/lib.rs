@@ -265,11 +265,13 @@ async fn accept_loop(
     hsts: Option<HeaderValue>,
 ) {
     let graceful = shared.shutdown.graceful.clone();
+    let stop = graceful.cancelled();
+    tokio::pin!(stop);
     loop {
         // `server.max_connections`: beyond it, new connections wait in the kernel's backlog.
         let permit = tokio::select! {
             biased;
-            _ = graceful.cancelled() => break,
+            _ = stop.as_mut() => break,
             p = shared.limiter.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,
@@ -277,7 +279,7 @@ async fn accept_loop(
         };
         let (stream, remote) = tokio::select! {
             biased;
-            _ = graceful.cancelled() => break,
+            _ = stop.as_mut() => break,
             r = bound.listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
