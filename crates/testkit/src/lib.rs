@@ -12,6 +12,7 @@
 //!   their request signatures checked.
 //! - [`pebble`]: Pebble (ACME test CA) and pebble-challtestsrv as child processes.
 //! - [`nginx`]: nginx with a generated configuration, as a peer for tests and benchmarks.
+//! - [`pki`]: a root → intermediate → leaf test PKI (ECDSA and RSA) for TLS tests.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod fake_dns;
@@ -19,6 +20,7 @@ pub mod fake_pay;
 pub mod fake_wechat;
 pub mod nginx;
 pub mod pebble;
+pub mod pki;
 
 pub use fake_pay::FakeWechatPay;
 pub use fake_wechat::{FakeUser, FakeWechat, FakeWechatOptions};
