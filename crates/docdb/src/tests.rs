@@ -388,3 +388,19 @@ async fn sql_agrees_with_in_memory_evaluator() {
     let backend_check = db.count(&s, "diff", &json!({"c": {"$exists": true}})).await.unwrap();
     assert!(backend_check > 0);
 }
+
+#[tokio::test]
+async fn a_panicking_write_fails_alone() {
+    use crate::backend::sqlite::{SqliteBackend, SqliteOptions};
+    use crate::backend::{Action, Backend, Target, WriteOp};
+    let dir = tempfile::tempdir().unwrap();
+    let bus = std::sync::Arc::new(crate::LocalBus::default());
+    let b = SqliteBackend::open(&dir.path().join("x.db"), SqliteOptions::default(), bus, Vec::new()).unwrap();
+    b.write(WriteOp::Insert { collection: "c".into(), doc: json!({"_id": "a"}) }).await.unwrap();
+    let boom = |_: Option<&Value>| -> Result<Action, DbError> { panic!("boom") };
+    let r = b.write(WriteOp::Modify { collection: "c".into(), target: Target::Id("a".into()), decide: Box::new(boom) }).await;
+    assert!(matches!(r, Err(DbError::Internal(_))));
+    b.write(WriteOp::Insert { collection: "c".into(), doc: json!({"_id": "b"}) }).await.unwrap();
+    assert_eq!(b.count("c", Filter::True).await.unwrap(), 2);
+    b.close();
+}

@@ -221,7 +221,11 @@ impl SqliteBackend {
                         loop {
                             let job = rrx.lock().blocking_recv();
                             match job {
-                                Some(job) => job(&conn),
+                                // A panicking job must not take a reader down with it; its
+                                // caller sees the dropped reply as an internal error.
+                                Some(job) => {
+                                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+                                }
                                 None => break,
                             }
                         }
@@ -651,7 +655,7 @@ impl Writer {
                 match target {
                     Target::Id(id) => {
                         let stored = w.load(&collection, &id)?;
-                        let action = decide(stored.as_ref())?;
+                        let action = guarded(&mut decide, stored.as_ref())?;
                         w.apply(&collection, &id, action, evs, created, &mut result)?;
                     }
                     Target::Where { filter, limit } => {
@@ -676,7 +680,7 @@ impl Writer {
                             out
                         };
                         for (id, doc) in docs {
-                            let action = decide(Some(&doc))?;
+                            let action = guarded(&mut decide, Some(&doc))?;
                             w.apply(&collection, &id, action, evs, created, &mut result)?;
                         }
                     }
@@ -796,6 +800,12 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Runs a write's `decide` closure so that a panic in it fails that write, not the writer.
+fn guarded(decide: &mut super::Decide, stored: Option<&Value>) -> Result<Action, DbError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(stored)))
+        .unwrap_or_else(|_| Err(DbError::internal("a write's decision panicked")))
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
