@@ -25,6 +25,22 @@
 //! # let _ = (user, n, page); Ok(()) }
 //! ```
 //!
+//! # For realtime (`watch`)
+//!
+//! - [`Database::subscribe`] gives every committed change ([`ChangeEvent`]: collection, id,
+//!   `Add|Update|Replace|Remove`, the new full document, `updated_fields`/`removed_fields`),
+//!   in commit order, from every caller. [`RecvError::Lagged`] means re-query the watches.
+//! - A watch's `where` parses with [`Filter::parse`]; [`Database::read_filter`] gives the
+//!   caller's read rule as a filter. A changed document belongs to the watch when
+//!   `where.matches(doc) && rule.matches(doc)` — no query per watcher.
+//! - [`filter::parse_order_by`] and [`filter::compare_docs`] order documents exactly as
+//!   queries do; [`Database::query`] serves the initial snapshot.
+//!
+//! # For other rule users (storage)
+//!
+//! [`Rule::parse`] with your own roots (`["auth", "resource", "now"]`), a [`RuleEnv`] with
+//! their values, and [`Rule::allows`]`(&env, None)`.
+//!
 //! # Map of the crate
 //! - [`Database`] (`db.rs`): callers, rules, `_openid`, limits; the API other areas use.
 //! - [`filter`]: the query language, parsed, and evaluated in memory ([`Filter::matches`],
