@@ -1,1 +1,55 @@
-//! server (placeholder while the workspace is laid out).
+//! The HTTP surface of Minibase.
+//!
+//! [`build`] turns a validated [`config::Config`] into an [`App`]: the [`AppState`] holding
+//! every area's service, and the axum [`Router`] with all routes and middleware. Serving it on
+//! sockets (HTTP, HTTPS, redirects) is the `edge` crate's job; the binary wires the two.
+//!
+//! Layout, as the areas of the product:
+//! - [`routes`]: one module per area (`health`, `auth`, `db`, `storage`, `realtime`, `wechat`,
+//!   `pay`, `functions`), each with `router()`;
+//! - [`middleware`]: request ids, access logs, metrics, the error envelope on every error
+//!   response, rate limits, timeouts;
+//! - [`extract`]: `Json<T>` with clear 400/413 rejections, `ClientIp`;
+//! - [`metrics`]: the Prometheus registry behind `GET /metrics`.
+//!
+//! Callers are established by `mb_core::Caller`'s extractor through the [`auth::ServerAuthenticator`]
+//! put into every request (service key, then access tokens).
+
+pub mod auth;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod ratelimit;
+pub mod routes;
+mod state;
+
+pub use state::AppState;
+
+use axum::Router;
+use std::sync::Arc;
+
+/// A built application: state and router, ready to be served.
+pub struct App {
+    /// Shared state (cheap clone).
+    pub state: AppState,
+    /// Every route with middleware applied.
+    pub router: Router,
+}
+
+/// Builds every area from the configuration. Fails with a message naming what is wrong
+/// (a rule that does not parse, a database that cannot be opened, …).
+pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> anyhow::Result<App> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create server.data_dir {}: {e}", config.server.data_dir.display())
+    })?;
+    let url = config.database_url();
+    let options = docdb::DbOptions::from_config(&config);
+    let db = tokio::task::spawn_blocking(move || docdb::Database::open(&url, options))
+        .await?
+        .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", config.database_url()))?;
+    let identity = identity::Identity::open(&config, db.clone()).await?;
+    let state = AppState::new(config, db, identity, edge_stats);
+    let router = routes::app_router(state.clone());
+    Ok(App { state, router })
+}

@@ -1,5 +1,10 @@
-//! Test helpers shared by the integration tests and benches: fake upstreams that are real
-//! HTTP servers on loopback (one module per fake).
+//! Test helpers shared by the integration tests and benches:
+//!
+//! - `TestServer` (feature `harness`): the real Minibase server (every area, every middleware,
+//!   the real listeners of `edge`) on `127.0.0.1:0` with a temporary data directory, dev login
+//!   on and a random service key, plus helpers to sign users in.
+//!
+//! Fake upstreams are real HTTP servers on loopback (one module per fake):
 //!
 //! - [`fake_pay::FakeWechatPay`]: a WeChat Pay API v3 server (orders, refunds, certificates,
 //!   signed answers in public-key / platform-certificate / mixed mode, signed and encrypted
@@ -18,9 +23,13 @@
 pub mod fake_dns;
 pub mod fake_pay;
 pub mod fake_wechat;
+#[cfg(feature = "harness")]
+mod harness;
 pub mod nginx;
 pub mod pebble;
 pub mod pki;
 
 pub use fake_pay::FakeWechatPay;
 pub use fake_wechat::{FakeUser, FakeWechat, FakeWechatOptions};
+#[cfg(feature = "harness")]
+pub use harness::{TestServer, TestServerBuilder};

@@ -1,6 +1,11 @@
-//! Integration tests of the `minibase` binary's areas, one module per area (laid out like the
-//! routes).
+//! Integration tests: the real server (in-process through `testkit::TestServer`, or the real
+//! binary where a process matters), talked to over HTTP and WebSocket. One test binary, one
+//! module per area, laid out like the routes.
 
+mod auth;
+mod cli;
+mod plumbing;
+mod util;
 mod db_differential;
 
 /// The differential test against the document layer directly (the HTTP run is in `db.rs`).

@@ -1,0 +1,111 @@
+//! The commands: `serve`, `init`, `version` (and more in the same style).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Minibase: the whole backend of a mini program in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "minibase", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (HTTP/HTTPS API, realtime, functions, background jobs).
+    Serve {
+        /// Configuration file (default: ./minibase.toml when it exists).
+        #[arg(long, short = 'c', value_name = "PATH", env = "MINIBASE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory (overrides server.data_dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write a commented minibase.toml and .env.example into the current directory.
+    Init {
+        /// Directory to write into.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the version.
+    Version,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, data_dir } => serve(config, data_dir),
+        Command::Init { dir, force } => crate::init::run(&dir, force),
+        Command::Version => {
+            println!("minibase {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(config: &config::Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_new(&config.server.log_level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.server.log_format == "pretty" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = match config::load(config_path, data_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let stats = Arc::new(edge::EdgeStats::default());
+        let app = server::build(config.clone(), stats.clone()).await?;
+        let edge = edge::Edge::bind(&config, stats).await?;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            http = ?edge.http_addr(),
+            https = ?edge.https_addr(),
+            redirect = ?edge.redirect_addr(),
+            data_dir = %config.server.data_dir.display(),
+            "minibase is serving"
+        );
+        edge.serve(app.router, shutdown_signal()).await?;
+        tracing::info!("minibase stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining in-flight requests"),
+    }
+}

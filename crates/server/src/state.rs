@@ -1,0 +1,85 @@
+//! Application state: one cheap-to-clone handle on every area's service, as TrailBase's
+//! `AppState` does. Areas add their service here and an accessor below.
+
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Shared state of the running server.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<config::Config>,
+    db: docdb::Database,
+    identity: identity::Identity,
+    metrics: Metrics,
+    rate_limiter: Option<RateLimiter>,
+    edge_stats: Arc<edge::EdgeStats>,
+    authenticator: mb_core::Authenticator,
+    started: Instant,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: Arc<config::Config>,
+        db: docdb::Database,
+        identity: identity::Identity,
+        edge_stats: Arc<edge::EdgeStats>,
+    ) -> AppState {
+        let rate_limiter = (config.limits.rate_per_ip > 0)
+            .then(|| RateLimiter::new(config.limits.rate_per_ip, config.limits.effective_burst()));
+        let authenticator = mb_core::Authenticator(Arc::new(crate::auth::ServerAuthenticator::new(
+            config.auth.service_key.expose(),
+            identity.clone(),
+        )));
+        AppState {
+            inner: Arc::new(Inner {
+                authenticator,
+                config,
+                db,
+                identity,
+                metrics: Metrics::default(),
+                rate_limiter,
+                edge_stats,
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &config::Config {
+        &self.inner.config
+    }
+    /// The document database.
+    pub fn db(&self) -> &docdb::Database {
+        &self.inner.db
+    }
+    /// Users, sessions and tokens.
+    pub fn identity(&self) -> &identity::Identity {
+        &self.inner.identity
+    }
+    /// Request metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+    /// The per-IP rate limiter, when `limits.rate_per_ip` is set.
+    pub fn rate_limiter(&self) -> Option<&RateLimiter> {
+        self.inner.rate_limiter.as_ref()
+    }
+    /// Connection statistics of the listeners.
+    pub fn edge_stats(&self) -> &edge::EdgeStats {
+        &self.inner.edge_stats
+    }
+    /// Verifies bearer credentials (put into every request by the middleware).
+    pub fn authenticator(&self) -> &mb_core::Authenticator {
+        &self.inner.authenticator
+    }
+    /// When the server started.
+    pub fn started(&self) -> Instant {
+        self.inner.started
+    }
+}
