@@ -49,7 +49,25 @@ pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> 
         .await?
         .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", config.database_url()))?;
     let identity = identity::Identity::open(&config, db.clone()).await?;
-    let state = AppState::new(config, db, identity, edge_stats);
+    let pay = build_pay(&config, &db).await?;
+    let state = AppState::new(config, db, identity, pay, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
+}
+
+/// WeChat Pay: `_pay_orders`' default rule and indexes always; the client, the certificate
+/// refresher and the reconciler when `[wechat_pay] mchid` is set (a bad key file is a startup
+/// error naming the key). The background tasks stop when the state is dropped.
+async fn build_pay(config: &config::Config, db: &docdb::Database) -> anyhow::Result<Option<pay::service::PayService>> {
+    pay::service::declare_collections(db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(options) = pay::PayOptions::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))? else {
+        return Ok(None);
+    };
+    let client = pay::WechatPayClient::new(options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    client.spawn_certificate_refresher();
+    let service = pay::service::PayService::new(client, db.clone(), config.wechat_pay.reconcile_after.get())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    service.spawn_reconciler();
+    Ok(Some(service))
 }

@@ -16,6 +16,7 @@ struct Inner {
     config: Arc<config::Config>,
     db: docdb::Database,
     identity: identity::Identity,
+    pay: Option<pay::service::PayService>,
     metrics: Metrics,
     rate_limiter: Option<RateLimiter>,
     edge_stats: Arc<edge::EdgeStats>,
@@ -28,6 +29,7 @@ impl AppState {
         config: Arc<config::Config>,
         db: docdb::Database,
         identity: identity::Identity,
+        pay: Option<pay::service::PayService>,
         edge_stats: Arc<edge::EdgeStats>,
     ) -> AppState {
         let rate_limiter = (config.limits.rate_per_ip > 0)
@@ -42,6 +44,7 @@ impl AppState {
                 config,
                 db,
                 identity,
+                pay,
                 metrics: Metrics::default(),
                 rate_limiter,
                 edge_stats,
@@ -61,6 +64,10 @@ impl AppState {
     /// Users, sessions and tokens.
     pub fn identity(&self) -> &identity::Identity {
         &self.inner.identity
+    }
+    /// WeChat Pay, when `[wechat_pay] mchid` is set.
+    pub fn pay(&self) -> Option<&pay::service::PayService> {
+        self.inner.pay.as_ref()
     }
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {

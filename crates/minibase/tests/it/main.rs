@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod pay;
 mod plumbing;
 mod util;
 mod db_differential;
