@@ -3,6 +3,7 @@
 //! module per area, laid out like the routes.
 
 mod auth;
+mod db;
 mod cli;
 mod pay;
 mod plumbing;
