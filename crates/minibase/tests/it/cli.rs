@@ -101,8 +101,18 @@ fn bad_configs_exit_non_zero_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/minibase.toml"));
 }
 
-/// Starts `minibase serve` on a free port and returns the child and its address.
-pub fn spawn_server(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (std::process::Child, String) {
+/// A `minibase serve` child process and everything it logged so far.
+pub struct Served {
+    /// The process.
+    pub child: std::process::Child,
+    /// `host:port` of the plain HTTP listener.
+    pub addr: String,
+    /// stderr lines (JSON logs).
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts `minibase serve` on a free port with data in `dir`.
+pub fn spawn_server(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Served {
     let mut cmd = bin();
     cmd.args(["serve", "--data-dir"])
         .arg(dir)
@@ -117,7 +127,9 @@ pub fn spawn_server(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (std::
     }
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let sink = logs.clone();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -127,10 +139,23 @@ pub fn spawn_server(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (std::
                 let _ = tx.send(http);
                 sent = true;
             }
+            sink.lock().unwrap().push(line);
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(20)).expect("server announced its address");
-    (child, addr)
+    Served { child, addr, logs }
+}
+
+/// Waits for a child to exit after a signal, asserting a clean exit.
+pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not exit within {secs}s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Sends a signal (`TERM`, `HUP`, `KILL`) to a child process.
@@ -140,25 +165,96 @@ pub fn signal(child: &std::process::Child, name: &str) {
 }
 
 #[test]
-fn serve_starts_fast_and_drains_on_sigterm() {
+fn serve_starts_fast_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let (mut child, addr) = spawn_server(dir.path(), &[]);
+    let mut served = spawn_server(dir.path(), &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::new();
-        let res = http.get(format!("http://{addr}/api/health")).send().await.unwrap();
+        let res = reqwest::get(format!("http://{}/api/health", served.addr)).await.unwrap();
         assert_eq!(res.status(), 200);
-        eprintln!("start to first request: {:?}", started.elapsed());
     });
-    signal(&child, "TERM");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status after SIGTERM: {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
+    eprintln!("start to first served request: {:?}", started.elapsed());
+    signal(&served.child, "TERM");
+    assert!(wait_exit(&mut served.child, 20).success());
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    // A request that is still sending its body when SIGTERM arrives completes; new
+    // connections are refused afterwards.
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = spawn_server(dir.path(), &[("MINIBASE_SERVER__SHUTDOWN_TIMEOUT", "10s")]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(&served.addr).await.unwrap();
+        let body = r#"{"openid":"o-inflight"}"#;
+        let head = format!(
+            "POST /api/auth/dev/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&body.as_bytes()[..5]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        signal(&served.child, "TERM");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The listener is closed: a new connection is refused.
+        assert!(tokio::net::TcpStream::connect(&served.addr).await.is_err(), "still accepting after SIGTERM");
+        conn.write_all(&body.as_bytes()[5..]).await.unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("access_token"));
+    });
+    assert!(wait_exit(&mut served.child, 20).success());
+}
+
+#[test]
+fn access_logs_are_json_and_never_carry_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let service_key = "svc-key-that-must-never-be-logged-0123456789";
+    let mut served = spawn_server(dir.path(), &[("MINIBASE_AUTH__SERVICE_KEY", service_key)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (access, refresh) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://{}", served.addr);
+        let login: serde_json::Value = http
+            .post(format!("{base}/api/auth/dev/login"))
+            .json(&serde_json::json!({ "openid": "o-logged" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = login["access_token"].as_str().unwrap().to_string();
+        let refresh = login["refresh_token"].as_str().unwrap().to_string();
+        http.get(format!("{base}/api/auth/me")).bearer_auth(&access).send().await.unwrap();
+        http.get(format!("{base}/api/auth/me")).bearer_auth("forged.token.value").send().await.unwrap();
+        http.post(format!("{base}/api/auth/refresh")).json(&serde_json::json!({ "refresh_token": refresh })).send().await.unwrap();
+        http.get(format!("{base}/metrics")).bearer_auth(service_key).send().await.unwrap();
+        http.get(format!("{base}/api/health?access_token={access}&sig=secret-signature")).send().await.unwrap();
+        (access, refresh)
+    });
+    signal(&served.child, "TERM");
+    assert!(wait_exit(&mut served.child, 20).success());
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = served.logs.lock().unwrap().clone();
+    let access_lines: Vec<serde_json::Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "minibase::access")
+        .collect();
+    assert!(access_lines.len() >= 6, "{logs:#?}");
+    let me = access_lines.iter().find(|v| v["path"] == "/api/auth/me").unwrap();
+    for field in ["request_id", "method", "status", "latency_ms", "ip"] {
+        assert!(!me[field].is_null(), "access log lacks {field}: {me}");
     }
+    let all = logs.join("\n");
+    for secret in [access.as_str(), refresh.as_str(), service_key, "secret-signature", "forged.token.value"] {
+        assert!(!all.contains(secret), "a secret reached the logs: {secret}");
+    }
+    // The access token's signature part alone must not appear either.
+    assert!(!all.contains(access.rsplit('.').next().unwrap()));
 }

@@ -354,7 +354,7 @@ async fn acknowledged_writes_survive_kill_9() {
     use std::sync::{Arc, Mutex};
     const KEY: &str = "durability-test-service-key-0123456789";
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = crate::cli::spawn_server(dir.path(), &[("MINIBASE_AUTH__SERVICE_KEY", KEY)]);
+    let crate::cli::Served { mut child, addr, .. } = crate::cli::spawn_server(dir.path(), &[("MINIBASE_AUTH__SERVICE_KEY", KEY)]);
     let http = reqwest::Client::new();
     let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
     let incs: Arc<Mutex<(u64, u64)>> = Arc::default(); // (acknowledged, attempted)
@@ -400,7 +400,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let (inc_acked, inc_tried) = *incs.lock().unwrap();
     assert!(acked.len() >= 500, "the load should have been running ({} acknowledged)", acked.len());
 
-    let (mut child, addr) = crate::cli::spawn_server(dir.path(), &[("MINIBASE_AUTH__SERVICE_KEY", KEY)]);
+    let crate::cli::Served { mut child, addr, .. } = crate::cli::spawn_server(dir.path(), &[("MINIBASE_AUTH__SERVICE_KEY", KEY)]);
     for doc in &acked {
         let id = doc["_id"].as_str().unwrap();
         let res = http.get(format!("http://{addr}/api/db/dur/docs/{id}")).bearer_auth(KEY).send().await.unwrap();
