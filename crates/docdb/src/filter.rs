@@ -487,6 +487,7 @@ fn parse_ops(p: &mut Parser, m: &Map<String, Value>) -> Result<Cond, DbError> {
                 Cond::Regex(QueryRegex::new(pat, opts)?)
             }
             "$options" => continue,
+            "$serverDate" => return Err(DbError::invalid("$serverDate is only allowed in writes")),
             other => return Err(DbError::invalid(format!("unknown query operator {other}"))),
         };
         conds.push(c);

@@ -16,7 +16,7 @@ mod db_differential_library {
     use mb_core::Caller;
     use serde_json::{Value, json};
 
-    struct Library(docdb::Database, tempfile::TempDir);
+    struct Library(docdb::Database, #[allow(dead_code)] tempfile::TempDir);
 
     impl Engine for Library {
         async fn load(&mut self, docs: &[Value]) {
