@@ -50,9 +50,19 @@ pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> 
         .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", config.database_url()))?;
     let identity = identity::Identity::open(&config, db.clone()).await?;
     let pay = build_pay(&config, &db).await?;
-    let state = AppState::new(config, db, identity, pay, edge_stats);
+    let files = build_files(&config, &db).await?;
+    let state = AppState::new(config, db, identity, pay, files, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
+}
+
+/// Files: the backend named by `storage.url` (local directories created, S3 credentials
+/// checked), the signing secret, `[storage.rules]` compiled, `_files` indexed.
+async fn build_files(config: &config::Config, db: &docdb::Database) -> anyhow::Result<storage::Files> {
+    let store = storage::Storage::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = storage::DocdbRules::from_config(&config.storage.rules).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let index = storage::DocdbFileIndex::open(db.clone()).await.map_err(|e| anyhow::anyhow!("_files: {e}"))?;
+    Ok(storage::Files::new(store, Arc::new(index), Arc::new(rules)))
 }
 
 /// WeChat Pay: `_pay_orders`' default rule and indexes always; the client, the certificate

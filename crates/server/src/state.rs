@@ -17,6 +17,7 @@ struct Inner {
     db: docdb::Database,
     identity: identity::Identity,
     pay: Option<pay::service::PayService>,
+    files: storage::Files,
     metrics: Metrics,
     rate_limiter: Option<RateLimiter>,
     edge_stats: Arc<edge::EdgeStats>,
@@ -30,6 +31,7 @@ impl AppState {
         db: docdb::Database,
         identity: identity::Identity,
         pay: Option<pay::service::PayService>,
+        files: storage::Files,
         edge_stats: Arc<edge::EdgeStats>,
     ) -> AppState {
         let rate_limiter = (config.limits.rate_per_ip > 0)
@@ -45,6 +47,7 @@ impl AppState {
                 db,
                 identity,
                 pay,
+                files,
                 metrics: Metrics::default(),
                 rate_limiter,
                 edge_stats,
@@ -68,6 +71,10 @@ impl AppState {
     /// WeChat Pay, when `[wechat_pay] mchid` is set.
     pub fn pay(&self) -> Option<&pay::service::PayService> {
         self.inner.pay.as_ref()
+    }
+    /// Files: uploads, temporary URLs, deletes, downloads (also `cloud.uploadFile` & co).
+    pub fn files(&self) -> &storage::Files {
+        &self.inner.files
     }
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {

@@ -7,6 +7,7 @@ mod db;
 mod cli;
 mod pay;
 mod plumbing;
+mod storage;
 mod util;
 mod db_differential;
 
