@@ -1,4 +1,4 @@
-//! The commands: `serve`, `init`, `version` (and more in the same style).
+//! The commands: `serve`, `init`, `doctor`, `version` (and more in the same style).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +33,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check a request legal domain the way WeChat and phones will (HTTPS, chain, TLS 1.2,
+    /// redirect…); exits non-zero when a check fails.
+    Doctor(crate::doctor::DoctorArgs),
     /// Print the version.
     Version,
 }
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config, data_dir } => serve(config, data_dir),
         Command::Init { dir, force } => crate::init::run(&dir, force),
+        Command::Doctor(args) => crate::doctor::run(args),
         Command::Version => {
             println!("minibase {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

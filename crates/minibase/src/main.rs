@@ -3,6 +3,7 @@
 //! configuration), errors printed with their whole chain, as ripgrep does.
 
 mod cli;
+mod doctor;
 mod init;
 
 use clap::Parser;

@@ -8,6 +8,7 @@ mod cli;
 mod pay;
 mod plumbing;
 mod storage;
+mod tls;
 mod util;
 mod db_differential;
 
