@@ -5,6 +5,8 @@
 //! files refused at start naming the file, the self-signed development CA, and
 //! `minibase doctor` against it all.
 
+#![allow(clippy::unwrap_used)]
+
 use rustls_pki_types::pem::PemObject;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
