@@ -51,7 +51,11 @@ pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> 
     let identity = identity::Identity::open(&config, db.clone()).await?;
     let pay = build_pay(&config, &db).await?;
     let files = build_files(&config, &db).await?;
-    let state = AppState::new(config, db, identity, pay, files, edge_stats);
+    let wechat = wechat::Wechat::new(&config.wechat, Arc::new(wechat::DocdbKv::new(db.clone())))
+        .map_err(|e| anyhow::anyhow!("wechat: {e}"))?;
+    // the proactive refresher idles until a token has been fetched once
+    wechat.tokens().spawn_refresher();
+    let state = AppState::new(config, db, identity, pay, files, wechat, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
 }

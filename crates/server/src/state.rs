@@ -18,6 +18,7 @@ struct Inner {
     identity: identity::Identity,
     pay: Option<pay::service::PayService>,
     files: storage::Files,
+    wechat: wechat::Wechat,
     metrics: Metrics,
     rate_limiter: Option<RateLimiter>,
     edge_stats: Arc<edge::EdgeStats>,
@@ -32,6 +33,7 @@ impl AppState {
         identity: identity::Identity,
         pay: Option<pay::service::PayService>,
         files: storage::Files,
+        wechat: wechat::Wechat,
         edge_stats: Arc<edge::EdgeStats>,
     ) -> AppState {
         let rate_limiter = (config.limits.rate_per_ip > 0)
@@ -48,6 +50,7 @@ impl AppState {
                 identity,
                 pay,
                 files,
+                wechat,
                 metrics: Metrics::default(),
                 rate_limiter,
                 edge_stats,
@@ -75,6 +78,10 @@ impl AppState {
     /// Files: uploads, temporary URLs, deletes, downloads (also `cloud.uploadFile` & co).
     pub fn files(&self) -> &storage::Files {
         &self.inner.files
+    }
+    /// The WeChat platform: API client, shared access token, open APIs, message push.
+    pub fn wechat(&self) -> &wechat::Wechat {
+        &self.inner.wechat
     }
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {
