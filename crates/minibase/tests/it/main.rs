@@ -10,6 +10,7 @@ mod plumbing;
 mod storage;
 mod tls;
 mod util;
+mod wechat;
 mod db_differential;
 
 /// The differential test against the document layer directly (the HTTP run is in `db.rs`).
