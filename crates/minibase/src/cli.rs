@@ -38,6 +38,32 @@ enum Command {
     Doctor(crate::doctor::DoctorArgs),
     /// Print the version.
     Version,
+    /// Development helpers (never for production).
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DevCommand {
+    /// Run a fake WeChat API server, to try the whole login flow and the open APIs locally:
+    /// point `wechat.api_base` at it (see docs/wechat.md).
+    FakeWechat {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+        addr: std::net::SocketAddr,
+        /// The AppID it answers for (set the same `wechat.appid`).
+        #[arg(long, default_value = testkit::fake_wechat::FAKE_APPID)]
+        appid: String,
+        /// The AppSecret it expects (set the same `wechat.secret`).
+        #[arg(long, default_value = testkit::fake_wechat::FAKE_SECRET)]
+        secret: String,
+        /// Accept only login codes created through `POST /_fake/codes` (as the tests do),
+        /// instead of any code once.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 /// Runs a parsed command line.
@@ -46,6 +72,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config, data_dir } => serve(config, data_dir),
         Command::Init { dir, force } => crate::init::run(&dir, force),
         Command::Doctor(args) => crate::doctor::run(args),
+        Command::Dev { command: DevCommand::FakeWechat { addr, appid, secret, strict } } => {
+            fake_wechat(addr, appid, secret, strict)
+        }
         Command::Version => {
             println!("minibase {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -112,4 +141,23 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining in-flight requests"),
     }
+}
+
+fn fake_wechat(addr: std::net::SocketAddr, appid: String, secret: String, strict: bool) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let opts = testkit::FakeWechatOptions { appid: appid.clone(), secret, lenient: !strict, ..Default::default() };
+        let fake = testkit::FakeWechat::start_on(addr, opts)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        eprintln!("fake WeChat API listening on {} (AppID {appid})", fake.url());
+        eprintln!("  MINIBASE_WECHAT__API_BASE={} MINIBASE_WECHAT__APPID={appid} MINIBASE_WECHAT__SECRET=… minibase serve", fake.url());
+        if !strict {
+            eprintln!("  any login code is accepted once; the code openid:NAME signs in as NAME");
+        }
+        shutdown_signal().await;
+        fake.stop().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -612,3 +612,44 @@ async fn accepted_pushes_reach_the_registered_handler() {
     }
     assert!(stored["handler_error"].as_str().unwrap().contains("recorded"));
 }
+
+/// `minibase dev fake-wechat` + `minibase serve`: the whole login flow with the real binary.
+#[test]
+fn dev_fake_wechat_command_serves_the_login_flow() {
+    use std::io::{BufRead, BufReader};
+    let mut fake = std::process::Command::new(env!("CARGO_BIN_EXE_minibase"))
+        .args(["dev", "fake-wechat", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(fake.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = crate::cli::spawn_server(
+        dir.path(),
+        &[
+            ("MINIBASE_WECHAT__API_BASE", url.as_str()),
+            ("MINIBASE_WECHAT__APPID", testkit::fake_wechat::FAKE_APPID),
+            ("MINIBASE_WECHAT__SECRET", testkit::fake_wechat::FAKE_SECRET),
+        ],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let result = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let res = http.post(format!("http://{addr}/api/auth/wechat/login")).json(&json!({ "code": "openid:alice" })).send().await?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await?;
+        let again = http.post(format!("http://{addr}/api/auth/wechat/login")).json(&json!({ "code": "openid:alice" })).send().await?;
+        Ok::<_, reqwest::Error>((status, body, again.status().as_u16()))
+    });
+    crate::cli::signal(&server, "TERM");
+    crate::cli::signal(&fake, "TERM");
+    let _ = server.wait();
+    let _ = fake.wait();
+    let (status, body, again) = result.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["openid"], "alice");
+    assert_eq!(again, 400, "codes stay single-use");
+}
