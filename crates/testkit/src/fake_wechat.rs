@@ -128,7 +128,8 @@ pub struct FakeWechatOptions {
     /// AppSecret it expects.
     pub secret: String,
     /// Accept any unknown login code (still once), deriving a stable openid from it; codes
-    /// written `openid:NAME` log in as `NAME`. For developers running the fake by hand.
+    /// written `openid:NAME` or `openid:NAME:ANYTHING` log in as `NAME`. For developers
+    /// running the fake by hand, and for benchmarks.
     pub lenient: bool,
     /// Lifetime of access tokens.
     pub token_ttl: Duration,
@@ -622,8 +623,11 @@ async fn jscode2session(State(st): St, Query(q): Query<Code2SessionQuery>) -> Re
                 e.user.clone()
             }
             None if lenient => {
-                let name = code.strip_prefix("openid:").unwrap_or(&code).to_string();
-                let openid = if code.starts_with("openid:") { name } else { openid_for(&code) };
+                // `openid:NAME` or `openid:NAME:ANYTHING` (a fresh code for the same user)
+                let openid = match code.strip_prefix("openid:") {
+                    Some(rest) => rest.split(':').next().unwrap_or(rest).to_string(),
+                    None => openid_for(&code),
+                };
                 drop(codes);
                 let u = st.user(&openid, None);
                 st.codes.lock().insert(code.clone(), CodeEntry { user: u.clone(), issued: Instant::now(), used: true });

@@ -385,6 +385,7 @@ async fn fake_scripting_over_http_and_lenient_mode() {
     // lenient: any code once; openid:NAME logs in as NAME; other codes map to a stable openid
     assert_eq!(c.code2session("openid:alice").await.unwrap().openid, "alice");
     assert_eq!(c.code2session("openid:alice").await.unwrap_err().errcode(), Some(40163));
+    assert_eq!(c.code2session("openid:alice:2").await.unwrap().openid, "alice");
     let x = c.code2session("whatever-1").await.unwrap();
     assert_eq!(x.openid, testkit::fake_wechat::openid_for("whatever-1"));
     let res = http
@@ -396,7 +397,7 @@ async fn fake_scripting_over_http_and_lenient_mode() {
     assert_eq!(res.status(), 204);
     assert_eq!(c.code2session("another").await.unwrap_err().errcode(), Some(45011));
     let calls: serde_json::Value = http.get(format!("{}/_fake/calls", fake.url())).send().await.unwrap().json().await.unwrap();
-    assert_eq!(calls["jscode2session"], 5);
+    assert_eq!(calls["jscode2session"], 6);
 }
 
 #[tokio::test]
