@@ -611,6 +611,18 @@ async fn accepted_pushes_reach_the_registered_handler() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(stored["handler_error"].as_str().unwrap().contains("recorded"));
+    // service callers read pushes through the documents API; users do not
+    let query = json!({ "where": { "event": "user_enter_tempsession" } });
+    let res = e.srv.http().post(e.srv.url("/api/db/_wechat_push/query")).bearer_auth(e.srv.service_key()).json(&query).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let user = e.srv.user_token("oNosy").await;
+    let res = e.srv.http().post(e.srv.url("/api/db/_wechat_push/query")).bearer_auth(user).json(&query).send().await.unwrap();
+    assert!(res.status() == 403 || res.json::<Value>().await.unwrap()["data"].as_array().is_some_and(|a| a.is_empty()));
+    // the access token store is internal: not even service callers see it
+    let res = e.srv.http().post(e.srv.url("/api/db/_kv/query")).bearer_auth(e.srv.service_key()).json(&json!({})).send().await.unwrap();
+    assert!(res.status() == 403 || res.status() == 404, "{}", res.status());
 }
 
 /// `minibase dev fake-wechat` + `minibase serve`: the whole login flow with the real binary.
@@ -627,7 +639,7 @@ fn dev_fake_wechat_command_serves_the_login_flow() {
     let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
     std::thread::spawn(move || for _ in lines {});
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, addr) = crate::cli::spawn_server(
+    let crate::cli::Served { child: mut server, addr, .. } = crate::cli::spawn_server(
         dir.path(),
         &[
             ("MINIBASE_WECHAT__API_BASE", url.as_str()),
