@@ -665,3 +665,31 @@ fn dev_fake_wechat_command_serves_the_login_flow() {
     assert_eq!(body["user"]["openid"], "alice");
     assert_eq!(again, 400, "codes stay single-use");
 }
+
+#[tokio::test]
+async fn login_timeout_and_missing_configuration() {
+    let e = env().await;
+    // WeChat slower than wechat.timeout (2 s here): 504, and the code is not retried
+    e.fake.fail_next(Endpoint::Jscode2session, Fault::Delay(std::time::Duration::from_millis(2500)), 1);
+    let (status, body) = e.login(&e.fake.issue_code("oSlow")).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "DEADLINE_EXCEEDED");
+    assert_eq!(body["error"]["upstream"]["service"], "wechat");
+    assert_eq!(e.fake.calls(Endpoint::Jscode2session), 1);
+
+    // a server without [wechat] settings says so, without calling anything
+    let srv = TestServer::start().await;
+    let res = srv.http().post(srv.url("/api/auth/wechat/login")).json(&json!({ "code": "abc" })).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("wechat.appid"), "{body}");
+    let res = srv
+        .http()
+        .post(srv.url("/api/wechat/openapi/msgSecCheck"))
+        .bearer_auth(srv.service_key())
+        .json(&json!({ "content": "x", "scene": 1, "openid": "o" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+}
