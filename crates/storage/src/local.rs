@@ -18,6 +18,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 const TMP_DIR: &str = ".minibase/tmp";
 const READ_BUF: usize = 64 * 1024;
+const WRITE_BUF: usize = 256 * 1024;
 
 /// Files on local disk under one root directory.
 #[derive(Debug, Clone)]
@@ -189,6 +190,8 @@ impl Backend for LocalBackend {
     async fn stage(&self, mut body: ByteStream) -> Result<Box<dyn Staged>, StorageError> {
         let path = self.root.join(TMP_DIR).join(mb_core::ids::random_hex(16));
         let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        // Bounded write-behind buffer per upload: memory stays flat with many concurrent uploads.
+        file.set_max_buf_size(WRITE_BUF);
         let guard = TempFile { path: Some(path) };
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StorageError::from_body)?;

@@ -445,6 +445,7 @@ impl Backend for S3Backend {
     async fn stage(&self, mut body: ByteStream) -> Result<Box<dyn Staged>, StorageError> {
         let path = self.cfg.spool_dir.join(mb_core::ids::random_hex(16));
         let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        file.set_max_buf_size(256 * 1024);
         let guard = crate::local::TempFile::new(path);
         let mut total = Sha256::new();
         let mut part = Sha256::new();
