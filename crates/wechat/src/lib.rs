@@ -90,7 +90,12 @@ impl Wechat {
         } else {
             Some(
                 PushCrypto::new(cfg.push_token.expose(), cfg.push_aes_key.expose(), &cfg.appid)
-                    .ok_or(WechatError::NotConfigured("a valid wechat.push_aes_key"))?,
+                    .ok_or_else(|| {
+                        WechatError::InvalidRequest(
+                            "wechat.push_aes_key must be the 43-character EncodingAESKey from the console (letters and digits)"
+                                .into(),
+                        )
+                    })?,
             )
         };
         let replay = ReplayCache::new(2 * push::DEFAULT_WINDOW_SECS, 100_000);
@@ -142,5 +147,22 @@ impl Wechat {
     /// The registered push handler.
     pub fn push_handler(&self) -> Option<Arc<dyn PushHandler>> {
         self.inner.push_handler.read().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_encoding_aes_key_is_refused_with_its_name() {
+        let mut cfg = config::WechatConfig { appid: "wx1".into(), ..Default::default() };
+        cfg.push_token = config::Secret::new("t");
+        cfg.push_aes_key = config::Secret::new("*".repeat(43));
+        let e = Wechat::new(&cfg, Arc::new(MemoryKv::default())).unwrap_err();
+        assert!(e.to_string().contains("wechat.push_aes_key"), "{e}");
+        cfg.push_aes_key = config::Secret::new("");
+        let w = Wechat::new(&cfg, Arc::new(MemoryKv::default())).unwrap();
+        assert!(w.push().is_some_and(|p| !p.has_key()));
     }
 }
