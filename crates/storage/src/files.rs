@@ -437,7 +437,7 @@ mod tests {
     async fn ownership_rules_and_batches() {
         let dir = tempfile::tempdir().unwrap();
         let backend = Arc::new(LocalBackend::open(dir.path()).await.unwrap());
-        let settings = Settings { upload_limit: 100, default_max_age: Duration::from_secs(60), max_age: Duration::from_secs(600) };
+        let settings = Settings { upload_limit: 100, default_max_age: Duration::from_secs(60), max_age: Duration::from_secs(600), public_base_url: None };
         let storage = Storage::new(backend, UrlSigner::new(b"k"), settings);
         let files = Files::new(storage, Arc::new(MemIndex::default()), Arc::new(OwnerOnly));
         let (a, b) = (user("a"), user("b"));

@@ -59,6 +59,8 @@ pub struct Settings {
     pub default_max_age: Duration,
     /// Longest lifetime honoured (`storage.max_age`).
     pub max_age: Duration,
+    /// Base of temporary URLs when set (`storage.public_base_url`), without trailing `/`.
+    pub public_base_url: Option<String>,
 }
 
 /// The storage service. Cheap to clone.
@@ -169,6 +171,7 @@ impl Storage {
                 upload_limit: config.limits.upload.bytes(),
                 default_max_age: config.storage.default_max_age.get(),
                 max_age: config.storage.max_age.get(),
+                public_base_url: Some(config.storage.public_base_url.trim_end_matches('/').to_string()).filter(|s| !s.is_empty()),
             },
         ))
     }
@@ -186,6 +189,12 @@ impl Storage {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// `storage.public_base_url`, when set: the base of temporary URLs made outside a request
+    /// (cloud functions). Routes fall back to the request's scheme and `Host`.
+    pub fn public_base_url(&self) -> Option<&str> {
+        self.inner.settings.public_base_url.as_deref()
     }
 
     /// The URL signer.

@@ -301,13 +301,16 @@ async fn configured_rules_apply() {
             c.auth.dev_login = true;
             c.storage.rules.read = config::RuleSource::Bool(true);
             c.storage.rules.write = config::RuleSource::Expr("resource.openid == auth.openid && resource.path != 'locked.txt'".into());
+            c.storage.public_base_url = "https://api.example.com/".into();
         })
         .start()
         .await;
     let a = srv.user_token("oUserA").await;
     let b = srv.user_token("oUserB").await;
     let id = upload_ok(&srv, &a, "pub/a.txt", b"hi").await;
-    assert_eq!(temp_url(&srv, &b, &id).await["status"], 0, "read = true");
+    let t = temp_url(&srv, &b, &id).await;
+    assert_eq!(t["status"], 0, "read = true");
+    assert!(t["tempFileURL"].as_str().is_some_and(|u| u.starts_with("https://api.example.com/storage/pub/a.txt?exp=")), "{t}");
     expect_error(upload(&srv, &a, "locked.txt", b"x").await, 403, "PERMISSION_DENIED").await;
     srv.stop().await;
 }

@@ -203,9 +203,8 @@ struct TempUrlsBody {
 
 /// `https://host` for temporary URLs: `storage.public_base_url`, else the request's scheme and host.
 fn base_url(state: &AppState, headers: &HeaderMap, conn: Option<&ConnectionInfo>) -> Result<String, ApiError> {
-    let configured = &state.config().storage.public_base_url;
-    if !configured.is_empty() {
-        return Ok(configured.trim_end_matches('/').to_string());
+    if let Some(configured) = state.files().storage().public_base_url() {
+        return Ok(configured.to_string());
     }
     let host = headers
         .get(header::HOST)
