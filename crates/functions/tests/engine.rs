@@ -900,6 +900,7 @@ async fn cloud_files_over_real_storage() {
             upload_limit: 1 << 20,
             default_max_age: Duration::from_secs(60),
             max_age: Duration::from_secs(600),
+            public_base_url: None,
         },
     );
     let files = storage::Files::new(st, Arc::new(MemIndex::default()), Arc::new(NoUsers));
