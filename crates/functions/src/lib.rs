@@ -59,6 +59,8 @@ use worker::{HostEnv, WorkerConfig};
 
 /// How deep `cloud.callFunction` may nest.
 pub const MAX_CALL_DEPTH: u32 = 8;
+/// The largest result (JSON text) a function may return, as CloudBase's 6 MB.
+pub const MAX_RESULT_BYTES: usize = 6 << 20;
 
 /// The `[functions]` settings and what else the manager needs from the config.
 #[derive(Debug, Clone)]
@@ -278,8 +280,19 @@ impl Functions {
         let pool = self.pool(name).await?;
         // Run on its own task: a caller that goes away does not take a warm instance with it.
         let task = tokio::spawn(async move { pool.invoke(event, ctx).await });
-        task.await
-            .unwrap_or_else(|e| Err(FunctionError::Internal(format!("invocation task: {e}"))))
+        let text = task
+            .await
+            .unwrap_or_else(|e| Err(FunctionError::Internal(format!("invocation task: {e}"))))?;
+        if text.len() > MAX_RESULT_BYTES {
+            return Err(FunctionError::Thrown {
+                name: name.to_owned(),
+                message: format!(
+                    "the value returned by main is larger than {} MiB",
+                    MAX_RESULT_BYTES >> 20
+                ),
+            });
+        }
+        Ok(text)
     }
 
     async fn pool(&self, name: &str) -> Result<Arc<Pool>, FunctionError> {

@@ -282,6 +282,11 @@ async fn runaway_loops_and_memory_bombs_are_contained() {
     write(&s.dir, "sleeper/config.json", r#"{"timeout": 1}"#);
     write(
         &s.dir,
+        "huge/index.js",
+        "exports.main = () => 'x'.repeat(7 * 1024 * 1024)",
+    );
+    write(
+        &s.dir,
         "never/index.js",
         "exports.main = () => new Promise(() => {})",
     );
@@ -301,6 +306,8 @@ async fn runaway_loops_and_memory_bombs_are_contained() {
     assert!(matches!(e, FunctionError::Timeout { .. }), "{e:?}");
     let e = call(&f, "never", json!({})).await.unwrap_err();
     assert!(e.to_string().contains("never settles"), "{e}");
+    let e = call(&f, "huge", json!({})).await.unwrap_err();
+    assert!(e.to_string().contains("larger than 6 MiB"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
