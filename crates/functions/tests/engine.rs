@@ -954,12 +954,11 @@ async fn cloud_files_over_real_storage() {
 }
 
 fn open_db(dir: &Path) -> docdb::Database {
-    let db = docdb::Database::open(
+    docdb::Database::open(
         &format!("sqlite://{}", dir.join("data.db").display()),
         docdb::DbOptions::default(),
     )
-    .unwrap();
-    db
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

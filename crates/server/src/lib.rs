@@ -55,7 +55,15 @@ pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> 
         .map_err(|e| anyhow::anyhow!("wechat: {e}"))?;
     // the proactive refresher idles until a token has been fetched once
     wechat.tokens().spawn_refresher();
-    let state = AppState::new(config, db, identity, pay, files, wechat, edge_stats);
+    let bindings = routes::functions::bindings::Bindings {
+        files: Some(Arc::new(functions::bindings::StorageFiles::new(
+            files.clone(),
+            routes::functions::bindings::public_base_url(&config),
+        ))),
+        wechat: Some(wechat.clone()),
+    };
+    let functions = routes::functions::bindings::build(&config, &db, pay.as_ref(), bindings)?;
+    let state = AppState::new(config, db, identity, pay, files, wechat, functions, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
 }

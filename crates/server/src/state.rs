@@ -19,6 +19,7 @@ struct Inner {
     pay: Option<pay::service::PayService>,
     files: storage::Files,
     wechat: wechat::Wechat,
+    functions: functions::Functions,
     metrics: Metrics,
     rate_limiter: Option<RateLimiter>,
     edge_stats: Arc<edge::EdgeStats>,
@@ -34,6 +35,7 @@ impl AppState {
         pay: Option<pay::service::PayService>,
         files: storage::Files,
         wechat: wechat::Wechat,
+        functions: functions::Functions,
         edge_stats: Arc<edge::EdgeStats>,
     ) -> AppState {
         let rate_limiter = (config.limits.rate_per_ip > 0)
@@ -51,6 +53,7 @@ impl AppState {
                 pay,
                 files,
                 wechat,
+                functions,
                 metrics: Metrics::default(),
                 rate_limiter,
                 edge_stats,
@@ -82,6 +85,10 @@ impl AppState {
     /// The WeChat platform: API client, shared access token, open APIs, message push.
     pub fn wechat(&self) -> &wechat::Wechat {
         &self.inner.wechat
+    }
+    /// Cloud functions.
+    pub fn functions(&self) -> &functions::Functions {
+        &self.inner.functions
     }
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {

@@ -5,6 +5,7 @@
 mod auth;
 mod db;
 mod cli;
+mod functions;
 mod pay;
 mod plumbing;
 mod storage;

@@ -1,9 +1,112 @@
-//! Cloud functions (API.md §6): `/api/functions/{name}` and `/fn/{name}/…`.
+//! Cloud functions (API.md §6): `POST /api/functions/{name}` (`wx.cloud.callFunction`) and the
+//! HTTP trigger `ANY /fn/{name}/{rest…}` (CloudBase's HTTP access). The engine is the
+//! `functions` crate; this module turns requests into calls and results into responses, and
+//! [`bindings`] connects the engine to the other areas.
+//!
+//! - `POST /api/functions/{name}` `{"data": {…}}` → `{"result": …}`. A user's or the service
+//!   key's token is required (anonymous → 401); the caller becomes `cloud.getWXContext()`.
+//! - `ANY /fn/{name}` and `/fn/{name}/{rest…}`: public; the request becomes the
+//!   integration-request event, the function's answer the response.
+//!
+//! Errors (`functions::FunctionError` → envelope): a thrown error or a load failure is 502
+//! `UPSTREAM_ERROR` with `upstream.service = "function"` and the JS message; a timeout 504
+//! `DEADLINE_EXCEEDED`; a full queue 503 `UNAVAILABLE`; an unknown function 404.
 
+pub mod bindings;
+
+use crate::extract::{ClientIp, Json};
+use crate::middleware::RequestId;
 use crate::state::AppState;
 use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::Extension;
+use functions::{CallContext, HttpRequest};
+use mb_core::{ApiError, Caller};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `POST /api/functions/{name}`.
+pub const CALL_PATH: &str = "/api/functions/{name}";
+/// The HTTP trigger of a function, without and with a sub-path.
+pub const TRIGGER_PATHS: [&str; 2] = ["/fn/{name}", "/fn/{name}/{*rest}"];
 
 /// This area's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(CALL_PATH, post(call))
+        .route(TRIGGER_PATHS[0], any(trigger))
+        .route(TRIGGER_PATHS[1], any(trigger))
+}
+
+/// The body of `wx.cloud.callFunction`: `data` (other keys, such as `name`, are ignored).
+#[derive(Debug, Deserialize)]
+struct CallBody {
+    #[serde(default)]
+    data: Value,
+}
+
+async fn call(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientIp(ip): ClientIp,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Path(name): Path<String>,
+    Json(body): Json<CallBody>,
+) -> Result<Response, ApiError> {
+    if matches!(caller, Caller::Anonymous) {
+        return Err(ApiError::unauthenticated(
+            "calling a function needs a user's access token or the service key (public endpoints: /fn/{name})",
+        ));
+    }
+    let ctx = CallContext::new(caller, request_id, Some(ip));
+    let result = state.functions().call(&name, body.data, ctx).await?;
+    // The result is JSON text already: wrap it without parsing it again.
+    let mut out = Vec::with_capacity(result.len() + 11);
+    out.extend_from_slice(b"{\"result\":");
+    out.extend_from_slice(result.as_bytes());
+    out.push(b'}');
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))], out).into_response())
+}
+
+/// Both trigger routes: `/fn/{name}` (path `/`) and `/fn/{name}/{*rest}`.
+async fn trigger(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Path(params): Path<Vec<(String, String)>>,
+    parts: Parts,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    let (name, rest) = (param("name").to_owned(), param("rest"));
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let req = HttpRequest {
+        method: method.as_str().to_owned(),
+        path: format!("/{rest}"),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let ctx = CallContext::new(Caller::Anonymous, request_id, Some(ip)).with_source("http");
+    let res = state.functions().http(&name, req, ctx).await?;
+    let status = StatusCode::from_u16(res.status).map_err(|_| ApiError::internal("function status out of range"))?;
+    let mut out = Response::builder().status(status);
+    for (k, v) in &res.headers {
+        let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(v.as_bytes())) else {
+            return Err(ApiError::from(functions::FunctionError::BadResponse {
+                name: name.clone(),
+                message: format!("invalid header '{k}'"),
+            }));
+        };
+        out = out.header(k, v);
+    }
+    out.body(Body::from(res.body)).map_err(ApiError::internal)
 }
