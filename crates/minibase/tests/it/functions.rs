@@ -371,3 +371,26 @@ async fn http_trigger_speaks_cloudbase_http_access() {
     expect_error(srv.http().get(srv.url("/fn/boom")).send().await.unwrap(), 502, "UPSTREAM_ERROR").await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn files_from_a_function_are_served_by_the_storage_area() {
+    let (_tmp, dir) = fixtures();
+    let srv = start(&dir).await;
+    let key = srv.service_key().to_owned();
+    let r = result(&srv, "files", &key, json!({"name": "daily", "text": "日报 ok"})).await;
+    assert_eq!(r["fileID"], "mb://reports/daily.txt");
+    assert_eq!(r["status"], 0);
+    assert_eq!(r["text"], "日报 ok");
+    // The temporary URL is signed by the storage area and serves the bytes.
+    let url = r["url"].as_str().unwrap();
+    let path = &url[url.find("/storage/").unwrap()..];
+    let res = srv.http().get(srv.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "日报 ok");
+    let r = result(&srv, "files", &key, json!({"name": "gone", "text": "x", "remove": true})).await;
+    assert_eq!(r["deleted"], 0);
+    let url = r["url"].as_str().unwrap();
+    let res = srv.http().get(srv.url(&url[url.find("/storage/").unwrap()..])).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    srv.stop().await;
+}
