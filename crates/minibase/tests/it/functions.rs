@@ -394,3 +394,110 @@ async fn files_from_a_function_are_served_by_the_storage_area() {
     assert_eq!(res.status(), 404);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn open_apis_and_message_push_reach_functions() {
+    use testkit::fake_wechat::{FakeWechat, FakeWechatOptions};
+    const TOKEN: &str = "pushTokenForFunctions";
+    const AES: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let fake = FakeWechat::start_with(FakeWechatOptions { appid: "wxfunctionswechat".into(), ..Default::default() }).await;
+    let (_tmp, dir) = fixtures();
+    let (url, secret, d) = (fake.url(), fake.secret(), dir.clone());
+    let srv = TestServer::builder()
+        .config(move |c| {
+            c.functions.dir = d;
+            c.wechat.api_base = url;
+            c.wechat.appid = "wxfunctionswechat".into();
+            c.wechat.secret = config::Secret::new(secret);
+            c.wechat.push_token = config::Secret::new(TOKEN);
+            c.wechat.push_aes_key = config::Secret::new(AES);
+            c.wechat.push_function = "onpush".into();
+        })
+        .start()
+        .await;
+    let user = srv.user_token("o-wx").await;
+    let r = result(&srv, "wx", &user, json!({"text": "你好"})).await;
+    assert_eq!(r["suggest"], "pass", "{r}");
+    assert_eq!(r["errCode"], 0);
+    assert_eq!(r["errMsg"], "openapi.security.msgSecCheck:ok");
+    assert_eq!(r["sent"]["errCode"], 43101, "not subscribed yet: WeChat's errcode reaches the function: {r}");
+    fake.grant_subscription("o-wx", "TPL", 1);
+    let r = result(&srv, "wx", &user, json!({"text": "fake-risky-word"})).await;
+    assert_eq!(r["suggest"], "risky");
+    assert_eq!(r["sent"]["errCode"], 0, "{r}");
+    let sent = fake.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["template_id"], "TPL");
+    assert_eq!(sent[0]["touser"], "o-wx");
+    assert_eq!(sent[0]["data"]["thing1"]["value"], "ok");
+
+    // A plain-mode message push reaches wechat.push_function.
+    let ts = (mb_core::now_ms() / 1000).to_string();
+    let crypto = wechat::PushCrypto::new(TOKEN, AES, "wxfunctionswechat").unwrap();
+    let sig = crypto.signature(&ts, "n1");
+    let msg = json!({"ToUserName": "gh_x", "FromUserName": "o-sender", "CreateTime": 1, "MsgType": "text", "Content": "在吗", "MsgId": 1}).to_string();
+    let res = srv
+        .http()
+        .post(srv.url("/api/wechat/push"))
+        .query(&[("signature", sig.as_str()), ("timestamp", ts.as_str()), ("nonce", "n1"), ("openid", "o-sender")])
+        .body(msg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "success");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let docs = loop {
+        let docs = srv.state().db().query(&mb_core::Caller::System, "pushes", &docdb::QueryRequest::default()).await.unwrap();
+        if !docs.is_empty() || Instant::now() > deadline {
+            break docs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(docs.len(), 1, "the push function ran once");
+    assert_eq!(docs[0]["from"], "o-sender");
+    assert_eq!(docs[0]["content"], "在吗");
+    assert_eq!(docs[0]["openid"], "o-sender");
+    assert_eq!(docs[0]["source"], "wx_message");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn pay_from_a_function_and_its_notification_into_a_function() {
+    use testkit::fake_pay::{FakeWechatPay, SignMode};
+    let fake = FakeWechatPay::start(SignMode::PublicKey).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (_tmp, dir) = fixtures();
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.wechat.appid = fake.appid().into();
+            fake.configure(c, keys.path(), "https://api.example.com/api/pay/wechat/notify");
+            c.functions.dir = dir.clone();
+            c.wechat_pay.notify_function = "paid".into();
+        })
+        .start()
+        .await;
+    fake.redirect_notifications_to(&srv.url(""));
+    let user = srv.user_token("o-payer-fn").await;
+    let r = result(&srv, "shop", &user, json!({"no": "FN0000001"})).await;
+    assert_eq!(r["out_trade_no"], "FN0000001");
+    assert_eq!(r["state"], "NOTPAY");
+    assert_eq!(r["payment"]["signType"], "RSA");
+    assert!(r["payment"]["package"].as_str().unwrap().starts_with("prepay_id="));
+    let deliveries = fake.pay("FN0000001").await;
+    assert_eq!(deliveries[0].status, 204);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let docs = loop {
+        let docs = srv.state().db().query(&mb_core::Caller::System, "deliveries", &docdb::QueryRequest::default()).await.unwrap();
+        if !docs.is_empty() || Instant::now() > deadline {
+            break docs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0]["kind"], "PAID");
+    assert_eq!(docs[0]["no"], "FN0000001");
+    assert_eq!(docs[0]["state"], "SUCCESS");
+    assert_eq!(docs[0]["openid"], "o-payer-fn");
+    assert_eq!(docs[0]["source"], "wx_paycallback");
+    srv.stop().await;
+}
