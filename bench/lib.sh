@@ -35,7 +35,10 @@ wait_port() {
 }
 
 # minibase_bin: builds Minibase in release mode once per run and prints the binary's path.
+# MINIBASE_BIN=/path/to/minibase uses that binary instead (the shared target dir of this
+# machine is rebuilt by other worktrees: copy your build aside and point this at it).
 minibase_bin() {
+  if [ -n "${MINIBASE_BIN:-}" ]; then echo "$MINIBASE_BIN"; return 0; fi
   local target="${CARGO_TARGET_DIR:-$BENCH_ROOT/target}"
   if [ -z "${MINIBASE_BIN_BUILT:-}" ]; then
     (cd "$BENCH_ROOT" && cargo build --release -q -p minibase) >&2

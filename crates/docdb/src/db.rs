@@ -413,6 +413,16 @@ impl Database {
         self.inner.backend.get(collection, id, filter).await
     }
 
+    /// [`Database::get`] as JSON text, exactly as stored.
+    pub async fn get_json(&self, caller: &Caller, collection: &str, id: &str) -> Result<Option<String>, DbError> {
+        value::check_id(id)?;
+        let filter = self.read_filter(caller, collection)?;
+        if matches!(filter, Filter::False) {
+            return Ok(None);
+        }
+        self.inner.backend.get_json(collection, id, filter).await
+    }
+
     /// CloudBase `set`: replaces the document `id`, or creates it. Returns whether it was
     /// created. `_openid` is kept from the stored document (or stamped for a user's create).
     pub async fn set(&self, caller: &Caller, collection: &str, id: &str, doc: Value) -> Result<bool, DbError> {
@@ -541,9 +551,9 @@ impl Database {
         Ok(())
     }
 
-    /// Runs a query: `where` (with the caller's read rule ANDed in), `orderBy`, `skip`,
-    /// `limit`, projection.
-    pub async fn query(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<Vec<Value>, DbError> {
+    /// Checks a query request and turns it into the backend's query (the caller's read rule
+    /// ANDed in); `None` when it can match nothing.
+    fn plan_query(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<(Option<Query>, Option<Projection>), DbError> {
         let filter = self.parse_where(&req.where_)?;
         let order: Vec<SortKey> = parse_order_by(&req.order_by)?;
         let projection = Projection::parse(&req.field)?;
@@ -572,13 +582,35 @@ impl Database {
         let read = self.read_filter(caller, collection)?;
         let filter = filter.and(read);
         if matches!(filter, Filter::False) || limit == Some(0) {
-            return Ok(Vec::new());
+            return Ok((None, projection));
         }
-        let docs = self.inner.backend.query(collection, Query { filter, order, skip, limit }).await?;
+        Ok((Some(Query { filter, order, skip, limit }), projection))
+    }
+
+    /// Runs a query: `where` (with the caller's read rule ANDed in), `orderBy`, `skip`,
+    /// `limit`, projection.
+    pub async fn query(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<Vec<Value>, DbError> {
+        let (query, projection) = self.plan_query(caller, collection, req)?;
+        let Some(query) = query else { return Ok(Vec::new()) };
+        let docs = self.inner.backend.query(collection, query).await?;
         Ok(match projection {
             Some(p) => docs.into_iter().map(|d| p.apply(d)).collect(),
             None => docs,
         })
+    }
+
+    /// [`Database::query`] as a JSON array text, straight from storage when there is no
+    /// projection (what the HTTP layer answers, without a parse/serialise round trip).
+    pub async fn query_json(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<String, DbError> {
+        let (query, projection) = self.plan_query(caller, collection, req)?;
+        let Some(query) = query else { return Ok("[]".to_string()) };
+        match projection {
+            None => self.inner.backend.query_json(collection, query).await,
+            Some(p) => {
+                let docs: Vec<Value> = self.inner.backend.query(collection, query).await?.into_iter().map(|d| p.apply(d)).collect();
+                serde_json::to_string(&docs).map_err(DbError::internal)
+            }
+        }
     }
 
     /// Counts the documents matching `where` that the caller may read.

@@ -151,6 +151,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn get(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<Value>, DbError>;
     /// Documents matching the query, in order.
     async fn query(&self, collection: &str, query: Query) -> Result<Vec<Value>, DbError>;
+    /// [`Backend::get`] as JSON text, exactly as stored (no parse/serialise round trip).
+    async fn get_json(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<String>, DbError>;
+    /// [`Backend::query`] as one JSON array text.
+    async fn query_json(&self, collection: &str, query: Query) -> Result<String, DbError>;
     /// How many documents match.
     async fn count(&self, collection: &str, filter: Filter) -> Result<u64, DbError>;
     /// Runs a write atomically (per document) and durably; publishes its changes.

@@ -7,8 +7,8 @@ use crate::extract::Json;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use docdb::{Database, QueryRequest};
 use mb_core::{ApiError, Caller};
@@ -39,6 +39,16 @@ fn db<'a>(state: &'a AppState, coll: &str) -> Result<&'a Database, ApiError> {
     Ok(db)
 }
 
+/// `{"data": <json>}` around JSON text that comes straight from storage (documents are not
+/// parsed and re-serialised on the read paths).
+fn data_response(json: String) -> Response {
+    let mut body = String::with_capacity(json.len() + 9);
+    body.push_str("{\"data\":");
+    body.push_str(&json);
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+}
+
 /// `POST /api/db/{coll}/docs` → 201 `{"_id"}`.
 async fn create(
     State(state): State<AppState>,
@@ -56,8 +66,8 @@ async fn read(
     Path((coll, id)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
-    match db(&state, &coll)?.get(&caller, &coll, &id).await? {
-        Some(doc) => Ok(Json(json!({ "data": doc }))),
+    match db(&state, &coll)?.get_json(&caller, &coll, &id).await? {
+        Some(doc) => Ok(data_response(doc)),
         None => Err(ApiError::not_found("no such document")),
     }
 }
@@ -107,8 +117,8 @@ async fn query(
     caller: Caller,
     Json(req): Json<QueryRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let docs = db(&state, &coll)?.query(&caller, &coll, &req).await?;
-    Ok(Json(json!({ "data": docs })))
+    let docs = db(&state, &coll)?.query_json(&caller, &coll, &req).await?;
+    Ok(data_response(docs))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -82,6 +82,7 @@ struct Shared {
 
 /// The SQLite backend. Cheap to share behind an `Arc`.
 pub struct SqliteBackend {
+    checkpoint_tx: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     writer_tx: RwLock<Option<mpsc::Sender<WriterMsg>>>,
     reader_tx: RwLock<Option<mpsc::Sender<ReadJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -146,7 +147,7 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, DbError> {
             return Err(DbError::internal(format!("could not enable WAL (journal_mode = {mode})")));
         }
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; \
+            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; \
              PRAGMA mmap_size = 268435456; PRAGMA foreign_keys = OFF;",
         )?;
     }
@@ -209,6 +210,17 @@ impl SqliteBackend {
                 .map_err(internal)?,
         );
 
+        // WAL checkpoints run on their own thread and connection, so the writer never stalls
+        // on copying pages into the database file (auto-checkpoint is off on the writer).
+        let (ctx, crx) = std::sync::mpsc::channel::<()>();
+        let cconn = open_conn(path, false)?;
+        threads.push(
+            std::thread::Builder::new()
+                .name("docdb-checkpoint".into())
+                .spawn(move || checkpointer(cconn, crx))
+                .map_err(internal)?,
+        );
+
         let (rtx, rrx) = mpsc::channel::<ReadJob>(8192);
         let rrx = Arc::new(Mutex::new(rrx));
         for i in 0..options.readers.max(1) {
@@ -234,6 +246,7 @@ impl SqliteBackend {
             );
         }
         Ok(SqliteBackend {
+            checkpoint_tx: Mutex::new(Some(ctx)),
             writer_tx: RwLock::new(Some(wtx)),
             reader_tx: RwLock::new(Some(rtx)),
             threads: Mutex::new(threads),
@@ -312,6 +325,43 @@ fn run_select_docs(conn: &Connection, sql: &Sql) -> Result<Vec<Value>, DbError> 
     Ok(out)
 }
 
+/// Runs a `SELECT json(data) …` and appends the documents' JSON texts, comma-separated.
+fn run_select_json(conn: &Connection, sql: &Sql, out: &mut String) -> Result<usize, DbError> {
+    let mut st = match conn.prepare_cached(&sql.text) {
+        Ok(st) => st,
+        Err(e) if is_no_table(&e) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut rows = st.query(params_from_iter(sql.params.iter()))?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) => {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(std::str::from_utf8(t).map_err(internal)?);
+                n += 1;
+            }
+            _ => return Err(DbError::internal("document is not JSON text")),
+        }
+    }
+    Ok(n)
+}
+
+fn get_sql(collection: &str, id: &str, filter: &Filter, planner: &Planner<'_>) -> Sql {
+    let mut sql = Sql::default();
+    sql.text.push_str("SELECT json(data) FROM ");
+    sql.text.push_str(&table_name(collection));
+    sql.text.push_str(" WHERE id = ?");
+    sql.params.push(rusqlite::types::Value::Text(id.to_string()));
+    if !matches!(filter, Filter::True) {
+        sql.text.push_str(" AND ");
+        planner.filter(filter, &mut sql);
+    }
+    sql
+}
+
 fn query_sql(collection: &str, q: &Query, planner: &Planner<'_>, select: &str) -> Sql {
     let mut sql = Sql::default();
     sql.text.push_str(select);
@@ -338,21 +388,46 @@ impl Backend for SqliteBackend {
             planned(
                 shared,
                 &collection,
-                |planner| {
-                    let mut sql = Sql::default();
-                    sql.text.push_str("SELECT json(data) FROM ");
-                    sql.text.push_str(&table_name(&collection));
-                    sql.text.push_str(" WHERE id = ?");
-                    sql.params.push(rusqlite::types::Value::Text(id.clone()));
-                    if !matches!(filter, Filter::True) {
-                        sql.text.push_str(" AND ");
-                        planner.filter(&filter, &mut sql);
-                    }
-                    sql
-                },
+                |planner| get_sql(&collection, &id, &filter, planner),
                 |sql| run_select_docs(conn, sql),
             )
             .map(|mut v| v.pop())
+        })
+        .await
+    }
+
+    async fn get_json(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<String>, DbError> {
+        let collection = collection.to_string();
+        let id = id.to_string();
+        self.read(move |conn, shared| {
+            planned(
+                shared,
+                &collection,
+                |planner| get_sql(&collection, &id, &filter, planner),
+                |sql| {
+                    let mut out = String::new();
+                    Ok((run_select_json(conn, sql, &mut out)? > 0).then_some(out))
+                },
+            )
+        })
+        .await
+    }
+
+    async fn query_json(&self, collection: &str, q: Query) -> Result<String, DbError> {
+        let collection = collection.to_string();
+        self.read(move |conn, shared| {
+            planned(
+                shared,
+                &collection,
+                |planner| query_sql(&collection, &q, planner, "SELECT json(data)"),
+                |sql| {
+                    let mut out = String::with_capacity(4096);
+                    out.push('[');
+                    run_select_json(conn, sql, &mut out)?;
+                    out.push(']');
+                    Ok(out)
+                },
+            )
         })
         .await
     }
@@ -429,6 +504,7 @@ impl Backend for SqliteBackend {
 
     fn close(&self) {
         self.writer_tx.write().take();
+        self.checkpoint_tx.lock().take();
         self.reader_tx.write().take();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for t in threads {
@@ -440,6 +516,7 @@ impl Backend for SqliteBackend {
 impl Drop for SqliteBackend {
     fn drop(&mut self) {
         self.writer_tx.get_mut().take();
+        self.checkpoint_tx.get_mut().take();
         self.reader_tx.get_mut().take();
         // Threads end on their own once the channels are closed and drained.
     }
@@ -806,6 +883,22 @@ impl Writer {
 fn guarded(decide: &mut super::Decide, stored: Option<&Value>) -> Result<Action, DbError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(stored)))
         .unwrap_or_else(|_| Err(DbError::internal("a write's decision panicked")))
+}
+
+/// Copies committed WAL pages into the database file every quarter second (PASSIVE: never
+/// blocks the writer or readers), and once more when the backend closes.
+fn checkpointer(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    loop {
+        match stop.recv_timeout(std::time::Duration::from_millis(250)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "docdb: WAL checkpoint failed");
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
