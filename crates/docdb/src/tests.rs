@@ -404,3 +404,23 @@ async fn a_panicking_write_fails_alone() {
     assert_eq!(b.count("c", Filter::True).await.unwrap(), 2);
     b.close();
 }
+
+#[tokio::test]
+async fn unusual_names_are_addressed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir);
+    let s = Caller::Service;
+    db.create(&s, "Notes", json!({"_id": "1", "it's": 1, "中文": {"键": "值"}, "a b": [1]})).await.unwrap();
+    db.create(&s, "notes", json!({"_id": "1", "other": true})).await.unwrap();
+    assert_eq!(db.count(&s, "Notes", &json!({"it's": 1})).await.unwrap(), 1);
+    assert_eq!(db.count(&s, "Notes", &json!({"中文.键": "值"})).await.unwrap(), 1);
+    assert_eq!(db.count(&s, "Notes", &json!({"a b": 1})).await.unwrap(), 1);
+    assert_eq!(db.get(&s, "notes", "1").await.unwrap().unwrap(), json!({"_id": "1", "other": true}));
+    db.ensure_index("Notes", &["中文.键", "-it's"], false).await.unwrap();
+    db.ensure_index("Notes", &["中文.键", "-it's"], false).await.unwrap();
+    let plan = db.explain("Notes", &json!({"中文.键": "值"}), &json!([["it's", "desc"]])).await.unwrap().join("\n");
+    assert!(plan.contains("USING INDEX mbs_"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    let got = db.query(&s, "Notes", &QueryRequest { where_: json!({"it's": {"$gte": 1}}), field: json!({"中文": true}), ..Default::default() }).await.unwrap();
+    assert_eq!(got, vec![json!({"_id": "1", "中文": {"键": "值"}})]);
+}

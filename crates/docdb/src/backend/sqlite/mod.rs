@@ -489,6 +489,10 @@ impl Backend for SqliteBackend {
                 &collection,
                 |planner| query_sql(&collection, &q, planner, "SELECT json(data)"),
                 |sql| {
+                    // EXPLAIN does not check the schema cookie: read the schema first so
+                    // indexes created since this connection last looked are seen (real
+                    // statements re-prepare by themselves when the schema changed).
+                    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
                     let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))?;
                     let rows = st.query_map(params_from_iter(sql.params.iter()), |r| r.get::<_, String>(3))?;
                     rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
