@@ -120,6 +120,9 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
             "minibase is serving"
         );
         edge.serve(app.router, shutdown_signal()).await?;
+        // In-flight requests are done: let the database finish its writes and checkpoint.
+        let state = app.state;
+        tokio::task::spawn_blocking(move || state.db().close()).await?;
         tracing::info!("minibase stopped");
         anyhow::Ok(())
     })?;

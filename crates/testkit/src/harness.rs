@@ -199,6 +199,8 @@ impl TestServer {
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
+            let state = self.state.clone();
+            let _ = tokio::task::spawn_blocking(move || state.db().close()).await;
         }
     }
 
