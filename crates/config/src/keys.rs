@@ -136,6 +136,8 @@ pub const KEYS: &[KeySpec] = &[
     k("realtime.max_connections_per_ip", Int),
     k("realtime.idle_timeout", Str),
     k("realtime.send_buffer", Int),
+    k("realtime.send_buffer_bytes", Str),
+    k("realtime.max_snapshot_bytes", Str),
 ];
 
 /// The spec of a concrete dotted path (`collections.todos.read` matches `collections.*.read`).

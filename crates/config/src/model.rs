@@ -540,6 +540,10 @@ pub struct RealtimeConfig {
     pub idle_timeout: HumanDuration,
     /// Messages queued for one connection before it is dropped as too slow.
     pub send_buffer: u32,
+    /// Bytes queued for one connection before it is dropped as too slow.
+    pub send_buffer_bytes: ByteSize,
+    /// Largest snapshot one watch may send; a watch whose result grows past it fails.
+    pub max_snapshot_bytes: ByteSize,
 }
 
 impl Default for RealtimeConfig {
@@ -551,6 +555,8 @@ impl Default for RealtimeConfig {
             max_connections_per_ip: 1000,
             idle_timeout: d("90s"),
             send_buffer: 256,
+            send_buffer_bytes: sz("16MiB"),
+            max_snapshot_bytes: sz("8MiB"),
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::model::{Config, TlsMode};
 use crate::ConfigError;
 use std::net::SocketAddr;
+use std::time::Duration;
 use std::path::{Path, PathBuf};
 
 fn key_err(key: &str, message: impl Into<String>) -> ConfigError {
@@ -274,6 +275,21 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let r = &c.realtime;
     if r.send_buffer == 0 {
         return Err(key_err("realtime.send_buffer", "must be at least 1"));
+    }
+    if r.max_watches_per_connection == 0 {
+        return Err(key_err("realtime.max_watches_per_connection", "must be at least 1"));
+    }
+    if r.max_docs_per_watch == 0 {
+        return Err(key_err("realtime.max_docs_per_watch", "must be at least 1"));
+    }
+    if r.idle_timeout.get() < Duration::from_secs(1) {
+        return Err(key_err("realtime.idle_timeout", "must be at least 1s"));
+    }
+    if r.max_snapshot_bytes.bytes() < 1024 {
+        return Err(key_err("realtime.max_snapshot_bytes", "must be at least 1KiB"));
+    }
+    if r.send_buffer_bytes.bytes() < r.max_snapshot_bytes.bytes() {
+        return Err(key_err("realtime.send_buffer_bytes", "must be at least realtime.max_snapshot_bytes"));
     }
     Ok(())
 }
