@@ -63,7 +63,8 @@ pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> 
         wechat: Some(wechat.clone()),
     };
     let functions = routes::functions::bindings::build(&config, &db, pay.as_ref(), bindings)?;
-    let state = AppState::new(config, db, identity, pay, files, wechat, functions, edge_stats);
+    let realtime = realtime::Realtime::start(db.clone(), realtime::RealtimeOptions::from_config(&config));
+    let state = AppState::new(config, db, identity, pay, files, wechat, functions, realtime, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
 }

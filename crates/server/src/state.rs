@@ -20,6 +20,7 @@ struct Inner {
     files: storage::Files,
     wechat: wechat::Wechat,
     functions: functions::Functions,
+    realtime: realtime::Realtime,
     metrics: Metrics,
     rate_limiter: Option<RateLimiter>,
     edge_stats: Arc<edge::EdgeStats>,
@@ -36,6 +37,7 @@ impl AppState {
         files: storage::Files,
         wechat: wechat::Wechat,
         functions: functions::Functions,
+        realtime: realtime::Realtime,
         edge_stats: Arc<edge::EdgeStats>,
     ) -> AppState {
         let rate_limiter = (config.limits.rate_per_ip > 0)
@@ -54,6 +56,7 @@ impl AppState {
                 files,
                 wechat,
                 functions,
+                realtime,
                 metrics: Metrics::default(),
                 rate_limiter,
                 edge_stats,
@@ -89,6 +92,10 @@ impl AppState {
     /// Cloud functions.
     pub fn functions(&self) -> &functions::Functions {
         &self.inner.functions
+    }
+    /// Realtime `watch` over WebSocket.
+    pub fn realtime(&self) -> &realtime::Realtime {
+        &self.inner.realtime
     }
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {

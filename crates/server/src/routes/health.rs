@@ -37,6 +37,7 @@ async fn metrics(
     let mut out = String::with_capacity(8192);
     state.metrics().render(&mut out);
     crate::metrics::render_edge(state.edge_stats(), &mut out);
+    state.realtime().stats().render(&mut out);
     let _ = writeln!(out, "# HELP minibase_build_info Build information.");
     let _ = writeln!(out, "# TYPE minibase_build_info gauge");
     let _ = writeln!(out, "minibase_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
