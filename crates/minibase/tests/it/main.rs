@@ -8,6 +8,7 @@ mod cli;
 mod functions;
 mod pay;
 mod plumbing;
+mod realtime;
 mod storage;
 mod tls;
 mod util;
