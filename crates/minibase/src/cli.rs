@@ -119,7 +119,19 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
             data_dir = %config.server.data_dir.display(),
             "minibase is serving"
         );
-        edge.serve(app.router, shutdown_signal()).await?;
+        let realtime = app.state.realtime().clone();
+        let shutdown = {
+            let realtime = realtime.clone();
+            async move {
+                shutdown_signal().await;
+                // WebSocket connections are not requests the edge drains: tell them to go.
+                realtime.shutdown().await;
+            }
+        };
+        edge.serve(app.router, shutdown).await?;
+        if !realtime.closed(std::time::Duration::from_secs(5)).await {
+            tracing::info!("realtime connections still open at exit");
+        }
         // In-flight requests are done: let the database finish its writes and checkpoint.
         let state = app.state;
         tokio::task::spawn_blocking(move || state.db().close()).await?;

@@ -295,9 +295,22 @@ impl Realtime {
     }
 
     /// Refuses new connections and closes every open one with an error frame and close code
-    /// 1001, so clients reconnect (to another instance, or after the restart).
+    /// 1001, so clients reconnect (to another instance, or after the restart). Returns at
+    /// once; [`Realtime::closed`] waits for the connections to end.
     pub async fn shutdown(&self) {
         self.inner.closing.store(true, Relaxed);
         let _ = self.inner.tx.send(Cmd::Shutdown).await;
+    }
+
+    /// Waits until every connection has ended, at most `timeout`; false if some remain.
+    pub async fn closed(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.inner.stats.connections.load(Relaxed) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 }

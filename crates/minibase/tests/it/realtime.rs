@@ -695,3 +695,21 @@ async fn doctor_sees_the_websocket_upgrade_at_api_realtime() {
     assert!(ws.message.contains("works"), "{}", report.render());
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_connections_with_going_away() {
+    let srv = server().await;
+    let mut w = Ws::connect(&srv, None).await;
+    w.watch("b", "board", json!({})).await;
+    let rt = srv.state().realtime().clone();
+    rt.shutdown().await;
+    let (frames, close) = w.until_closed().await;
+    assert_eq!(frames.last().unwrap()["error"]["code"], "UNAVAILABLE", "{frames:?}");
+    assert_eq!(close, Some(1001));
+    assert!(rt.closed(Duration::from_secs(5)).await, "every connection ended");
+    match tokio_tungstenite::connect_async(ws_url(&srv, None)).await {
+        Err(WsError::Http(res)) => assert_eq!(res.status().as_u16(), 503),
+        other => panic!("expected 503, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    srv.stop().await;
+}
