@@ -7,7 +7,8 @@
 # (session cache and tickets on, HTTP/2 offered, access log off); Minibase runs the release
 # build with the access log off. Each server is pinned to CPU 0 and the load generator to CPU 1
 # (when there are two CPUs), so the load generator does not steal the server's core.
-# Tunables: BENCH_SECS (default 10), BENCH_CONC (default 50).
+# Tunables: BENCH_SECS (default 10), BENCH_CONC (default 50), MINIBASE_BIN (a prebuilt binary),
+# BENCH_EDGE_ONLY=1 (the edge alone, see below).
 source "$(dirname "$0")/../lib.sh"
 
 SECS=${BENCH_SECS:-10}
@@ -96,7 +97,9 @@ if [ "${BENCH_EDGE_ONLY:-}" = 1 ]; then
   mb_cmd=("$target/release/examples/health")
   mb_name=edge-only
 else
-  mb_cmd=("$(minibase_bin)" serve --config)
+  # MINIBASE_BIN: a binary to measure instead of building one (e.g. a copy, since several
+  # worktrees sharing one target directory overwrite target/release/minibase).
+  mb_cmd=("${MINIBASE_BIN:-$(minibase_bin)}" serve --config)
   mb_name=minibase
 fi
 mb_port=$(free_port)

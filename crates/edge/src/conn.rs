@@ -46,11 +46,82 @@ pub(crate) struct ConnSettings {
 }
 
 /// The two shutdown signals: drain (stop accepting, finish in-flight requests) and hard (drop
-/// whatever is left once `server.shutdown_timeout` has passed).
+/// whatever is left once `server.shutdown_timeout` has passed). Connections learn about the
+/// drain through a [`DrainHub`] ticket rather than by polling `graceful`: a cancellation
+/// token takes a process-wide lock on every poll, which every connection would contend on at
+/// every wake-up.
 #[derive(Clone, Default)]
 pub(crate) struct Shutdown {
     pub graceful: CancellationToken,
     pub hard: CancellationToken,
+    pub hub: Arc<DrainHub>,
+}
+
+impl Shutdown {
+    /// Starts draining: listeners stop (they watch `graceful`), connections are told.
+    pub(crate) fn drain(&self) {
+        self.graceful.cancel();
+        self.hub.start();
+    }
+}
+
+/// Tells every open connection when draining starts. One lock when a connection registers and
+/// one when it leaves; nothing per request.
+#[derive(Default)]
+pub(crate) struct DrainHub {
+    inner: parking_lot::Mutex<HubInner>,
+}
+
+#[derive(Default)]
+struct HubInner {
+    draining: bool,
+    next: u64,
+    waiting: std::collections::HashMap<u64, tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DrainHub {
+    /// A ticket whose receiver completes when draining starts (at once if it already has).
+    pub(crate) fn register(self: &Arc<Self>) -> DrainTicket {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut inner = self.inner.lock();
+        let id = inner.next;
+        inner.next += 1;
+        if !inner.draining {
+            inner.waiting.insert(id, tx);
+        } // else: the sender drops here and the receiver completes at once
+        DrainTicket { hub: self.clone(), id, rx }
+    }
+
+    fn start(&self) {
+        let waiting = {
+            let mut inner = self.inner.lock();
+            inner.draining = true;
+            std::mem::take(&mut inner.waiting)
+        };
+        for (_, tx) in waiting {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A connection's registration with the [`DrainHub`]; leaving drops it.
+pub(crate) struct DrainTicket {
+    hub: Arc<DrainHub>,
+    id: u64,
+    pub rx: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Drop for DrainTicket {
+    fn drop(&mut self) {
+        self.hub.inner.lock().waiting.remove(&self.id);
+    }
+}
+
+/// What every connection of the edge shares.
+pub(crate) struct ConnEnv {
+    pub builder: auto::Builder<TokioExecutor>,
+    pub settings: ConnSettings,
+    pub shutdown: Shutdown,
 }
 
 /// The HTTP/1.1 + h2 connection builder used for every connection.
@@ -331,27 +402,24 @@ impl Future for AppFuture {
 
 /// Serves HTTP on `io` until the client leaves, a timeout fires or shutdown says so.
 pub(crate) async fn drive<IO>(
-    builder: &auto::Builder<TokioExecutor>,
+    env: &ConnEnv,
     io: IO,
     state: Arc<ConnState>,
     svc: AppService,
-    settings: ConnSettings,
-    shutdown: &Shutdown,
+    ticket: &mut DrainTicket,
     open: &OpenGuard,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let settings = env.settings;
     let remote = svc.info.remote;
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    let conn = env.builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let watchdog = tokio::time::sleep(settings.header_timeout.min(settings.idle_timeout));
     tokio::pin!(watchdog);
-    // Created once: a fresh `cancelled()` per wake-up would register with the shared token
-    // (a lock every connection contends on) on every request.
-    let hard = shutdown.hard.cancelled();
+    // Polled only while draining (polling a cancellation token takes a process-wide lock).
+    let hard = env.shutdown.hard.cancelled();
     tokio::pin!(hard);
-    let graceful = shutdown.graceful.cancelled();
-    tokio::pin!(graceful);
     let mut watch = Watch::default();
     let mut draining = false;
     loop {
@@ -363,11 +431,11 @@ pub(crate) async fn drive<IO>(
                 }
                 return;
             }
-            _ = hard.as_mut() => return,
-            _ = graceful.as_mut(), if !draining => {
+            _ = &mut ticket.rx, if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
+            _ = hard.as_mut(), if draining => return,
             _ = watchdog.as_mut() => match state.check(&settings, &mut watch) {
                 Verdict::Recheck(at) => watchdog.as_mut().reset(at),
                 Verdict::HeaderTimeout => {

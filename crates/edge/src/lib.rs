@@ -42,10 +42,8 @@ pub use stats::{EdgeStats, ListenerKind, ListenerStats};
 
 use axum::Router;
 use config::{Config, TlsMode};
-use conn::{AppService, ConnSettings, ConnState, Shutdown, Tracked};
+use conn::{AppService, ConnEnv, ConnSettings, ConnState, Shutdown, Tracked};
 use http::HeaderValue;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use mb_core::ConnectionInfo;
 use stats::OpenGuard;
 use std::future::Future;
@@ -181,11 +179,9 @@ impl Edge {
         let shutdown_signal = Shutdown::default();
         let tracker = TaskTracker::new();
         let shared = Arc::new(Shared {
-            builder: conn::http_builder(),
-            settings: self.settings,
+            env: ConnEnv { builder: conn::http_builder(), settings: self.settings, shutdown: shutdown_signal.clone() },
             stats: self.stats.clone(),
             limiter: Arc::new(Semaphore::new(self.max_connections.min(Semaphore::MAX_PERMITS))),
-            shutdown: shutdown_signal.clone(),
             tracker: tracker.clone(),
         });
         let mut loops = Vec::new();
@@ -212,7 +208,7 @@ impl Edge {
             open_connections = self.stats.open_connections(),
             "shutting down: no longer accepting connections, draining in-flight requests"
         );
-        shutdown_signal.graceful.cancel();
+        shutdown_signal.drain();
         for l in loops {
             let _ = l.await;
         }
@@ -249,11 +245,9 @@ fn nonzero(d: Duration) -> Duration {
 
 /// What every accept loop and connection task shares.
 struct Shared {
-    builder: auto::Builder<TokioExecutor>,
-    settings: ConnSettings,
+    env: ConnEnv,
     stats: Arc<EdgeStats>,
     limiter: Arc<Semaphore>,
-    shutdown: Shutdown,
     tracker: TaskTracker,
 }
 
@@ -264,7 +258,7 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     hsts: Option<HeaderValue>,
 ) {
-    let graceful = shared.shutdown.graceful.clone();
+    let graceful = shared.env.shutdown.graceful.clone();
     let stop = graceful.cancelled();
     tokio::pin!(stop);
     loop {
@@ -311,18 +305,19 @@ async fn handle(
     kind: ListenerKind,
 ) {
     let open = OpenGuard::new(shared.stats.clone(), kind);
+    let mut ticket = shared.env.shutdown.hub.register();
     let Some(acceptor) = tls else {
         let state = ConnState::new(false);
         let io = Tracked::new(stream, state.clone(), true);
         let svc = AppService::new(app, info, state.clone(), None);
-        conn::drive(&shared.builder, io, state, svc, shared.settings, &shared.shutdown, &open).await;
+        conn::drive(&shared.env, io, state, svc, &mut ticket, &open).await;
         return;
     };
     // The handshake gets the header timeout too: a client that stalls it holds nothing long.
     let handshake = tokio::select! {
         biased;
-        _ = shared.shutdown.graceful.cancelled() => return,
-        r = tokio::time::timeout(shared.settings.header_timeout, acceptor.accept(stream)) => r,
+        _ = &mut ticket.rx => return,
+        r = tokio::time::timeout(shared.env.settings.header_timeout, acceptor.accept(stream)) => r,
     };
     let stream = match handshake {
         Ok(Ok(s)) => s,
@@ -342,5 +337,5 @@ async fn handle(
     let state = ConnState::new(h2);
     let io = Tracked::new(stream, state.clone(), false);
     let svc = AppService::new(app, info, state.clone(), hsts);
-    conn::drive(&shared.builder, io, state, svc, shared.settings, &shared.shutdown, &open).await;
+    conn::drive(&shared.env, io, state, svc, &mut ticket, &open).await;
 }
