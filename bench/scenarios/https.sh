@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# HTTPS edge, Minibase against nginx in the same run, with the same ECDSA P-256 certificate:
-#   - GET /api/health over HTTPS keep-alive (HTTP/1.1),
+# HTTPS edge: Minibase against nginx in the same run, with the same ECDSA P-256 certificate.
+#   - GET /api/health over HTTPS keep-alive (HTTP/1.1, BENCH_CONC connections),
 #   - one new TLS connection per request (no keep-alive),
 #   - idle RSS after start, and the time from start to the first served HTTPS request.
 # nginx (Debian package) serves `return 200 '{"status":"ok"}'` with production TLS settings
 # (session cache and tickets on, HTTP/2 offered, access log off); Minibase runs the release
-# build with the access log off. Each server is pinned to CPU 0 and the load generator to CPU 1
-# (when there are two CPUs), so the load generator does not steal the server's core.
-# Tunables: BENCH_SECS (default 10), BENCH_CONC (default 50), MINIBASE_BIN (a prebuilt binary),
-# BENCH_EDGE_ONLY=1 (the edge alone, see below).
+# build with the access log off. Optionally (BENCH_EDGE_ONLY=1) the edge alone is measured too
+# (crates/edge/examples/health.rs: listeners, TLS and a bare handler, no middleware).
+#
+# All servers run at once, pinned to CPU 0; the load generator runs on CPU 1. Loads alternate
+# between the servers for BENCH_ROUNDS rounds and the medians are recorded, so that other work
+# on the machine affects every server alike. Besides requests per second, the server's CPU time
+# per request (from /proc) is recorded: it is the figure least disturbed by a busy machine.
+#
+# Tunables: BENCH_SECS (per load, default 10), BENCH_CONC (default 50), BENCH_ROUNDS (default
+# 3), MINIBASE_BIN (a prebuilt binary: worktrees sharing one target directory overwrite
+# target/release/minibase), BENCH_EDGE_ONLY=1.
 source "$(dirname "$0")/../lib.sh"
 
 SECS=${BENCH_SECS:-10}
 CONC=${BENCH_CONC:-50}
+ROUNDS=${BENCH_ROUNDS:-3}
 work=$(mktemp -d)
 trap 'bench_cleanup; rm -rf "$work"' EXIT
 
@@ -22,7 +30,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   load_cpu=(taskset -c 1)
 fi
 
-# One certificate for both: a throwaway CA and an ECDSA P-256 leaf for bench.minibase.test.
+# One certificate for all: a throwaway CA and an ECDSA P-256 leaf.
 openssl ecparam -name prime256v1 -genkey -noout -out "$work/ca.key" 2>/dev/null
 openssl req -x509 -new -key "$work/ca.key" -subj "/CN=Minibase bench CA" -days 2 -out "$work/ca.pem" 2>/dev/null
 openssl ecparam -name prime256v1 -genkey -noout -out "$work/leaf.key" 2>/dev/null
@@ -43,28 +51,36 @@ cpu_ticks() {
   echo "$t"
 }
 
-# load NAME URL PID [oha args]: runs oha on the load CPU; sets OHA_* and CPU_US_PER_REQ (the
-# server's CPU time per request: robust when other work shares the machine).
+# rss_tree_kb PID: resident memory of PID and its children.
+rss_tree_kb() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1"); do t=$((t + $(rss_kb "$p"))); done
+  echo "$t"
+}
+
+# load NAME URL PID [oha args]: one oha run on the load CPU; prints "rps cpu_us_per_req p99_ms".
 load() {
   local name=$1 url=$2 pid=$3; shift 3
-  local t0; t0=$(cpu_ticks "$pid")
+  local t0 t1
+  t0=$(cpu_ticks "$pid")
   "${load_cpu[@]}" oha --no-tui --output-format json --insecure -z "${SECS}s" -c "$CONC" "$@" "$url" \
     >"$BENCH_OUT/$name.json"
-  local t1; t1=$(cpu_ticks "$pid")
-  read -r OHA_RPS OHA_P50_MS OHA_P99_MS OHA_OK < <(python3 - "$BENCH_OUT/$name.json" <<'PY'
+  t1=$(cpu_ticks "$pid")
+  python3 - "$BENCH_OUT/$name.json" "$t0" "$t1" "$(getconf CLK_TCK)" "$SECS" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
+d = json.load(open(sys.argv[1])); t0, t1, hz, secs = (float(x) for x in sys.argv[2:])
 s = d["summary"]; p = d.get("latencyPercentiles", {})
 codes = d.get("statusCodeDistribution", {})
 total = sum(codes.values()) or 1
 ok = sum(v for k, v in codes.items() if str(k).startswith("2")) / total
-print(f'{s["requestsPerSec"]:.0f} {p.get("p50", 0)*1000:.2f} {p.get("p99", 0)*1000:.2f} {ok:.4f}')
+if ok < 0.999:
+    print(f"bench: {sys.argv[1]}: only {ok:.2%} 2xx answers", file=sys.stderr)
+rps = s["requestsPerSec"]
+print(f'{rps:.0f} {(t1 - t0) / hz * 1e6 / max(1.0, rps * secs):.1f} {p.get("p99", 0) * 1000:.2f}')
 PY
-)
-  CPU_US_PER_REQ=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / max(1, $OHA_RPS * $SECS):.1f}')")
 }
 
-# first_request URL PID_FILE CMD...: starts CMD, prints milliseconds until URL answers 200.
+# first_request URL PIDFILE CMD...: starts CMD, prints milliseconds until URL answers 200.
 first_request() {
   local url=$1 pidfile=$2; shift 2
   python3 - "$url" "$pidfile" "$@" <<'PY'
@@ -88,27 +104,18 @@ print(f"{(time.monotonic() - start) * 1000:.0f}")
 PY
 }
 
+names=() urls=() pids=()
+
 # ---- Minibase ------------------------------------------------------------------------------
-# BENCH_EDGE_ONLY=1 measures the edge alone (crates/edge/examples/health.rs: listeners, TLS and
-# a bare /api/health handler, no middleware) instead of `minibase serve`.
-if [ "${BENCH_EDGE_ONLY:-}" = 1 ]; then
-  (cd "$BENCH_ROOT" && cargo build --release -q -p minibase-edge --example health) >&2
-  target="${CARGO_TARGET_DIR:-$BENCH_ROOT/target}"
-  mb_cmd=("$target/release/examples/health")
-  mb_name=edge-only
-else
-  # MINIBASE_BIN: a binary to measure instead of building one (e.g. a copy, since several
-  # worktrees sharing one target directory overwrite target/release/minibase).
-  mb_cmd=("${MINIBASE_BIN:-$(minibase_bin)}" serve --config)
-  mb_name=minibase
-fi
-mb_port=$(free_port)
-mkdir -p "$work/mb"
-cat >"$work/mb/minibase.toml" <<EOF
+start_mb() { # NAME CMD... (the config path is appended)
+  local name=$1; shift
+  local port; port=$(free_port)
+  mkdir -p "$work/$name"
+  cat >"$work/$name/minibase.toml" <<EOF
 [server]
-data_dir = "$work/mb/data"
+data_dir = "$work/$name/data"
 http_addr = ""
-https_addr = "127.0.0.1:$mb_port"
+https_addr = "127.0.0.1:$port"
 log_level = "warn"
 access_log = false
 
@@ -117,24 +124,17 @@ mode = "files"
 cert_file = "$work/bundle.pem"
 key_file = "$work/leaf.key"
 EOF
-mb_start_ms=$(first_request "https://127.0.0.1:$mb_port/api/health" "$work/mb.pid" \
-  "${server_cpu[@]}" "${mb_cmd[@]}" "$work/mb/minibase.toml")
-MB_PID=$(cat "$work/mb.pid"); BENCH_PIDS+=("$MB_PID")
-# taskset execs the server, so the pid is Minibase's own.
-sleep 1
-record https "$mb_name" start_to_first_request_ms "$mb_start_ms"
-record https "$mb_name" idle_rss_kb "$(rss_kb "$MB_PID")"
-
-load mb-keepalive "https://127.0.0.1:$mb_port/api/health" "$MB_PID"
-record https "$mb_name" keepalive_rps "$OHA_RPS"; record https "$mb_name" keepalive_p99_ms "$OHA_P99_MS"
-record https "$mb_name" keepalive_cpu_us_per_req "$CPU_US_PER_REQ"; mb_ka_cpu=$CPU_US_PER_REQ
-mb_ka=$OHA_RPS; [ "$OHA_OK" = "1.0000" ] || echo "bench: $mb_name keep-alive had non-2xx answers ($OHA_OK)" >&2
-load mb-newconn "https://127.0.0.1:$mb_port/api/health" "$MB_PID" --disable-keepalive
-record https "$mb_name" new_tls_conn_rps "$OHA_RPS"; record https "$mb_name" new_tls_conn_p99_ms "$OHA_P99_MS"
-record https "$mb_name" new_tls_conn_cpu_us_per_req "$CPU_US_PER_REQ"; mb_nc_cpu=$CPU_US_PER_REQ
-mb_nc=$OHA_RPS
-record https "$mb_name" peak_rss_kb "$(peak_rss_kb "$MB_PID")"
-kill "$MB_PID"; wait "$MB_PID" 2>/dev/null || true
+  local ms; ms=$(first_request "https://127.0.0.1:$port/api/health" "$work/$name.pid" \
+    "${server_cpu[@]}" "$@" "$work/$name/minibase.toml")
+  local pid; pid=$(cat "$work/$name.pid"); BENCH_PIDS+=("$pid") # taskset execs: the server's pid
+  record https "$name" start_to_first_request_ms "$ms"
+  names+=("$name"); urls+=("https://127.0.0.1:$port/api/health"); pids+=("$pid")
+}
+start_mb minibase "${MINIBASE_BIN:-$(minibase_bin)}" serve --config
+if [ "${BENCH_EDGE_ONLY:-}" = 1 ]; then
+  (cd "$BENCH_ROOT" && cargo build --release -q -p minibase-edge --example health) >&2
+  start_mb edge-only "${CARGO_TARGET_DIR:-$BENCH_ROOT/target}/release/examples/health"
+fi
 
 # ---- nginx ---------------------------------------------------------------------------------
 ng_port=$(free_port)
@@ -162,27 +162,46 @@ http {
 }
 EOF
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-ng_start_ms=$(first_request "https://127.0.0.1:$ng_port/api/health" "$work/ng.pid" \
+ng_ms=$(first_request "https://127.0.0.1:$ng_port/api/health" "$work/ng.pid" \
   "${server_cpu[@]}" "$nginx_bin" -p "$work/ng" -c "$work/ng/nginx.conf" -g 'daemon off;')
 NG_PID=$(cat "$work/ng.pid"); BENCH_PIDS+=("$NG_PID")
+record https nginx start_to_first_request_ms "$ng_ms"
+names+=(nginx); urls+=("https://127.0.0.1:$ng_port/api/health"); pids+=("$NG_PID")
+
 sleep 1
-ng_rss=0
-for p in $NG_PID $(pgrep -P "$NG_PID"); do ng_rss=$((ng_rss + $(rss_kb "$p"))); done
-record https nginx start_to_first_request_ms "$ng_start_ms"
-record https nginx idle_rss_kb "$ng_rss"
+for i in "${!names[@]}"; do record https "${names[$i]}" idle_rss_kb "$(rss_tree_kb "${pids[$i]}")"; done
 
-load ng-keepalive "https://127.0.0.1:$ng_port/api/health" "$NG_PID"
-record https nginx keepalive_rps "$OHA_RPS"; record https nginx keepalive_p99_ms "$OHA_P99_MS"
-record https nginx keepalive_cpu_us_per_req "$CPU_US_PER_REQ"; ng_ka_cpu=$CPU_US_PER_REQ
-ng_ka=$OHA_RPS
-load ng-newconn "https://127.0.0.1:$ng_port/api/health" "$NG_PID" --disable-keepalive
-record https nginx new_tls_conn_rps "$OHA_RPS"; record https nginx new_tls_conn_p99_ms "$OHA_P99_MS"
-record https nginx new_tls_conn_cpu_us_per_req "$CPU_US_PER_REQ"; ng_nc_cpu=$CPU_US_PER_REQ
-ng_nc=$OHA_RPS
-kill "$NG_PID"; wait "$NG_PID" 2>/dev/null || true
+# ---- load, alternating -----------------------------------------------------------------------
+declare -A samples
+for round in $(seq "$ROUNDS"); do
+  for kind in keepalive new_tls_conn; do
+    extra=(); [ "$kind" = new_tls_conn ] && extra=(--disable-keepalive)
+    for i in "${!names[@]}"; do
+      read -r rps cpu p99 < <(load "${names[$i]}-$kind-$round" "${urls[$i]}" "${pids[$i]}" "${extra[@]}")
+      samples["${names[$i]} $kind rps"]+="$rps "
+      samples["${names[$i]} $kind cpu"]+="$cpu "
+      samples["${names[$i]} $kind p99"]+="$p99 "
+    done
+  done
+done
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+declare -A med
+for key in "${!samples[@]}"; do
+  read -r name kind what <<<"$key"
+  # shellcheck disable=SC2086
+  med[$key]=$(median ${samples[$key]})
+  unit=$([ "$what" = rps ] && echo rps || ([ "$what" = cpu ] && echo cpu_us_per_req || echo p99_ms))
+  record https "$name" "${kind}_${unit}" "${med[$key]}"
+  record https "$name" "${kind}_${unit}_samples" "${samples[$key]% }"
+done
+for i in "${!names[@]}"; do record https "${names[$i]}" peak_rss_kb "$(peak_rss_kb "${pids[$i]}")"; done
 
-record https ratio keepalive_minibase_over_nginx "$(python3 -c "print(f'{$mb_ka/$ng_ka:.2f}')")"
-record https ratio new_tls_conn_minibase_over_nginx "$(python3 -c "print(f'{$mb_nc/$ng_nc:.2f}')")"
-# CPU efficiency: nginx's CPU per request over ours (> 1: we spend less per request).
-record https ratio keepalive_cpu_nginx_over_minibase "$(python3 -c "print(f'{$ng_ka_cpu/$mb_ka_cpu:.2f}')")"
-record https ratio new_tls_conn_cpu_nginx_over_minibase "$(python3 -c "print(f'{$ng_nc_cpu/$mb_nc_cpu:.2f}')")"
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+for name in "${names[@]}"; do
+  [ "$name" = nginx ] && continue
+  for kind in keepalive new_tls_conn; do
+    record https ratio "${kind}_rps_${name}_over_nginx" "$(ratio "${med[$name $kind rps]}" "${med[nginx $kind rps]}")"
+    # CPU per request, nginx's over ours: > 1 means we spend less per request.
+    record https ratio "${kind}_cpu_nginx_over_${name}" "$(ratio "${med[nginx $kind cpu]}" "${med[$name $kind cpu]}")"
+  done
+done
