@@ -228,3 +228,26 @@ async fn wildcards_without_dns01_are_refused_at_start() {
     let err = minibase_edge::Edge::bind(&c, Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("dns-01") && err.contains("*.example.test"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failed_order_is_retried_with_backoff_and_the_previous_certificate_keeps_serving() {
+    let s = setup(None).await;
+    let cf = FakeCloudflare::start("cf-retry", &["retry.example.test"], Some(s.pebble.challtestsrv.management_url.clone())).await;
+    // The DNS API is down for the first attempt (both tries of the first call).
+    cf.fail_next(2);
+    let data = tempfile::tempdir().unwrap();
+    let mut c = acme_config(&s, data.path(), &["retry.example.test"], "dns-01");
+    c.server.redirect_addr = String::new();
+    c.tls.acme.dns_provider = "cloudflare".into();
+    c.tls.acme.dns_api_base = cf.url();
+    c.tls.acme.dns_key_secret = config::Secret::new("cf-retry");
+    let srv = Running::start(&c).await;
+    // meanwhile the temporary certificate answers handshakes
+    assert!(TlsClient::connect(srv.port(), "retry.example.test", &s.root).await.is_err());
+    wait_trusted(srv.port(), "retry.example.test", &s.root).await;
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(srv.stats.cert_reloads_failed.load(Relaxed), 1, "one failed attempt before the retry");
+    assert_eq!(srv.stats.cert_reloads_ok.load(Relaxed), 1);
+    assert!(cf.log().records.is_empty());
+    srv.stop().await;
+}
