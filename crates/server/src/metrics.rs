@@ -70,11 +70,11 @@ impl Metrics {
             None => self.routes.write().entry(route.to_string()).or_default().clone(),
         };
         let m = stats.methods[method_index(method)].get_or_init(MethodStats::new);
+        // One increment per request (the bucket the latency falls in); rendering makes the
+        // counts cumulative as Prometheus wants them.
         let secs = elapsed.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                m.buckets[i].fetch_add(1, Relaxed);
-            }
+        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+            m.buckets[i].fetch_add(1, Relaxed);
         }
         m.count.fetch_add(1, Relaxed);
         m.sum_micros.fetch_add(elapsed.as_micros() as u64, Relaxed);
@@ -121,11 +121,12 @@ impl Metrics {
             for (mi, slot) in r.methods.iter().enumerate() {
                 let Some(m) = slot.get() else { continue };
                 let labels = format!("method=\"{}\",route=\"{}\"", METHODS[mi], escape(name));
+                let mut cumulative = 0;
                 for (i, le) in BUCKETS.iter().enumerate() {
+                    cumulative += m.buckets[i].load(Relaxed);
                     let _ = writeln!(
                         out,
-                        "minibase_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
-                        m.buckets[i].load(Relaxed)
+                        "minibase_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
                     );
                 }
                 let count = m.count.load(Relaxed);

@@ -85,8 +85,10 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let config = state.config();
     let request_id = sane_request_id(req.headers().get("x-request-id")).unwrap_or_else(new_request_id);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    // Only what the access log and the timeout need; the path is copied only when logged.
+    let path = config.server.access_log.then(|| req.uri().path().to_string());
+    let no_timeout = exempt_from_timeout(req.uri().path());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let ip = match req.extensions().get::<ConnectionInfo>() {
         Some(c) => client_ip(req.headers(), c.remote.ip(), &config.server.trusted_proxies),
         None => IpAddr::from([127, 0, 0, 1]),
@@ -99,7 +101,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let limited = state.rate_limiter().and_then(|rl| rl.check(ip).err());
     let mut res = if let Some(wait) = limited {
         ApiError::rate_limited(wait).into_response()
-    } else if exempt_from_timeout(&path) {
+    } else if no_timeout {
         next.run(req).await
     } else {
         match tokio::time::timeout(config.server.request_timeout.get(), next.run(req)).await {
@@ -115,8 +117,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     }
     let status = res.status().as_u16();
     let elapsed = start.elapsed();
-    state.metrics().record(&method, route.as_deref().unwrap_or("unmatched"), status, elapsed);
-    if config.server.access_log {
+    state.metrics().record(&method, route.as_ref().map_or("unmatched", |r| r.as_str()), status, elapsed);
+    if let Some(path) = path {
         tracing::info!(
             target: "minibase::access",
             request_id = %request_id,
