@@ -659,12 +659,22 @@
   let current = null;
   // Starts one invocation; the outcome reaches the worker through native.done(seq, ok, json).
   function invoke(seq, eventJson, contextJson) {
-    const info = JSON.parse(contextJson);
-    current = info;
+    // Parsed only when the function looks at it (most calls never do).
+    let info = null;
+    const get = () => info || (info = JSON.parse(contextJson));
+    current = { get wxContext() { return get().wxContext; } };
     const event = JSON.parse(eventJson);
-    const context = Object.assign({}, info.context, {
-      getRemainingTimeInMillis: () => Math.max(0, info.deadline - Date.now()),
-    });
+    const context = {
+      get request_id() { return get().context.request_id; },
+      get function_name() { return get().context.function_name; },
+      get function_version() { return get().context.function_version; },
+      get namespace() { return get().context.namespace; },
+      get memory_limit_in_mb() { return get().context.memory_limit_in_mb; },
+      get time_limit_in_ms() { return get().context.time_limit_in_ms; },
+      get environ() { return get().context.environ; },
+      callbackWaitsForEmptyEventLoop: false,
+      getRemainingTimeInMillis: () => Math.max(0, get().deadline - Date.now()),
+    };
     let result;
     try {
       result = Promise.resolve(entry.call(undefined, event, context));
