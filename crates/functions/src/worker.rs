@@ -42,7 +42,7 @@ const THREAD_STACK: usize = 4 << 20;
 /// Log lines one invocation may write; the rest are counted and reported once.
 const MAX_LOG_LINES: u32 = 1000;
 /// Invocations between two heap-size checks of a healthy instance.
-const MEMORY_CHECK_EVERY: u64 = 256;
+const MEMORY_CHECK_EVERY: u64 = 1024;
 /// Longest log line kept.
 const MAX_LOG_LINE: usize = 8 << 10;
 

@@ -303,22 +303,22 @@
       const args = { collection: this._coll, where: s.where || {}, orderBy: s.orderBy, limit: s.limit === undefined ? DEFAULT_LIMIT : s.limit };
       if (s.skip !== undefined) args.skip = s.skip;
       if (s.field !== undefined) args.field = s.field;
-      return withCallbacks(opts, hostCall('db.query', args).then((r) => ({ data: r.data, errMsg: 'collection.get:ok' })));
+      return withCallbacks(opts, hostCall('db.query', args, true).then((r) => ({ data: r.data, errMsg: 'collection.get:ok' })));
     }
     count(opts) {
-      return withCallbacks(opts, hostCall('db.count', { collection: this._coll, where: this._state.where || {} })
+      return withCallbacks(opts, hostCall('db.count', { collection: this._coll, where: this._state.where || {} }, true)
         .then((r) => ({ total: r.total, errMsg: 'collection.count:ok' })));
     }
     update(opts) {
       if (this._state.where === null) return Promise.reject(fail('call where() before update(); use where({}) to update every document'));
       let data;
       try { data = encodeUpdate(checkData(opts, 'update()')); } catch (e) { return Promise.reject(e); }
-      return withCallbacks(opts, hostCall('db.updateWhere', { collection: this._coll, where: this._state.where, data })
+      return withCallbacks(opts, hostCall('db.updateWhere', { collection: this._coll, where: this._state.where, data }, true)
         .then((r) => ({ stats: { updated: r.updated }, errMsg: 'collection.update:ok' })));
     }
     remove(opts) {
       if (this._state.where === null) return Promise.reject(fail('call where() before remove(); use where({}) to remove every document'));
-      return withCallbacks(opts, hostCall('db.removeWhere', { collection: this._coll, where: this._state.where })
+      return withCallbacks(opts, hostCall('db.removeWhere', { collection: this._coll, where: this._state.where }, true)
         .then((r) => ({ stats: { removed: r.removed }, errMsg: 'collection.remove:ok' })));
     }
     watch() { throw fail('watch() is not available inside cloud functions; watch from the mini program'); }
@@ -336,14 +336,14 @@
       if (Array.isArray(data)) {
         const run = async () => {
           const ids = [];
-          for (const d of data) ids.push((await hostCall('db.add', { collection: this._coll, data: encodeDoc(d, 'add()') }))._id);
+          for (const d of data) ids.push((await hostCall('db.add', { collection: this._coll, data: encodeDoc(d, 'add()') }, true))._id);
           return { _ids: ids, ids, errMsg: 'collection.add:ok' };
         };
         return withCallbacks(opts, run());
       }
       let doc;
       try { doc = encodeDoc(data, 'add()'); } catch (e) { return Promise.reject(e); }
-      return withCallbacks(opts, hostCall('db.add', { collection: this._coll, data: doc }).then((r) => ({ _id: r._id, errMsg: 'collection.add:ok' })));
+      return withCallbacks(opts, hostCall('db.add', { collection: this._coll, data: doc }, true).then((r) => ({ _id: r._id, errMsg: 'collection.add:ok' })));
     }
     aggregate() { throw fail('aggregate() is not supported by Minibase yet'); }
   }
@@ -355,7 +355,7 @@
     get(opts) {
       const args = { collection: this._coll, id: this._id };
       if (this._field) args.field = this._field;
-      return withCallbacks(opts, hostCall('db.get', args).then((r) => {
+      return withCallbacks(opts, hostCall('db.get', args, true).then((r) => {
         if (r.data === null || r.data === undefined) {
           const e = new Error('document.get:fail document with _id ' + this._id + ' does not exist');
           e.code = 'NOT_FOUND';
@@ -373,7 +373,7 @@
         if ('_id' in data && data._id !== this._id) throw fail('set() data must not contain a different _id');
         delete data._id;
       } catch (e) { return Promise.reject(e); }
-      return withCallbacks(opts, hostCall('db.set', { collection: this._coll, id: this._id, data }).then((r) => ({
+      return withCallbacks(opts, hostCall('db.set', { collection: this._coll, id: this._id, data }, true).then((r) => ({
         _id: this._id,
         stats: { updated: r.created ? 0 : 1, created: r.created ? 1 : 0 },
         errMsg: 'document.set:ok',
@@ -382,11 +382,11 @@
     update(opts) {
       let data;
       try { data = encodeUpdate(checkData(opts, 'update()')); } catch (e) { return Promise.reject(e); }
-      return withCallbacks(opts, hostCall('db.updateDoc', { collection: this._coll, id: this._id, data })
+      return withCallbacks(opts, hostCall('db.updateDoc', { collection: this._coll, id: this._id, data }, true)
         .then((r) => ({ stats: { updated: r.updated }, errMsg: 'document.update:ok' })));
     }
     remove(opts) {
-      return withCallbacks(opts, hostCall('db.removeDoc', { collection: this._coll, id: this._id })
+      return withCallbacks(opts, hostCall('db.removeDoc', { collection: this._coll, id: this._id }, true)
         .then((r) => ({ stats: { removed: r.removed }, errMsg: 'document.remove:ok' })));
     }
     watch() { throw fail('watch() is not available inside cloud functions; watch from the mini program'); }

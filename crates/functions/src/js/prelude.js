@@ -381,10 +381,12 @@
   }
 
   const pending = new Map();
-  function hostCall(op, args) {
+  // `wire`: the arguments are already plain wire JSON (the database builder encodes them), so
+  // they need no second walk.
+  function hostCall(op, args, wire) {
     let json;
     try {
-      json = JSON.stringify(toWire(args === undefined ? {} : args, 0));
+      json = JSON.stringify(wire ? args : toWire(args === undefined ? {} : args, 0));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -398,7 +400,8 @@
     if (!p) return;
     pending.delete(id);
     const v = JSON.parse(payload);
-    if (ok) p.resolve(fromWire(v));
+    // Typed values are rare in answers: walk only when the text has one.
+    if (ok) p.resolve(payload.indexOf('"$') === -1 ? v : fromWire(v));
     else p.reject(hostError(v));
   }
 
