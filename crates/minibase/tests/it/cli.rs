@@ -153,7 +153,10 @@ pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::Ex
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "did not exit within {secs}s");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("did not exit within {secs}s");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -175,8 +178,10 @@ fn serve_starts_fast_and_exits_cleanly_on_sigterm() {
         assert_eq!(res.status(), 200);
     });
     eprintln!("start to first served request: {:?}", started.elapsed());
+    drop(rt);
     signal(&served.child, "TERM");
-    assert!(wait_exit(&mut served.child, 20).success());
+    let status = wait_exit(&mut served.child, 60);
+    assert!(status.success(), "{status}; logs: {:#?}", served.logs.lock().unwrap());
 }
 
 #[test]
@@ -207,7 +212,7 @@ fn sigterm_lets_in_flight_requests_finish() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.contains("access_token"));
     });
-    assert!(wait_exit(&mut served.child, 20).success());
+    assert!(wait_exit(&mut served.child, 60).success());
 }
 
 #[test]
@@ -238,7 +243,7 @@ fn access_logs_are_json_and_never_carry_tokens() {
         (access, refresh)
     });
     signal(&served.child, "TERM");
-    assert!(wait_exit(&mut served.child, 20).success());
+    assert!(wait_exit(&mut served.child, 60).success());
     std::thread::sleep(Duration::from_millis(200));
     let logs = served.logs.lock().unwrap().clone();
     let access_lines: Vec<serde_json::Value> = logs
