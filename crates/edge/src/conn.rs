@@ -248,16 +248,33 @@ impl ConnState {
 }
 
 /// An IO wrapper that tells [`ConnState`] when bytes move.
+///
+/// It also carries the connection's slot of `server.max_connections` and its place in the open
+/// connection count: when a connection is upgraded (WebSocket), the socket — and with it this
+/// wrapper — moves to the upgraded stream, so the slot is held until the WebSocket closes.
 pub(crate) struct Tracked<IO> {
     io: IO,
     state: Arc<ConnState>,
     sniff: bool,
+    _slot: Slot,
+}
+
+/// What a connection holds for as long as its socket lives.
+pub(crate) struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _open: OpenGuard,
+}
+
+impl Slot {
+    pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit, open: OpenGuard) -> Slot {
+        Slot { _permit: permit, _open: open }
+    }
 }
 
 impl<IO> Tracked<IO> {
     /// `sniff`: look at the first bytes for the h2 preface (plaintext h2c with prior knowledge).
-    pub(crate) fn new(io: IO, state: Arc<ConnState>, sniff: bool) -> Self {
-        Tracked { io, state, sniff }
+    pub(crate) fn new(io: IO, state: Arc<ConnState>, sniff: bool, slot: Slot) -> Self {
+        Tracked { io, state, sniff, _slot: slot }
     }
 }
 
@@ -407,7 +424,7 @@ pub(crate) async fn drive<IO>(
     state: Arc<ConnState>,
     svc: AppService,
     ticket: &mut DrainTicket,
-    open: &OpenGuard,
+    stats: &crate::stats::ListenerStats,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -439,12 +456,12 @@ pub(crate) async fn drive<IO>(
             _ = watchdog.as_mut() => match state.check(&settings, &mut watch) {
                 Verdict::Recheck(at) => watchdog.as_mut().reset(at),
                 Verdict::HeaderTimeout => {
-                    open.stats().header_timeouts.fetch_add(1, Relaxed);
+                    stats.header_timeouts.fetch_add(1, Relaxed);
                     tracing::debug!(%remote, "closing connection: request headers not received within server.header_timeout");
                     return;
                 }
                 Verdict::Idle => {
-                    open.stats().idle_closed.fetch_add(1, Relaxed);
+                    stats.idle_closed.fetch_add(1, Relaxed);
                     return;
                 }
             }

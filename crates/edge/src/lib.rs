@@ -258,6 +258,7 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     hsts: Option<HeaderValue>,
 ) {
+    let listener = Arc::new(Listener { app, tls, hsts, kind: bound.kind, local: bound.addr });
     let graceful = shared.env.shutdown.graceful.clone();
     let stop = graceful.cancelled();
     tokio::pin!(stop);
@@ -286,31 +287,37 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        let info = ConnectionInfo { remote, local: bound.addr, tls: tls.is_some() };
-        let task = handle(shared.clone(), stream, info, app.clone(), tls.clone(), hsts.clone(), bound.kind);
-        shared.tracker.spawn(async move {
-            task.await;
-            drop(permit);
-        });
+        shared.tracker.spawn(handle(shared.clone(), listener.clone(), stream, remote, permit));
     }
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    info: ConnectionInfo,
+/// What every connection of one listener shares.
+struct Listener {
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     hsts: Option<HeaderValue>,
     kind: ListenerKind,
+    local: SocketAddr,
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let open = OpenGuard::new(shared.stats.clone(), kind);
+    let Listener { app, tls, hsts, kind, local } = &*listener;
+    let (app, hsts, kind) = (app.clone(), hsts.clone(), *kind);
+    let info = ConnectionInfo { remote, local: *local, tls: tls.is_some() };
+    let slot = conn::Slot::new(permit, OpenGuard::new(shared.stats.clone(), kind));
+    let stats = shared.stats.listener(kind);
     let mut ticket = shared.env.shutdown.hub.register();
     let Some(acceptor) = tls else {
         let state = ConnState::new(false);
-        let io = Tracked::new(stream, state.clone(), true);
+        let io = Tracked::new(stream, state.clone(), true, slot);
         let svc = AppService::new(app, info, state.clone(), None);
-        conn::drive(&shared.env, io, state, svc, &mut ticket, &open).await;
+        conn::drive(&shared.env, io, state, svc, &mut ticket, stats).await;
         return;
     };
     // The handshake gets the header timeout too: a client that stalls it holds nothing long.
@@ -322,20 +329,20 @@ async fn handle(
     let stream = match handshake {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            open.all().tls_handshakes_failed.fetch_add(1, Relaxed);
+            shared.stats.tls_handshakes_failed.fetch_add(1, Relaxed);
             tracing::debug!(remote = %info.remote, error = %e, "TLS handshake failed");
             return;
         }
         Err(_) => {
-            open.all().tls_handshakes_failed.fetch_add(1, Relaxed);
-            open.stats().header_timeouts.fetch_add(1, Relaxed);
+            shared.stats.tls_handshakes_failed.fetch_add(1, Relaxed);
+            stats.header_timeouts.fetch_add(1, Relaxed);
             return;
         }
     };
-    open.all().tls_handshakes_ok.fetch_add(1, Relaxed);
+    shared.stats.tls_handshakes_ok.fetch_add(1, Relaxed);
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let state = ConnState::new(h2);
-    let io = Tracked::new(stream, state.clone(), false);
+    let io = Tracked::new(stream, state.clone(), false, slot);
     let svc = AppService::new(app, info, state.clone(), hsts);
-    conn::drive(&shared.env, io, state, svc, &mut ticket, &open).await;
+    conn::drive(&shared.env, io, state, svc, &mut ticket, stats).await;
 }

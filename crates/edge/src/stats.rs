@@ -92,13 +92,6 @@ impl OpenGuard {
         OpenGuard { stats, kind }
     }
 
-    pub(crate) fn stats(&self) -> &ListenerStats {
-        self.stats.listener(self.kind)
-    }
-
-    pub(crate) fn all(&self) -> &EdgeStats {
-        &self.stats
-    }
 }
 
 impl Drop for OpenGuard {

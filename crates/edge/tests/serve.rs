@@ -34,6 +34,18 @@ fn app() -> Router {
             }),
         )
         .route(
+            "/ws",
+            get(|ws: axum::extract::WebSocketUpgrade| async move {
+                ws.on_upgrade(|mut socket| async move {
+                    while let Some(Ok(msg)) = socket.recv().await {
+                        if socket.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            }),
+        )
+        .route(
             "/slow",
             get(|| async {
                 tokio::time::sleep(Duration::from_millis(800)).await;
@@ -280,5 +292,24 @@ async fn sighup_without_tls_does_not_kill_the_process() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let body = reqwest::get(srv.url("/info")).await.unwrap().text().await.unwrap();
     assert!(body.contains("false"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn websockets_keep_their_connection_slot_until_they_close() {
+    use futures_util::{SinkExt, StreamExt};
+    let srv = Running::start(config(|c| c.server.max_connections = 1)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", srv.http)).await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text("hi")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().into_text().unwrap().as_str(), "hi");
+    assert_eq!(srv.stats.http.open.load(Relaxed), 1, "the upgraded connection is still open");
+    let url = srv.url("/info");
+    let waiting = tokio::spawn(async move { reqwest::get(url).await.unwrap().status() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "max_connections = 1 is held by the WebSocket");
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("served after the WebSocket closed").unwrap();
+    assert_eq!(status, 200);
     srv.stop().await;
 }
