@@ -26,7 +26,7 @@ use crate::outbox::{Out, Outbox};
 use crate::protocol::{self, snapshot_prefix};
 use crate::window::{Applied, Attribution, EventJson, Matcher, TooMany, Window, diff};
 use crate::{RealtimeOptions, Stats};
-use bytes::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use docdb::{ChangeEvent, ChangeReceiver, Database, DbError, QueryRequest, RecvError};
 use mb_core::{ApiError, Caller, ErrorCode};
 use serde_json::Value;
@@ -66,8 +66,35 @@ pub(crate) struct WatchSpec {
 
 struct Sub {
     outbox: Arc<Outbox>,
-    prefix: Bytes,
+    /// `{"type":"snapshot","id":"w1",`
+    prefix: Arc<str>,
     needs_init: bool,
+}
+
+/// Builds each frame once per distinct watch id in a fan-out: clients usually number their
+/// watches alike (`w1`, `w2`…), so most subscribers of a query share the very same frame.
+struct Frames<'a> {
+    body: &'a str,
+    built: HashMap<&'a str, Utf8Bytes>,
+}
+
+impl<'a> Frames<'a> {
+    fn new(body: &'a str) -> Self {
+        Frames { body, built: HashMap::new() }
+    }
+
+    fn get(&mut self, prefix: &'a str) -> Utf8Bytes {
+        let body = self.body;
+        self.built
+            .entry(prefix)
+            .or_insert_with(|| {
+                let mut s = String::with_capacity(prefix.len() + body.len());
+                s.push_str(prefix);
+                s.push_str(body);
+                Utf8Bytes::from(s)
+            })
+            .clone()
+    }
 }
 
 struct Loading {
@@ -113,7 +140,7 @@ struct Group {
     window: Option<Window>,
     phase: Phase,
     subs: HashMap<(ConnId, Arc<str>), Sub>,
-    init_cache: Option<Bytes>,
+    init_cache: Option<Arc<str>>,
 }
 
 struct ConnState {
@@ -265,7 +292,7 @@ impl Hub {
     }
 
     fn send_error(outbox: &Outbox, id: Option<&str>, e: &ApiError) {
-        let _ = outbox.push(Out::Frame(protocol::error_frame(id, e)));
+        let _ = outbox.push(Out::from(protocol::error_frame(id, e)));
     }
 
     fn on_watch(&mut self, conn: ConnId, spec: WatchSpec) {
@@ -293,7 +320,7 @@ impl Hub {
         }
         self.stats.watches.fetch_add(1, Relaxed);
         let Some(g) = self.groups[gid].as_mut() else { return };
-        g.subs.insert((conn, id.clone()), Sub { outbox, prefix: snapshot_prefix(&id), needs_init: true });
+        g.subs.insert((conn, id.clone()), Sub { outbox, prefix: Arc::from(snapshot_prefix(&id)), needs_init: true });
         if matches!(g.phase, Phase::Ready) {
             self.send_inits(gid);
         }
@@ -396,20 +423,23 @@ impl Hub {
         let max = self.opts.max_snapshot_bytes;
         let Some(g) = self.groups[gid].as_mut() else { return };
         let Some(w) = &g.window else { return };
-        let body = g.init_cache.get_or_insert_with(|| protocol::init_body(w)).clone();
+        let body = g.init_cache.get_or_insert_with(|| Arc::from(protocol::init_body(w))).clone();
         if body.len() + 200 > max {
             let e = too_big(body.len(), max);
             return self.fail_group(gid, &e);
         }
+        let mut frames = Frames::new(&body);
+        let mut n = 0;
         for sub in g.subs.values_mut().filter(|s| s.needs_init) {
             sub.needs_init = false;
-            let _ = sub.outbox.push(Out::Snapshot { prefix: sub.prefix.clone(), body: body.clone() });
-            self.stats.frames.fetch_add(1, Relaxed);
+            let _ = sub.outbox.push(frames.get(&sub.prefix));
+            n += 1;
         }
+        self.stats.frames.fetch_add(n, Relaxed);
     }
 
     /// Sends a change snapshot to the group's subscribers that have had their init.
-    fn send_changes(&mut self, gid: usize, body: Bytes) {
+    fn send_changes(&mut self, gid: usize, body: String) {
         let max = self.opts.max_snapshot_bytes;
         if body.len() + 200 > max {
             let e = too_big(body.len(), max);
@@ -417,9 +447,10 @@ impl Hub {
         }
         let Some(g) = self.groups[gid].as_mut() else { return };
         g.init_cache = None;
+        let mut frames = Frames::new(&body);
         let mut n = 0;
         for sub in g.subs.values().filter(|s| !s.needs_init) {
-            let _ = sub.outbox.push(Out::Snapshot { prefix: sub.prefix.clone(), body: body.clone() });
+            let _ = sub.outbox.push(frames.get(&sub.prefix));
             n += 1;
         }
         self.stats.frames.fetch_add(n, Relaxed);
@@ -429,7 +460,7 @@ impl Hub {
         self.stats.events.fetch_add(1, Relaxed);
         let Some(list) = self.by_collection.get(&ev.collection) else { return };
         let mut enc = EventJson::new(ev);
-        let mut bodies: Vec<(usize, Bytes)> = Vec::new();
+        let mut bodies: Vec<(usize, String)> = Vec::new();
         let mut refills: Vec<usize> = Vec::new();
         let mut failed: Vec<usize> = Vec::new();
         for &gid in list {

@@ -6,41 +6,14 @@
 //! closed, and its task sends an error frame and disconnects. An idle outbox holds no
 //! allocation beyond its header.
 
-use bytes::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-/// One queued frame.
-#[derive(Debug, Clone)]
-pub(crate) enum Out {
-    /// A complete JSON text frame (errors, pongs).
-    Frame(Bytes),
-    /// A snapshot: the watch's prefix, then the body shared by every watch of the query.
-    Snapshot { prefix: Bytes, body: Bytes },
-}
-
-impl Out {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Out::Frame(b) => b.len(),
-            Out::Snapshot { prefix, body } => prefix.len() + body.len(),
-        }
-    }
-
-    /// The frame's text.
-    pub(crate) fn into_text(self) -> Bytes {
-        match self {
-            Out::Frame(b) => b,
-            Out::Snapshot { prefix, body } => {
-                let mut v = Vec::with_capacity(prefix.len() + body.len());
-                v.extend_from_slice(&prefix);
-                v.extend_from_slice(&body);
-                Bytes::from(v)
-            }
-        }
-    }
-}
+/// One queued text frame. Snapshot frames are shared (a reference count) by every connection
+/// whose watch has the same id and query: built once, written many times, never copied.
+pub(crate) type Out = Utf8Bytes;
 
 /// Why an outbox stopped accepting frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,18 +125,22 @@ mod tests {
     use super::*;
     use std::future::poll_fn;
 
+    fn f(s: &'static str) -> Out {
+        Utf8Bytes::from_static(s)
+    }
+
     #[tokio::test]
     async fn bounded_by_frames_and_bytes() {
         let o = Outbox::new(2, 100);
-        o.push(Out::Frame(Bytes::from_static(b"a"))).unwrap();
-        o.push(Out::Frame(Bytes::from_static(b"b"))).unwrap();
-        assert_eq!(o.push(Out::Frame(Bytes::from_static(b"c"))), Err(Closed::SlowConsumer { frames: 3, bytes: 3 }));
+        o.push(f("a")).unwrap();
+        o.push(f("b")).unwrap();
+        assert_eq!(o.push(f("c")), Err(Closed::SlowConsumer { frames: 3, bytes: 3 }));
         assert!(matches!(poll_fn(|cx| o.poll_next(cx)).await, Next::Closed(Closed::SlowConsumer { .. })));
-        assert!(o.push(Out::Frame(Bytes::from_static(b"d"))).is_err());
+        assert!(o.push(f("d")).is_err());
 
         let o = Outbox::new(10, 10);
-        o.push(Out::Snapshot { prefix: Bytes::from_static(b"12345"), body: Bytes::from_static(b"123") }).unwrap();
-        assert!(o.push(Out::Frame(Bytes::from_static(b"123"))).is_err());
+        o.push(f("12345678")).unwrap();
+        assert!(o.push(f("123")).is_err());
     }
 
     #[tokio::test]
@@ -173,15 +150,15 @@ mod tests {
         let t = tokio::spawn(async move {
             let mut got = Vec::new();
             while got.len() < 2 {
-                if let Next::Frame(f) = poll_fn(|cx| o2.poll_next(cx)).await {
-                    got.push(f.into_text());
+                if let Next::Frame(x) = poll_fn(|cx| o2.poll_next(cx)).await {
+                    got.push(x.to_string());
                 }
             }
             got
         });
         tokio::task::yield_now().await;
-        o.push(Out::Frame(Bytes::from_static(b"x"))).unwrap();
-        o.push(Out::Snapshot { prefix: Bytes::from_static(b"p"), body: Bytes::from_static(b"b") }).unwrap();
-        assert_eq!(t.await.unwrap(), vec![Bytes::from_static(b"x"), Bytes::from_static(b"pb")]);
+        o.push(f("x")).unwrap();
+        o.push(f("pb")).unwrap();
+        assert_eq!(t.await.unwrap(), vec!["x".to_string(), "pb".to_string()]);
     }
 }

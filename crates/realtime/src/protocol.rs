@@ -7,7 +7,7 @@
 //! is built once per change and shared by every watch of the same query.
 
 use crate::window::{Change, Window};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::BufMut;
 use mb_core::ApiError;
 use serde_json::{Map, Value};
 
@@ -118,11 +118,16 @@ pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
 }
 
 /// `{"type":"pong"}`.
-pub fn pong() -> Bytes {
-    Bytes::from_static(br#"{"type":"pong"}"#)
+pub fn pong() -> String {
+    r#"{"type":"pong"}"#.to_string()
 }
 
-fn put_json(out: &mut BytesMut, v: &impl serde::Serialize) {
+/// The text of a frame built from valid UTF-8 pieces (JSON text and ASCII).
+fn into_string(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn put_json(out: &mut Vec<u8>, v: &impl serde::Serialize) {
     // Strings and maps of `Value`s always serialise.
     if let Ok(b) = serde_json::to_vec(v) {
         out.put_slice(&b);
@@ -130,8 +135,8 @@ fn put_json(out: &mut BytesMut, v: &impl serde::Serialize) {
 }
 
 /// `{"type":"error","id":…,"error":{"code","message"}}` (no `id` when the frame had none).
-pub fn error_frame(id: Option<&str>, error: &ApiError) -> Bytes {
-    let mut out = BytesMut::with_capacity(96 + error.message.len());
+pub fn error_frame(id: Option<&str>, error: &ApiError) -> String {
+    let mut out = Vec::with_capacity(96 + error.message.len());
     out.put_slice(br#"{"type":"error","#);
     if let Some(id) = id {
         out.put_slice(br#""id":"#);
@@ -143,19 +148,19 @@ pub fn error_frame(id: Option<&str>, error: &ApiError) -> Bytes {
     out.put_slice(br#","message":"#);
     put_json(&mut out, &error.message);
     out.put_slice(b"}}");
-    out.freeze()
+    into_string(out)
 }
 
 /// The per-watch start of a snapshot frame: `{"type":"snapshot","id":"w1",`.
-pub fn snapshot_prefix(id: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(32 + id.len());
+pub fn snapshot_prefix(id: &str) -> String {
+    let mut out = Vec::with_capacity(32 + id.len());
     out.put_slice(br#"{"type":"snapshot","id":"#);
     put_json(&mut out, &id);
     out.put_u8(b',');
-    out.freeze()
+    into_string(out)
 }
 
-fn put_docs(out: &mut BytesMut, w: &Window) {
+fn put_docs(out: &mut Vec<u8>, w: &Window) {
     out.put_slice(br#""docs":["#);
     for (i, (_, json)) in w.docs().enumerate() {
         if i > 0 {
@@ -167,8 +172,8 @@ fn put_docs(out: &mut BytesMut, w: &Window) {
 }
 
 /// The shared part of an init snapshot: `"snapshotType":"init","docs":[…],"docChanges":[…]}`.
-pub fn init_body(w: &Window) -> Bytes {
-    let mut out = BytesMut::with_capacity(64 + w.json_bytes() * 2 + w.len() * 64);
+pub fn init_body(w: &Window) -> String {
+    let mut out = Vec::with_capacity(64 + w.json_bytes() * 2 + w.len() * 64);
     out.put_slice(br#""snapshotType":"init","#);
     put_docs(&mut out, w);
     out.put_slice(br#","docChanges":["#);
@@ -183,13 +188,13 @@ pub fn init_body(w: &Window) -> Bytes {
         out.put_u8(b'}');
     }
     out.put_slice(b"]}");
-    out.freeze()
+    into_string(out)
 }
 
 /// The shared part of a change snapshot: `"docs":[…],"docChanges":[…]}`.
-pub fn change_body(w: &Window, changes: &[Change]) -> Bytes {
-    let extra: usize = changes.iter().map(|c| 96 + c.doc.as_ref().map_or(0, Bytes::len)).sum();
-    let mut out = BytesMut::with_capacity(32 + w.json_bytes() + extra);
+pub fn change_body(w: &Window, changes: &[Change]) -> String {
+    let extra: usize = changes.iter().map(|c| 96 + c.doc.as_ref().map_or(0, |d| d.len())).sum();
+    let mut out = Vec::with_capacity(32 + w.json_bytes() + extra);
     put_docs(&mut out, w);
     out.put_slice(br#","docChanges":["#);
     for (i, c) in changes.iter().enumerate() {
@@ -217,7 +222,7 @@ pub fn change_body(w: &Window, changes: &[Change]) -> Bytes {
         out.put_u8(b'}');
     }
     out.put_slice(b"]}");
-    out.freeze()
+    into_string(out)
 }
 
 #[cfg(test)]
@@ -265,13 +270,12 @@ mod tests {
 
     #[test]
     fn frames_are_valid_json() {
-        let e: Value = serde_json::from_slice(&error_frame(Some("w\"1"), &ApiError::denied("no \"way\""))).unwrap();
+        let e: Value = serde_json::from_str(&error_frame(Some("w\"1"), &ApiError::denied("no \"way\""))).unwrap();
         assert_eq!(e, json!({"type": "error", "id": "w\"1", "error": {"code": "PERMISSION_DENIED", "message": "no \"way\""}}));
         let m = Matcher { where_: Filter::True, read: Filter::True, order: vec![] };
         let mut w = Window::from_docs(vec![json!({"_id": "a", "n": 1})], &m, 10, false).unwrap();
-        let mut frame = snapshot_prefix("w1").to_vec();
-        frame.extend_from_slice(&init_body(&w));
-        let v: Value = serde_json::from_slice(&frame).unwrap();
+        let frame = snapshot_prefix("w1") + &init_body(&w);
+        let v: Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(
             v,
             json!({"type": "snapshot", "id": "w1", "snapshotType": "init", "docs": [{"_id": "a", "n": 1}],
@@ -287,9 +291,8 @@ mod tests {
             removed_fields: Some(vec!["old".into()]),
         };
         let crate::window::Applied::Changes(cs) = w.apply(&ev, &m, &mut EventJson::new(&ev)) else { panic!() };
-        let mut frame = snapshot_prefix("w1").to_vec();
-        frame.extend_from_slice(&change_body(&w, &cs));
-        let v: Value = serde_json::from_slice(&frame).unwrap();
+        let frame = snapshot_prefix("w1") + &change_body(&w, &cs);
+        let v: Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(
             v,
             json!({"type": "snapshot", "id": "w1", "docs": [{"_id": "a", "n": 2}],

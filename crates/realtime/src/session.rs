@@ -26,7 +26,7 @@ pub(crate) struct Session {
 
 impl Session {
     fn reply_error(&self, id: Option<&str>, e: &ApiError) {
-        let _ = self.outbox.push(Out::Frame(protocol::error_frame(id, e)));
+        let _ = self.outbox.push(Out::from(protocol::error_frame(id, e)));
     }
 
     /// Handles one text frame. `Err` when the dispatcher is gone (shutting down).
@@ -34,7 +34,7 @@ impl Session {
         match protocol::parse(text) {
             Err(BadMessage { id, error }) => self.reply_error(id.as_deref(), &error),
             Ok(ClientMessage::Ping) => {
-                let _ = self.outbox.push(Out::Frame(protocol::pong()));
+                let _ = self.outbox.push(Out::from(protocol::pong()));
             }
             Ok(ClientMessage::Pong) => {}
             Ok(ClientMessage::Unwatch { id }) => {

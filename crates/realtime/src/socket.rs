@@ -66,9 +66,6 @@ impl Drop for Guard {
     }
 }
 
-fn text(b: Bytes) -> Option<Message> {
-    Utf8Bytes::try_from(b).ok().map(Message::Text)
-}
 
 /// Serves one upgraded connection until it ends.
 pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admission: Admission, reauth: Option<Reauth>) {
@@ -113,7 +110,7 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
                 }
                 if pending.is_none() {
                     match outbox.poll_next(cx) {
-                        Poll::Ready(Next::Frame(out)) => pending = text(out.into_text()),
+                        Poll::Ready(Next::Frame(out)) => pending = Some(Message::Text(out)),
                         Poll::Ready(Next::Closed(c)) => return Poll::Ready(Ev::Closed(c)),
                         Poll::Pending => return Poll::Pending,
                     }
@@ -155,7 +152,7 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
                     }
                     Message::Binary(_) => {
                         let e = ApiError::invalid("binary frames are not supported: send JSON text frames");
-                        let _ = outbox.push(crate::outbox::Out::Frame(protocol::error_frame(None, &e)));
+                        let _ = outbox.push(Utf8Bytes::from(protocol::error_frame(None, &e)));
                     }
                     Message::Ping(_) | Message::Pong(_) => {}
                     Message::Close(_) => break End::Quiet,
@@ -221,9 +218,7 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
 
     if let End::Explain(error, code, reason) = end {
         let farewell = async {
-            if let Some(m) = text(protocol::error_frame(None, &error)) {
-                ws.send(m).await?;
-            }
+            ws.send(Message::Text(Utf8Bytes::from(protocol::error_frame(None, &error)))).await?;
             ws.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await?;
             // The closing handshake: let the client read what is buffered and answer, rather
             // than cutting the TCP connection under its last frames.
