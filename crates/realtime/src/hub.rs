@@ -75,25 +75,41 @@ struct Sub {
 /// watches alike (`w1`, `w2`…), so most subscribers of a query share the very same frame.
 struct Frames<'a> {
     body: &'a str,
+    last: Option<(&'a str, Utf8Bytes)>,
     built: HashMap<&'a str, Utf8Bytes>,
 }
 
 impl<'a> Frames<'a> {
     fn new(body: &'a str) -> Self {
-        Frames { body, built: HashMap::new() }
+        Frames { body, last: None, built: HashMap::new() }
+    }
+
+    fn build(&self, prefix: &str) -> Utf8Bytes {
+        let mut s = String::with_capacity(prefix.len() + self.body.len());
+        s.push_str(prefix);
+        s.push_str(self.body);
+        Utf8Bytes::from(s)
     }
 
     fn get(&mut self, prefix: &'a str) -> Utf8Bytes {
-        let body = self.body;
-        self.built
-            .entry(prefix)
-            .or_insert_with(|| {
-                let mut s = String::with_capacity(prefix.len() + body.len());
-                s.push_str(prefix);
-                s.push_str(body);
-                Utf8Bytes::from(s)
-            })
-            .clone()
+        match &self.last {
+            Some((p, f)) if *p == prefix => f.clone(),
+            Some(_) => {
+                if let Some(f) = self.built.get(prefix) {
+                    return f.clone();
+                }
+                let f = self.build(prefix);
+                if let Some((p, old)) = self.last.replace((prefix, f.clone())) {
+                    self.built.insert(p, old);
+                }
+                f
+            }
+            None => {
+                let f = self.build(prefix);
+                self.last = Some((prefix, f.clone()));
+                f
+            }
+        }
     }
 }
 
@@ -172,6 +188,18 @@ fn too_big(bytes: usize, max: usize) -> ApiError {
     ApiError::too_large(format!(
         "this watch's snapshot is {bytes} bytes, over realtime.max_snapshot_bytes ({max}): narrow the where or lower the limit"
     ))
+}
+
+/// Queues a change snapshot for every subscriber of `g` that has had its init.
+fn fan_out(g: &mut Group, body: &str, stats: &Stats) {
+    g.init_cache = None;
+    let mut frames = Frames::new(body);
+    let mut n = 0;
+    for sub in g.subs.values().filter(|s| !s.needs_init) {
+        let _ = sub.outbox.push(frames.get(&sub.prefix));
+        n += 1;
+    }
+    stats.frames.fetch_add(n, Relaxed);
 }
 
 /// Starts (or restarts) the database query of a group.
@@ -446,21 +474,15 @@ impl Hub {
             return self.fail_group(gid, &e);
         }
         let Some(g) = self.groups[gid].as_mut() else { return };
-        g.init_cache = None;
-        let mut frames = Frames::new(&body);
-        let mut n = 0;
-        for sub in g.subs.values().filter(|s| !s.needs_init) {
-            let _ = sub.outbox.push(frames.get(&sub.prefix));
-            n += 1;
-        }
-        self.stats.frames.fetch_add(n, Relaxed);
+        fan_out(g, &body, &self.stats);
     }
 
     fn on_event(&mut self, ev: &Arc<ChangeEvent>) {
         self.stats.events.fetch_add(1, Relaxed);
         let Some(list) = self.by_collection.get(&ev.collection) else { return };
         let mut enc = EventJson::new(ev);
-        let mut bodies: Vec<(usize, String)> = Vec::new();
+        let max = self.opts.max_snapshot_bytes;
+        let mut too_big_bodies: Vec<(usize, usize)> = Vec::new();
         let mut refills: Vec<usize> = Vec::new();
         let mut failed: Vec<usize> = Vec::new();
         for &gid in list {
@@ -472,8 +494,14 @@ impl Hub {
                     match w.apply(ev, &g.matcher, &mut enc) {
                         Applied::Changes(cs) if cs.is_empty() => {}
                         Applied::Changes(cs) => {
-                            g.init_cache = None;
-                            bodies.push((gid, protocol::change_body(w, &cs)));
+                            // Sent at once, so that connections start writing (on the other
+                            // cores) while the next groups are evaluated.
+                            let body = protocol::change_body(w, &cs);
+                            if body.len() + 200 > max {
+                                too_big_bodies.push((gid, body.len()));
+                            } else {
+                                fan_out(g, &body, &self.stats);
+                            }
                         }
                         Applied::NeedRefill => refills.push(gid),
                         Applied::TooMany => failed.push(gid),
@@ -481,8 +509,8 @@ impl Hub {
                 }
             }
         }
-        for (gid, body) in bodies {
-            self.send_changes(gid, body);
+        for (gid, len) in too_big_bodies {
+            self.fail_group(gid, &too_big(len, max));
         }
         for gid in refills {
             let epoch = self.next_epoch();

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use mb_core::{ApiError, Caller, ErrorCode};
 use std::sync::Arc;
-use parking_lot::Mutex;
+use futures_util::task::AtomicWaker;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::task::{Context, Poll, Wake, Waker};
@@ -73,21 +73,18 @@ impl Drop for Guard {
 /// waker records that it fired, then wakes the task.
 struct Source {
     ready: AtomicBool,
-    task: Mutex<Option<Waker>>,
+    task: AtomicWaker,
 }
 
 impl Default for Source {
     fn default() -> Self {
-        Source { ready: AtomicBool::new(true), task: Mutex::new(None) }
+        Source { ready: AtomicBool::new(true), task: AtomicWaker::new() }
     }
 }
 
 impl Source {
     fn set_task(&self, w: &Waker) {
-        let mut t = self.task.lock();
-        if !t.as_ref().is_some_and(|t| t.will_wake(w)) {
-            *t = Some(w.clone());
-        }
+        self.task.register(w);
     }
 
     fn take(&self) -> bool {
@@ -106,9 +103,7 @@ impl Wake for Source {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.ready.store(true, Release);
-        if let Some(w) = self.task.lock().as_ref() {
-            w.wake_by_ref();
-        }
+        self.task.wake();
     }
 }
 

@@ -43,21 +43,40 @@ impl Matcher {
     }
 }
 
-/// The position of a document in a window: its `orderBy` keys, then its `_id`.
+/// The position of a document in a window: its `orderBy` keys, then its `_id`. One shared
+/// allocation for the keys (each part length-prefixed), so clones are reference counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocKey {
-    parts: Box<[(Box<[u8]>, bool)]>,
+    parts: Arc<[u8]>,
+    /// Bit i set: key i is descending.
+    desc: u8,
     id: Arc<str>,
+}
+
+/// The next length-prefixed part of an encoded key.
+fn next_part(b: &[u8]) -> (&[u8], &[u8]) {
+    if b.len() < 4 {
+        return (&[], &[]);
+    }
+    let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let end = (4 + n).min(b.len());
+    (&b[4..end], &b[end..])
 }
 
 impl DocKey {
     /// The key of `doc` (whose `_id` is `id`) under `order`, ordered exactly as queries order.
     pub fn of(doc: &Value, order: &[SortKey], id: Arc<str>) -> DocKey {
-        let parts = order
-            .iter()
-            .map(|k| (sort_key_at(Some(doc), k.path.segments(), k.dir).into_boxed_slice(), k.dir == Direction::Desc))
-            .collect();
-        DocKey { parts, id }
+        let mut parts = Vec::with_capacity(order.len() * 16);
+        let mut desc = 0u8;
+        for (i, k) in order.iter().enumerate() {
+            let part = sort_key_at(Some(doc), k.path.segments(), k.dir);
+            parts.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            parts.extend_from_slice(&part);
+            if k.dir == Direction::Desc && i < 8 {
+                desc |= 1 << i;
+            }
+        }
+        DocKey { parts: Arc::from(parts), desc, id }
     }
 
     /// The document's `_id`.
@@ -68,11 +87,16 @@ impl DocKey {
 
 impl Ord for DocKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        for ((a, desc), (b, _)) in self.parts.iter().zip(other.parts.iter()) {
-            let o = if *desc { b.cmp(a) } else { a.cmp(b) };
+        let (mut a, mut b) = (&self.parts[..], &other.parts[..]);
+        let mut i = 0;
+        while !a.is_empty() && !b.is_empty() {
+            let (pa, ra) = next_part(a);
+            let (pb, rb) = next_part(b);
+            let o = if self.desc & (1 << i.min(7)) != 0 { pb.cmp(pa) } else { pa.cmp(pb) };
             if o != Ordering::Equal {
                 return o;
             }
+            (a, b, i) = (ra, rb, i + 1);
         }
         self.id.cmp(&other.id)
     }
