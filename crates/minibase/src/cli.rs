@@ -108,6 +108,7 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let signals = ShutdownSignal::listen();
         let stats = Arc::new(edge::EdgeStats::default());
         let app = server::build(config.clone(), stats.clone()).await?;
         let edge = edge::Edge::bind(&config, stats).await?;
@@ -123,7 +124,7 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
         let shutdown = {
             let realtime = realtime.clone();
             async move {
-                shutdown_signal().await;
+                signals.recv().await;
                 // WebSocket connections are not requests the edge drains: tell them to go.
                 realtime.shutdown().await;
             }
@@ -141,26 +142,44 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            std::future::pending::<()>().await;
-            return;
+/// Listens for SIGTERM and SIGINT (Ctrl-C) from the moment it is made: made before the
+/// listeners are bound, so a signal that arrives as soon as the first request is served is
+/// never lost (nor does it kill the process with the default action).
+struct ShutdownSignal {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    fn listen() -> ShutdownSignal {
+        use tokio::signal::unix::{SignalKind, signal};
+        let open = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| tracing::error!(error = %e, "cannot listen for {name}")).ok()
+        };
+        ShutdownSignal { term: open(SignalKind::terminate(), "SIGTERM"), int: open(SignalKind::interrupt(), "SIGINT") }
+    }
+
+    /// Resolves on the first SIGTERM or SIGINT.
+    async fn recv(mut self) {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining in-flight requests"),
+        tokio::select! {
+            _ = next(&mut self.term) => tracing::info!("SIGTERM: draining in-flight requests"),
+            _ = next(&mut self.int) => tracing::info!("SIGINT: draining in-flight requests"),
+        }
     }
 }
 
 fn fake_wechat(addr: std::net::SocketAddr, appid: String, secret: String, strict: bool) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
+        let signals = ShutdownSignal::listen();
         let opts = testkit::FakeWechatOptions { appid: appid.clone(), secret, lenient: !strict, ..Default::default() };
         let fake = testkit::FakeWechat::start_on(addr, opts)
             .await
@@ -170,7 +189,7 @@ fn fake_wechat(addr: std::net::SocketAddr, appid: String, secret: String, strict
         if !strict {
             eprintln!("  any login code is accepted once; the code openid:NAME signs in as NAME");
         }
-        shutdown_signal().await;
+        signals.recv().await;
         fake.stop().await;
         anyhow::Ok(())
     })?;
