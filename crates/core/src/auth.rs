@@ -1,7 +1,9 @@
 //! Turning `Authorization: Bearer …` into a [`Caller`].
 //!
-//! `server` puts an [`Authenticator`] into every request's extensions; [`Caller`] is then an
-//! axum extractor any handler can take, whatever its state type:
+//! `server` puts a [`RequestContext`] (which holds the [`Authenticator`]) into every request's
+//! extensions — one extension for the request id, the client IP and the authenticator, so the
+//! hot path allocates once; [`Caller`] is then an axum extractor any handler can take,
+//! whatever its state type:
 //!
 //! - no credentials → [`Caller::Anonymous`];
 //! - the service key → [`Caller::Service`];
@@ -16,7 +18,8 @@
 use crate::{ApiError, Caller};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Verifies a bearer credential. Implemented by `server` over the service key and `identity`.
@@ -28,6 +31,24 @@ pub trait Authenticate: Send + Sync + 'static {
 /// The authenticator of the running server, as a request extension.
 #[derive(Clone)]
 pub struct Authenticator(pub Arc<dyn Authenticate>);
+
+/// What the server's middleware establishes for every request, as one request extension.
+#[derive(Clone)]
+pub struct RequestContext {
+    /// The request id (the client's sane `X-Request-Id`, or a new one), as sent back.
+    pub request_id: HeaderValue,
+    /// The client's address (`X-Forwarded-For` believed only from trusted proxies).
+    pub client_ip: IpAddr,
+    /// Verifies bearer credentials.
+    pub authenticator: Authenticator,
+}
+
+impl RequestContext {
+    /// The request id as text (always ASCII: ids are checked or generated that way).
+    pub fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or("")
+    }
+}
 
 /// The bearer credential of a request, if any: the `Authorization` header, or for a
 /// WebSocket upgrade the `access_token` query parameter.
@@ -75,10 +96,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         let caller = match bearer_credential(parts)? {
             None => Caller::Anonymous,
             Some(token) => {
-                let auth = parts
-                    .extensions
-                    .get::<Authenticator>()
-                    .ok_or_else(|| ApiError::internal("no Authenticator in request extensions"))?;
+                let auth = match parts.extensions.get::<RequestContext>() {
+                    Some(ctx) => &ctx.authenticator,
+                    None => parts
+                        .extensions
+                        .get::<Authenticator>()
+                        .ok_or_else(|| ApiError::internal("no Authenticator in request extensions"))?,
+                };
                 auth.0.authenticate(&token)?
             }
         };

@@ -16,7 +16,7 @@ pub mod conn;
 pub mod error;
 pub mod ids;
 
-pub use auth::{Authenticate, Authenticator};
+pub use auth::{Authenticate, Authenticator, RequestContext};
 pub use caller::{Caller, UserIdentity};
 pub use conn::ConnectionInfo;
 pub use error::{ApiError, ErrorCode, Upstream};

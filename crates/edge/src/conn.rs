@@ -15,7 +15,6 @@
 //! wrapper and the service; one timer per connection checks them ([`ConnState::check`]).
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use axum::routing::future::RouteFuture;
 use http::header::{HeaderValue, STRICT_TRANSPORT_SECURITY};
 use hyper::body::Incoming;
@@ -364,7 +363,6 @@ impl hyper::service::Service<http::Request<Incoming>> for AppService {
     fn call(&self, mut req: http::Request<Incoming>) -> AppFuture {
         let ext = req.extensions_mut();
         ext.insert(self.info);
-        ext.insert(ConnectInfo(self.info.remote));
         self.state.request_started();
         let guard = InFlight(Some(self.state.clone()));
         // Router is always ready (poll_ready is a no-op), and cloning it is one Arc increment.

@@ -15,8 +15,8 @@
 //!
 //! [`Edge::bind`] binds `server.http_addr`, `server.https_addr` (when `tls.mode != "off"`) and
 //! `server.redirect_addr` (when set). [`Edge::serve`] serves an axum [`Router`] on the HTTP and
-//! HTTPS listeners with HTTP/1.1 and h2, inserting [`mb_core::ConnectionInfo`] and axum's
-//! `ConnectInfo<SocketAddr>` into every request, enforcing `server.header_timeout`,
+//! HTTPS listeners with HTTP/1.1 and h2, inserting [`mb_core::ConnectionInfo`] (peer and local
+//! addresses, TLS or not) into every request, enforcing `server.header_timeout`,
 //! `server.idle_timeout` and `server.max_connections`, and drains in-flight requests for up to
 //! `server.shutdown_timeout` once its shutdown future resolves. [`EdgeStats`] counts
 //! connections and handshakes for `/metrics`.

@@ -131,8 +131,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ip) = parts.extensions.get::<ClientIp>() {
-            return Ok(*ip);
+        if let Some(ctx) = parts.extensions.get::<mb_core::RequestContext>() {
+            return Ok(ClientIp(ctx.client_ip));
         }
         let peer = parts
             .extensions

@@ -51,25 +51,9 @@ struct RouteStats {
     methods: [OnceLock<MethodStats>; 8],
 }
 
-/// The registry.
-#[derive(Default, Clone)]
-pub struct Metrics {
-    routes: Arc<RwLock<HashMap<String, Arc<RouteStats>>>>,
-    in_flight: Arc<AtomicI64>,
-}
-
-impl Metrics {
-    /// Records one finished request.
-    pub fn record(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
-        let stats = {
-            let map = self.routes.read();
-            map.get(route).cloned()
-        };
-        let stats = match stats {
-            Some(s) => s,
-            None => self.routes.write().entry(route.to_string()).or_default().clone(),
-        };
-        let m = stats.methods[method_index(method)].get_or_init(MethodStats::new);
+impl RouteStats {
+    fn record(&self, method: &Method, status: u16, elapsed: Duration) {
+        let m = self.methods[method_index(method)].get_or_init(MethodStats::new);
         // One increment per request (the bucket the latency falls in); rendering makes the
         // counts cumulative as Prometheus wants them.
         let secs = elapsed.as_secs_f64();
@@ -81,6 +65,49 @@ impl Metrics {
         if (100..600).contains(&status) {
             m.statuses[(status - 100) as usize].fetch_add(1, Relaxed);
         }
+    }
+}
+
+/// FNV-1a: route templates are few, short and ours (never a raw client path), so a fast
+/// non-keyed hash is safe here and cheaper than SipHash on every request.
+#[derive(Default, Clone, Copy)]
+struct RouteHasher(u64);
+
+impl std::hash::Hasher for RouteHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type RouteMap = HashMap<String, Arc<RouteStats>, std::hash::BuildHasherDefault<RouteHasher>>;
+
+/// The registry.
+#[derive(Default, Clone)]
+pub struct Metrics {
+    routes: Arc<RwLock<RouteMap>>,
+    in_flight: Arc<AtomicI64>,
+}
+
+impl Metrics {
+    /// Records one finished request: a shared lock and a short hash to find the route, then
+    /// atomic increments (the lock is taken for writing once per route, when it is new).
+    pub fn record(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        {
+            let map = self.routes.read();
+            if let Some(stats) = map.get(route) {
+                stats.record(method, status, elapsed);
+                return;
+            }
+        }
+        let stats = self.routes.write().entry(route.to_string()).or_default().clone();
+        stats.record(method, status, elapsed);
     }
 
     /// A request started; the guard marks it finished when dropped.

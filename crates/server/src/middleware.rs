@@ -3,7 +3,9 @@
 //!
 //! 1. a request id: the client's `X-Request-Id` when it is sane (≤ 64 of `[A-Za-z0-9._-]`),
 //!    else a new one; echoed in the response header and in every error body;
-//! 2. the client IP ([`ClientIp`]) and the authenticator, as request extensions;
+//! 2. the request id, the client IP and the authenticator, as one request extension
+//!    ([`RequestContext`]; handlers take [`crate::extract::ClientIp`], [`RequestId`] or
+//!    `Caller`);
 //! 3. the per-IP rate limit (429 + `Retry-After`);
 //! 4. the request timeout (`server.request_timeout`; uploads, downloads, WebSockets and
 //!    functions, which have their own limits, are exempt);
@@ -13,36 +15,59 @@
 //! 6. metrics and one JSON access-log line: method, path (never the query string, which may
 //!    hold a token or a signature), status, latency, client IP, request id.
 
-use crate::extract::{ClientIp, client_ip};
+use crate::extract::client_ip;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use mb_core::{ApiError, ConnectionInfo, ErrorCode};
+use mb_core::{ApiError, ConnectionInfo, ErrorCode, RequestContext};
 use std::net::IpAddr;
 use std::time::Instant;
 
-/// The id of the current request, as a request extension.
+/// The id of the current request, for handlers that need it as text (an extractor over the
+/// [`RequestContext`] the middleware puts into every request).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .map(|c| RequestId(c.request_id().to_owned()))
+            .ok_or_else(|| ApiError::internal("no request context (the observe middleware is not in front)"))
+    }
+}
 
 /// Marks a response whose error status and body must reach the client untouched (a cloud
 /// function's own HTTP answer, a protocol that dictates its error shape).
 #[derive(Debug, Clone, Copy)]
 pub struct RawResponse;
 
-fn sane_request_id(v: Option<&HeaderValue>) -> Option<String> {
-    let s = v?.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
-        .then(|| s.to_string())
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The client's `X-Request-Id` when it is sane (≤ 64 of `[A-Za-z0-9._-]`): shared, not copied.
+fn sane_request_id(v: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let v = v?;
+    let b = v.as_bytes();
+    (!b.is_empty() && b.len() <= 64 && b.iter().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b)))
+        .then(|| v.clone())
 }
 
-fn new_request_id() -> String {
-    use rand_like::next_u64;
-    format!("{:016x}", next_u64())
+/// A new request id: 16 lowercase hex digits.
+fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = rand_like::next_u64();
+    let mut buf = [0u8; 16];
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = HEX[((n >> ((15 - i) * 4)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&buf).expect("hex digits are a valid header value")
 }
 
 /// A tiny non-cryptographic generator for request ids (not secrets; no syscall per request).
@@ -83,7 +108,7 @@ fn exempt_from_timeout(path: &str) -> bool {
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let config = state.config();
-    let request_id = sane_request_id(req.headers().get("x-request-id")).unwrap_or_else(new_request_id);
+    let request_id = sane_request_id(req.headers().get(&X_REQUEST_ID)).unwrap_or_else(new_request_id);
     let method = req.method().clone();
     // Only what the access log and the timeout need; the path is copied only when logged.
     let path = config.server.access_log.then(|| req.uri().path().to_string());
@@ -93,9 +118,12 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         Some(c) => client_ip(req.headers(), c.remote.ip(), &config.server.trusted_proxies),
         None => IpAddr::from([127, 0, 0, 1]),
     };
-    req.extensions_mut().insert(ClientIp(ip));
-    req.extensions_mut().insert(state.authenticator().clone());
-    req.extensions_mut().insert(RequestId(request_id.clone()));
+    // One extension (one allocation) for everything handlers may ask for.
+    req.extensions_mut().insert(RequestContext {
+        request_id: request_id.clone(),
+        client_ip: ip,
+        authenticator: state.authenticator().clone(),
+    });
     let _in_flight = state.metrics().in_flight();
 
     let limited = state.rate_limiter().and_then(|rl| rl.check(ip).err());
@@ -109,11 +137,9 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             Err(_) => ApiError::new(ErrorCode::DeadlineExceeded, "the request took too long").into_response(),
         }
     };
+    let id_text = request_id.to_str().unwrap_or("");
     if res.status().as_u16() >= 400 {
-        res = finalize_error(res, &request_id).await;
-    }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert("x-request-id", v);
+        res = finalize_error(res, id_text).await;
     }
     let status = res.status().as_u16();
     let elapsed = start.elapsed();
@@ -121,7 +147,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     if let Some(path) = path {
         tracing::info!(
             target: "minibase::access",
-            request_id = %request_id,
+            request_id = %id_text,
             method = %method,
             path = %path,
             status,
@@ -130,6 +156,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             "request"
         );
     }
+    res.headers_mut().insert(X_REQUEST_ID, request_id);
     res
 }
 
@@ -182,10 +209,11 @@ mod tests {
 
     #[test]
     fn request_ids() {
-        assert_eq!(sane_request_id(Some(&HeaderValue::from_static("abc-1.2_3"))), Some("abc-1.2_3".into()));
+        assert_eq!(sane_request_id(Some(&HeaderValue::from_static("abc-1.2_3"))).unwrap(), "abc-1.2_3");
         assert_eq!(sane_request_id(Some(&HeaderValue::from_static("a b"))), None);
         assert_eq!(sane_request_id(Some(&HeaderValue::from_str(&"a".repeat(65)).unwrap())), None);
         assert_ne!(new_request_id(), new_request_id());
         assert_eq!(new_request_id().len(), 16);
+        assert!(new_request_id().as_bytes().iter().all(u8::is_ascii_hexdigit));
     }
 }

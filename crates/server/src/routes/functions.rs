@@ -24,7 +24,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use axum::Extension;
 use functions::{CallContext, HttpRequest};
 use mb_core::{ApiError, Caller};
 use serde::Deserialize;
@@ -54,7 +53,7 @@ async fn call(
     State(state): State<AppState>,
     caller: Caller,
     ClientIp(ip): ClientIp,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Path(name): Path<String>,
     Json(body): Json<CallBody>,
 ) -> Result<Response, ApiError> {
@@ -77,7 +76,7 @@ async fn call(
 async fn trigger(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Path(params): Path<Vec<(String, String)>>,
     parts: Parts,
     body: Bytes,

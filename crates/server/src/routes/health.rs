@@ -1,14 +1,12 @@
 //! `GET /api/health` and `GET /metrics` (API.md §9).
 
-use crate::extract::Json;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use mb_core::{ApiError, Caller, ConnectionInfo};
-use serde_json::json;
 use std::fmt::Write;
 
 /// Health and metrics routes.
@@ -16,8 +14,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/health", get(health)).route("/metrics", get(metrics))
 }
 
+/// The health answer never changes: written once at compile time, served without serialising.
+const HEALTH_BODY: &str = concat!(r#"{"status":"ok","version":""#, env!("CARGO_PKG_VERSION"), r#""}"#);
+
 async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))], HEALTH_BODY)
 }
 
 /// Prometheus metrics: open on the plain HTTP listener (keep it on loopback or a private
@@ -45,4 +46,13 @@ async fn metrics(
     let _ = writeln!(out, "# TYPE minibase_uptime_seconds gauge");
     let _ = writeln!(out, "minibase_uptime_seconds {}", state.started().elapsed().as_secs());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn health_body_is_the_json_it_always_was() {
+        let v: serde_json::Value = serde_json::from_str(super::HEALTH_BODY).unwrap();
+        assert_eq!(v, serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }));
+    }
 }

@@ -21,7 +21,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// The whole application router.
 pub fn app_router(state: AppState) -> Router {
     let config = state.config();
-    let mut router = Router::new()
+    let router = Router::new()
         .merge(health::router())
         .merge(auth::router())
         .merge(db::router())
@@ -33,14 +33,15 @@ pub fn app_router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(mb_core::ErrorCode::MethodNotAllowed, "method not allowed for this route")
-        })
-        .layer(DefaultBodyLimit::max(config.limits.body.as_usize()));
-    if let Some(cors) = cors_layer(&config.server.cors_origins) {
-        router = router.layer(cors);
-    }
-    router
+        });
+    // The middleware as one stack, applied with one `Router::layer`: axum boxes every route
+    // once per `layer` call and clones that box on every request, so one call is the cheapest
+    // (outermost first: observe, CORS, the body limit).
+    let stack = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
-        .with_state(state)
+        .option_layer(cors_layer(&config.server.cors_origins))
+        .layer(DefaultBodyLimit::max(config.limits.body.as_usize()));
+    router.layer(stack).with_state(state)
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
