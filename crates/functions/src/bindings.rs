@@ -113,6 +113,16 @@ impl DocDatabase {
     }
 }
 
+fn query_request(q: Query) -> docdb::QueryRequest {
+    docdb::QueryRequest {
+        where_: q.r#where,
+        order_by: Value::Array(q.order_by.into_iter().map(|(f, d)| json!([f, d])).collect()),
+        skip: q.skip.map_or(Value::Null, Value::from),
+        limit: q.limit.map_or(Value::Null, Value::from),
+        field: q.field.unwrap_or(Value::Null),
+    }
+}
+
 fn db_err(e: docdb::DbError) -> HostError {
     HostError::from(ApiError::from(e))
 }
@@ -120,15 +130,14 @@ fn db_err(e: docdb::DbError) -> HostError {
 #[async_trait]
 impl Database for DocDatabase {
     async fn query(&self, collection: &str, q: Query) -> Result<Vec<Value>, HostError> {
-        let req = docdb::QueryRequest {
-            where_: q.r#where,
-            order_by: Value::Array(q.order_by.into_iter().map(|(f, d)| json!([f, d])).collect()),
-            skip: q.skip.map_or(Value::Null, Value::from),
-            limit: q.limit.map_or(Value::Null, Value::from),
-            field: q.field.unwrap_or(Value::Null),
-        };
         self.db
-            .query(&Caller::Service, collection, &req)
+            .query(&Caller::Service, collection, &query_request(q))
+            .await
+            .map_err(db_err)
+    }
+    async fn query_json(&self, collection: &str, q: Query) -> Result<String, HostError> {
+        self.db
+            .query_json(&Caller::Service, collection, &query_request(q))
             .await
             .map_err(db_err)
     }

@@ -103,6 +103,14 @@ pub struct Query {
 pub trait Database: Send + Sync {
     /// `collection.where(...).orderBy(...).skip(...).limit(...).field(...).get()`: the documents.
     async fn query(&self, collection: &str, query: Query) -> Result<Vec<Value>, HostError>;
+    /// [`Database::query`] as the JSON text of the documents' array. The default serialises
+    /// what `query` returns; a binding that holds the documents as JSON text already answers
+    /// it without a parse/serialise round trip.
+    async fn query_json(&self, collection: &str, query: Query) -> Result<String, HostError> {
+        let docs = self.query(collection, query).await?;
+        serde_json::to_string(&docs)
+            .map_err(|e| HostError::new(ErrorCode::Internal, format!("result JSON: {e}")))
+    }
     /// `.count()`: how many match.
     async fn count(&self, collection: &str, r#where: Value) -> Result<u64, HostError>;
     /// `.doc(id).get()`: the document, if any (projected by `field`).
@@ -197,6 +205,73 @@ pub(crate) struct OpContext {
     pub remaining: std::time::Duration,
 }
 
+/// The collection and [`Query`] of a `db.query` call.
+fn query_args(args: &Value) -> Result<(String, Query), HostError> {
+    let coll = args
+        .get("collection")
+        .and_then(Value::as_str)
+        .ok_or_else(|| HostError::invalid("'collection' must be a string"))?
+        .to_owned();
+    let order_by = match args.get("orderBy") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                let f = i.get(0).and_then(|x| x.as_str());
+                let d = i.get(1).and_then(|x| x.as_str());
+                match (f, d) {
+                    (Some(f), Some(d)) => Ok((f.to_owned(), d.to_owned())),
+                    _ => Err(HostError::invalid(
+                        "orderBy must be [[field, 'asc'|'desc'], …]",
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    let q = Query {
+        r#where: args.get("where").cloned().unwrap_or_else(|| json!({})),
+        order_by,
+        skip: args.get("skip").and_then(Value::as_u64),
+        limit: args.get("limit").and_then(Value::as_u64),
+        field: args.get("field").cloned(),
+    };
+    Ok((coll, q))
+}
+
+/// Whether `op` only reaches the database (whose calls need no async runtime to be polled:
+/// the instance thread polls them itself, see `worker.rs`).
+pub(crate) fn is_database_op(op: &str) -> bool {
+    op.starts_with("db.")
+}
+
+/// Runs one host call; the JSON text of its answer. A query's documents go from the binding's
+/// JSON text into the answer without being parsed ([`Database::query_json`]).
+pub(crate) async fn dispatch_json(
+    services: &Services,
+    fetch: &FetchClient,
+    manager: Option<crate::Functions>,
+    op: &str,
+    args: Value,
+    cx: OpContext,
+) -> Result<String, HostError> {
+    if op == "db.query" {
+        let (coll, q) = query_args(&args)?;
+        let db = services.database.clone().ok_or_else(|| {
+            HostError::unavailable("cloud.database() is not available on this server")
+        })?;
+        tracing::trace!(function = %cx.name, op, "host call");
+        let docs = db.query_json(&coll, q).await?;
+        let mut out = String::with_capacity(docs.len() + 9);
+        out.push_str("{\"data\":");
+        out.push_str(&docs);
+        out.push('}');
+        return Ok(out);
+    }
+    dispatch(services, fetch, manager, op, args, cx)
+        .await
+        .map(|v| v.to_string())
+}
+
 /// Runs one host call. `manager` is used for `callFunction`.
 pub(crate) async fn dispatch(
     services: &Services,
@@ -225,30 +300,7 @@ pub(crate) async fn dispatch(
     tracing::trace!(function = %cx.name, op, "host call");
     match op {
         "db.query" => {
-            let coll = s(&args, "collection")?;
-            let order_by = match args.get("orderBy") {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|i| {
-                        let f = i.get(0).and_then(|x| x.as_str());
-                        let d = i.get(1).and_then(|x| x.as_str());
-                        match (f, d) {
-                            (Some(f), Some(d)) => Ok((f.to_owned(), d.to_owned())),
-                            _ => Err(HostError::invalid(
-                                "orderBy must be [[field, 'asc'|'desc'], …]",
-                            )),
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                _ => Vec::new(),
-            };
-            let q = Query {
-                r#where: args.get("where").cloned().unwrap_or_else(|| json!({})),
-                order_by,
-                skip: args.get("skip").and_then(Value::as_u64),
-                limit: args.get("limit").and_then(Value::as_u64),
-                field: args.get("field").cloned(),
-            };
+            let (coll, q) = query_args(&args)?;
             let data = db()?.query(&coll, q).await?;
             Ok(json!({ "data": data }))
         }

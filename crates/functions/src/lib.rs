@@ -22,7 +22,9 @@
 //!
 //! Each function has up to `functions.concurrency` instances; an instance is a thread owning
 //! its own QuickJS runtime (separate heap, memory limit, interrupt handler), so functions never
-//! see each other's globals and a runaway one never blocks the async runtime. Instances stay
+//! see each other's globals and a runaway one never blocks the async runtime. Calls beyond
+//! the limit wait in the function's queue, which a finishing instance serves next without
+//! sleeping (`pool.rs`). Instances stay
 //! warm between calls (module state persists, as on CloudBase) and reload when their files
 //! change. See `worker.rs` for the life of an instance and `docs/functions.md` for users.
 #![deny(missing_docs)]
@@ -278,11 +280,9 @@ impl Functions {
             return Err(FunctionError::ShuttingDown);
         }
         let pool = self.pool(name).await?;
-        // Run on its own task: a caller that goes away does not take a warm instance with it.
-        let task = tokio::spawn(async move { pool.invoke(event, ctx).await });
-        let text = task
-            .await
-            .unwrap_or_else(|e| Err(FunctionError::Internal(format!("invocation task: {e}"))))?;
+        // A caller that goes away takes nothing with it: the call, once handed over or
+        // queued, belongs to the pool and its instance threads.
+        let text = pool.invoke(event, ctx).await?;
         if text.len() > MAX_RESULT_BYTES {
             return Err(FunctionError::Thrown {
                 name: name.to_owned(),
@@ -321,7 +321,7 @@ impl Functions {
                 defaults: FunctionSpec::defaults(settings.timeout, settings.memory_limit),
                 host: self.inner.host.clone(),
             });
-            Arc::new(Pool::new(cfg, settings.concurrency, settings.queue))
+            Pool::new(cfg, settings.concurrency, settings.queue)
         });
         Ok(pool.clone())
     }

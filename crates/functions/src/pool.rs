@@ -2,140 +2,268 @@
 //! time, as CloudBase instances do), warm ones kept for reuse, callers beyond the limit
 //! waiting in a bounded queue (`functions.queue`; a full queue, or a wait longer than the
 //! function's timeout, is answered `UNAVAILABLE`).
+//!
+//! The queue is the function's, not a caller's: an instance that finishes a call takes the
+//! next waiting one itself, without going to sleep and being woken again, and only an
+//! instance with nothing to do parks (in `idle`) until a call is handed to it. A call is
+//! handed to a parked instance first, else to a new one while there are fewer than
+//! `concurrency`, else queued.
 
 use crate::CallContext;
 use crate::error::FunctionError;
-use crate::worker::{Instance, Job, JobOutcome, WorkerConfig};
+use crate::worker::{Instance, Job, WorkerConfig};
 use parking_lot::Mutex;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// How long an idle instance is kept warm.
 pub(crate) const IDLE_TTL: Duration = Duration::from_secs(600);
 /// How long past its timeout an instance may take to answer before it is given up on.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// Where a call stands. Changed only under the pool's lock.
+pub(crate) struct Ticket(AtomicU8);
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const ABANDONED: u8 = 3;
+
+impl Ticket {
+    fn new(state: u8) -> Arc<Ticket> {
+        Arc::new(Ticket(AtomicU8::new(state)))
+    }
+    fn get(&self) -> u8 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::Relaxed);
+    }
+}
+
+/// What an instance does after a call.
+pub(crate) enum Next {
+    /// Serve this call now.
+    Job(Job),
+    /// Wait on its channel for a call (its handle is in the pool's idle list).
+    Park,
+    /// Stop the thread.
+    Exit,
+}
+
 pub(crate) struct Pool {
     cfg: Arc<WorkerConfig>,
-    slots: Arc<Semaphore>,
     concurrency: usize,
-    queue: usize,
-    waiting: AtomicUsize,
-    idle: Mutex<Vec<Instance>>,
+    queue_limit: usize,
+    state: Mutex<State>,
     timeout: Mutex<Duration>,
+    this: Weak<Pool>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Calls waiting for an instance, oldest first.
+    queue: VecDeque<Job>,
+    /// Parked instances, most recently used last.
+    idle: Vec<Instance>,
+    /// Instance threads that count against `concurrency` (serving a call or parked).
+    live: usize,
+    /// Refusing calls; finishing instances stop.
+    closed: bool,
 }
 
 impl Pool {
-    pub fn new(cfg: Arc<WorkerConfig>, concurrency: usize, queue: usize) -> Self {
+    pub fn new(cfg: Arc<WorkerConfig>, concurrency: usize, queue: usize) -> Arc<Self> {
         let timeout = cfg.defaults.timeout;
-        Pool {
+        Arc::new_cyclic(|this| Pool {
             cfg,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
             concurrency: concurrency.max(1),
-            queue,
-            waiting: AtomicUsize::new(0),
-            idle: Mutex::new(Vec::new()),
+            queue_limit: queue,
+            state: Mutex::new(State::default()),
             timeout: Mutex::new(timeout),
-        }
+            this: this.clone(),
+        })
     }
 
     fn name(&self) -> &str {
         &self.cfg.name
     }
 
-    /// Runs one invocation on a free (or new) instance.
-    pub async fn invoke(
-        self: &Arc<Self>,
-        event: String,
-        call: CallContext,
-    ) -> Result<String, FunctionError> {
+    fn busy_error(&self) -> FunctionError {
+        FunctionError::Busy {
+            name: self.name().to_owned(),
+        }
+    }
+
+    /// Runs one invocation: on a parked instance, a new one, or the next instance to finish.
+    pub async fn invoke(&self, event: String, call: CallContext) -> Result<String, FunctionError> {
         let timeout = *self.timeout.lock();
-        let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            // A call from inside another function never waits: its caller holds an instance
-            // while waiting for it, so waiting could deadlock. It runs on an extra instance,
-            // bounded by the nesting limit.
-            Err(_) if call.depth > 0 => None,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Err(FunctionError::Busy {
-                        name: self.name().to_owned(),
-                    });
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        // A call from inside another function never waits: its caller holds an instance
+        // while waiting for it, so waiting could deadlock. It runs on an extra instance,
+        // bounded by the nesting limit.
+        let nested = call.depth > 0;
+        let ticket = Ticket::new(RUNNING);
+        let job = Job {
+            event,
+            call,
+            reply,
+            ticket: ticket.clone(),
+        };
+        let queued = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return Err(FunctionError::ShuttingDown);
+            }
+            if let Some(instance) = st.idle.pop() {
+                drop(st);
+                if let Err(job) = instance.hand(job) {
+                    // The thread died without telling the pool: start another in its place.
+                    self.spawn(job)?;
                 }
-                let acquired =
-                    tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
-                match acquired {
-                    Ok(Ok(p)) => Some(p),
-                    Ok(Err(_)) => return Err(FunctionError::ShuttingDown),
-                    Err(_) => {
-                        return Err(FunctionError::Busy {
-                            name: self.name().to_owned(),
-                        });
-                    }
-                }
+                false
+            } else if st.live < self.concurrency || nested {
+                st.live += 1;
+                drop(st);
+                self.spawn(job)?;
+                false
+            } else if st.queue.len() < self.queue_limit {
+                ticket.set(QUEUED);
+                st.queue.push_back(job);
+                true
+            } else {
+                return Err(self.busy_error());
             }
         };
-        let idle = self.idle.lock().pop();
-        let instance = match idle {
-            Some(i) => i,
-            None => Instance::spawn(self.cfg.clone()).map_err(|e| {
-                FunctionError::Internal(format!("could not start an instance thread: {e}"))
-            })?,
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if !instance.send(Job { event, call, reply }) {
-            return Err(FunctionError::Internal("instance thread is gone".into()));
+        if queued {
+            if let Ok(r) = tokio::time::timeout(timeout, &mut answer).await {
+                return r
+                    .unwrap_or_else(|_| Err(FunctionError::Internal("instance stopped".into())));
+            }
+            let mut st = self.state.lock();
+            if ticket.get() == QUEUED {
+                st.queue.retain(|j| !Arc::ptr_eq(&j.ticket, &ticket));
+                return Err(self.busy_error());
+            }
         }
-        let outcome = match tokio::time::timeout(timeout + GRACE, answer).await {
-            Ok(Ok(o)) => o,
-            Ok(Err(_)) => JobOutcome {
-                result: Err(FunctionError::Internal("instance stopped".into())),
-                keep: false,
-                timeout: None,
-            },
+        match tokio::time::timeout(timeout + GRACE, &mut answer).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(FunctionError::Internal("instance stopped".into())),
             Err(_) => {
-                tracing::error!(function = %self.name(), "instance did not answer after its timeout; abandoned");
-                JobOutcome {
-                    result: Err(FunctionError::Timeout {
+                let mut st = self.state.lock();
+                if ticket.get() == RUNNING {
+                    tracing::error!(function = %self.name(), "instance did not answer after its timeout; abandoned");
+                    // The stuck thread no longer counts; whoever waits gets a new instance.
+                    ticket.set(ABANDONED);
+                    st.live -= 1;
+                    let next = self.refill(&mut st);
+                    drop(st);
+                    if let Some(job) = next {
+                        let _ = self.spawn(job);
+                    }
+                    return Err(FunctionError::Timeout {
                         name: self.name().to_owned(),
                         ms: timeout.as_millis() as u64,
-                    }),
-                    keep: false,
-                    timeout: None,
+                    });
                 }
+                drop(st);
+                // Finished just now: the answer is on its way.
+                answer
+                    .await
+                    .unwrap_or_else(|_| Err(FunctionError::Internal("instance stopped".into())))
             }
-        };
-        if let Some(t) = outcome.timeout {
+        }
+    }
+
+    /// Starts an instance thread for `job` (its `live` slot already counted).
+    fn spawn(&self, job: Job) -> Result<(), FunctionError> {
+        Instance::spawn(self.cfg.clone(), self.this.clone(), job).map_err(|e| {
+            let mut st = self.state.lock();
+            st.live -= 1;
+            FunctionError::Internal(format!("could not start an instance thread: {e}"))
+        })
+    }
+
+    /// When a slot came free and calls wait: the call a new instance should take (its slot
+    /// counted).
+    fn refill(&self, st: &mut State) -> Option<Job> {
+        if st.live >= self.concurrency {
+            return None;
+        }
+        let job = st.queue.pop_front()?;
+        job.ticket.set(RUNNING);
+        st.live += 1;
+        Some(job)
+    }
+
+    /// Called by an instance thread when `ticket`'s call is over (just before it answers):
+    /// the next call to serve, or whether to park or stop. `keep` is false when the instance
+    /// must go; `timeout` is the function's (for queue waits); `park` makes the instance's
+    /// handle for the idle list. Calls still queued are served even after [`Pool::clear`].
+    pub(crate) fn finished(
+        &self,
+        ticket: &Ticket,
+        keep: bool,
+        timeout: Option<Duration>,
+        park: impl FnOnce() -> Instance,
+    ) -> Next {
+        if let Some(t) = timeout {
             *self.timeout.lock() = t;
         }
-        if outcome.keep && (permit.is_some() || self.idle.lock().len() < self.concurrency) {
-            let mut instance = instance;
-            instance.last_used = Instant::now();
-            self.idle.lock().push(instance);
+        let mut st = self.state.lock();
+        if ticket.get() == ABANDONED {
+            // No longer counted: the pool gave up on this thread.
+            return Next::Exit;
         }
-        drop(permit);
-        outcome.result
+        ticket.set(DONE);
+        if !keep || st.live > self.concurrency {
+            st.live -= 1;
+            let next = if keep { None } else { self.refill(&mut st) };
+            drop(st);
+            if let Some(job) = next {
+                let _ = self.spawn(job);
+            }
+            return Next::Exit;
+        }
+        if let Some(job) = st.queue.pop_front() {
+            job.ticket.set(RUNNING);
+            return Next::Job(job);
+        }
+        if st.closed {
+            st.live -= 1;
+            return Next::Exit;
+        }
+        let mut instance = park();
+        instance.last_used = Instant::now();
+        st.idle.push(instance);
+        Next::Park
     }
 
     /// Drops instances idle for longer than `ttl`. Whether the pool is now entirely unused.
     pub fn reap(&self, ttl: Duration) -> bool {
         let now = Instant::now();
-        let mut idle = self.idle.lock();
-        idle.retain(|i| now.duration_since(i.last_used) < ttl);
-        idle.is_empty() && self.slots.available_permits() == self.concurrency
+        let mut st = self.state.lock();
+        let before = st.idle.len();
+        st.idle.retain(|i| now.duration_since(i.last_used) < ttl);
+        st.live -= before - st.idle.len();
+        st.live == 0 && st.queue.is_empty()
     }
 
-    /// Drops every idle instance.
+    /// Refuses new calls and drops every idle instance; calls in progress finish.
     pub fn clear(&self) {
-        self.idle.lock().clear();
+        let mut st = self.state.lock();
+        st.closed = true;
+        let idle = std::mem::take(&mut st.idle);
+        st.live -= idle.len();
+        drop(st);
+        drop(idle);
     }
 
     /// Calls in progress or waiting.
     pub fn busy(&self) -> usize {
-        self.concurrency - self.slots.available_permits() + self.waiting.load(Ordering::SeqCst)
+        let st = self.state.lock();
+        st.live - st.idle.len() + st.queue.len()
     }
 }

@@ -1,7 +1,11 @@
-//! One function instance: a dedicated thread owning a QuickJS runtime (QuickJS is `!Send`),
-//! fed by a channel. The thread loads the function's code, then serves one invocation at a
-//! time, running its own little event loop: promise jobs, timers, and completions of host
-//! calls (which run on the tokio runtime and come back over the same channel).
+//! One function instance: a dedicated thread owning a QuickJS runtime (QuickJS is `!Send`).
+//! The thread loads the function's code, then serves one invocation at a time; after each it
+//! asks its pool (`pool.rs`) for the next waiting call, and parks on its channel only when
+//! there is none. During an invocation it runs its own little event loop: promise jobs, timers, and completions of host
+//! calls, which come back over the same channel. Database calls are polled on the instance
+//! thread itself (their waker posts to the channel), so a query's answer goes from the
+//! database's reader thread straight to the instance; the other host calls (HTTP, files, open
+//! APIs, `callFunction`) run on the tokio runtime.
 //!
 //! Life of an instance, as CloudBase's:
 //! - **warm**: module-level state survives between invocations of the same instance;
@@ -17,6 +21,7 @@
 use crate::error::FunctionError;
 use crate::host::{HostError, OpContext};
 use crate::modules::{Fingerprint, Resolver, stamp};
+use crate::pool::{Next, Pool, Ticket};
 use crate::spec::FunctionSpec;
 use crate::{CallContext, natives};
 use rquickjs::{
@@ -26,10 +31,14 @@ use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Weak};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 const PRELUDE_JS: &str = include_str!("js/prelude.js");
@@ -68,23 +77,59 @@ pub(crate) struct WorkerConfig {
 /// Messages to an instance thread.
 pub(crate) enum Msg {
     Invoke(Job),
+    /// A host call finished; `result` is the JSON text of its answer.
     OpDone {
         generation: u64,
         id: u32,
-        result: Result<Value, HostError>,
+        result: Result<String, HostError>,
+    },
+    /// A host call polled on this thread was woken: poll it again.
+    OpWake {
+        generation: u64,
+        id: u32,
     },
     Shutdown,
 }
 
-/// One invocation: the event (JSON text) and who is calling.
+/// A host call polled on the instance thread.
+struct LocalOp {
+    fut: Pin<Box<dyn Future<Output = Result<String, HostError>> + Send>>,
+    waker: Arc<OpWaker>,
+}
+
+/// Wakes a [`LocalOp`]: one `OpWake` message on the instance's channel per wake-up.
+struct OpWaker {
+    tx: Sender<Msg>,
+    generation: u64,
+    id: u32,
+    queued: AtomicBool,
+}
+
+impl std::task::Wake for OpWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Msg::OpWake {
+                generation: self.generation,
+                id: self.id,
+            });
+        }
+    }
+}
+
+/// One invocation: the event (JSON text) and who is calling; the answer is the JSON text of
+/// the result.
 pub(crate) struct Job {
     pub event: String,
     pub call: CallContext,
-    pub reply: tokio::sync::oneshot::Sender<JobOutcome>,
+    pub reply: tokio::sync::oneshot::Sender<Result<String, FunctionError>>,
+    pub ticket: Arc<Ticket>,
 }
 
 /// How an invocation ended, and whether the instance may be reused.
-pub(crate) struct JobOutcome {
+struct JobOutcome {
     /// The JSON text of the result.
     pub result: Result<String, FunctionError>,
     pub keep: bool,
@@ -92,36 +137,42 @@ pub(crate) struct JobOutcome {
     pub timeout: Option<Duration>,
 }
 
-/// The pool's handle on an instance thread; dropping it stops the thread.
+/// The pool's handle on a parked instance thread; dropping it stops the thread.
 pub(crate) struct Instance {
-    tx: Sender<Msg>,
+    tx: Option<Sender<Msg>>,
     pub last_used: Instant,
 }
 
 impl Instance {
-    pub fn spawn(cfg: Arc<WorkerConfig>) -> std::io::Result<Instance> {
+    /// Starts an instance thread serving `first`, then what `pool` gives it.
+    pub fn spawn(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, first: Job) -> std::io::Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let own = tx.clone();
         let name = format!("fn-{}", cfg.name.chars().take(12).collect::<String>());
         std::thread::Builder::new()
             .name(name)
             .stack_size(THREAD_STACK)
-            .spawn(move || run(cfg, rx, own))?;
-        Ok(Instance {
-            tx,
-            last_used: Instant::now(),
-        })
+            .spawn(move || run(cfg, pool, rx, tx, first))?;
+        Ok(())
     }
 
-    /// Hands a job to the thread; `false` if the thread is gone.
-    pub fn send(&self, job: Job) -> bool {
-        self.tx.send(Msg::Invoke(job)).is_ok()
+    /// Hands a call to the parked thread; the call back if the thread is gone.
+    pub fn hand(mut self, job: Job) -> Result<(), Job> {
+        let Some(tx) = self.tx.take() else {
+            return Err(job);
+        };
+        match tx.send(Msg::Invoke(job)) {
+            Ok(()) => Ok(()),
+            Err(std::sync::mpsc::SendError(Msg::Invoke(job))) => Err(job),
+            Err(_) => unreachable!("the message sent is an Invoke"),
+        }
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Shutdown);
+        }
     }
 }
 
@@ -134,6 +185,8 @@ pub(crate) struct Shared {
     pub deadline: Cell<Option<Instant>>,
     pub interrupted: Cell<bool>,
     pub st: RefCell<State>,
+    /// Host calls polled on this thread (database calls), by id.
+    local: RefCell<HashMap<u32, LocalOp>>,
 }
 
 #[derive(Default)]
@@ -194,7 +247,9 @@ impl Shared {
         Some(id)
     }
 
-    /// Starts a host call: runs on the tokio runtime, answers over the channel.
+    /// Starts a host call; its answer comes over the channel. A database call is polled on
+    /// this thread (first right away, then whenever it is woken); the others run on the
+    /// tokio runtime.
     pub fn start_op(&self, op: String, args: Value) -> u32 {
         let (id, cx) = {
             let mut st = self.st.borrow_mut();
@@ -227,10 +282,31 @@ impl Shared {
         let host = self.cfg.host.clone();
         let tx = self.tx.clone();
         let generation = self.generation;
+        if crate::host::is_database_op(&op) {
+            let fut = Box::pin(async move {
+                crate::host::dispatch_json(&host.services, &host.fetch, None, &op, args, cx).await
+            });
+            let waker = Arc::new(OpWaker {
+                tx: tx.clone(),
+                generation,
+                id,
+                queued: AtomicBool::new(false),
+            });
+            self.local.borrow_mut().insert(id, LocalOp { fut, waker });
+            if let Some(result) = self.poll_local(id) {
+                let _ = tx.send(Msg::OpDone {
+                    generation,
+                    id,
+                    result,
+                });
+            }
+            return id;
+        }
         host.handle.clone().spawn(async move {
             let manager = host.manager.upgrade().map(crate::Functions::from_inner);
             let result =
-                crate::host::dispatch(&host.services, &host.fetch, manager, &op, args, cx).await;
+                crate::host::dispatch_json(&host.services, &host.fetch, manager, &op, args, cx)
+                    .await;
             let _ = tx.send(Msg::OpDone {
                 generation,
                 id,
@@ -238,6 +314,22 @@ impl Shared {
             });
         });
         id
+    }
+
+    /// Polls the local host call `id`; its answer once it has one.
+    fn poll_local(&self, id: u32) -> Option<Result<String, HostError>> {
+        // Taken out while polled: the map is not borrowed while the future runs.
+        let mut op = self.local.borrow_mut().remove(&id)?;
+        op.waker.queued.store(false, Ordering::Release);
+        let waker = Waker::from(op.waker.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        match op.fut.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => {
+                self.local.borrow_mut().insert(id, op);
+                None
+            }
+        }
     }
 
     /// `console.*` and `cloud.logger()`: into our structured logs, with the request id.
@@ -397,12 +489,15 @@ struct Worker {
     cfg: Arc<WorkerConfig>,
     slot: Slot,
     generation: u64,
-    stash: Vec<(u32, Result<Value, HostError>)>,
+    stash: Vec<(u32, Result<String, HostError>)>,
     rx: Receiver<Msg>,
     tx: Sender<Msg>,
 }
 
-fn run(cfg: Arc<WorkerConfig>, rx: Receiver<Msg>, tx: Sender<Msg>) {
+fn run(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, rx: Receiver<Msg>, tx: Sender<Msg>, first: Job) {
+    // Host calls polled here may use the runtime's timers and spawn tasks.
+    let handle = cfg.host.handle.clone();
+    let _runtime = handle.enter();
     let mut w = Worker {
         cfg,
         slot: Slot::Empty,
@@ -411,38 +506,75 @@ fn run(cfg: Arc<WorkerConfig>, rx: Receiver<Msg>, tx: Sender<Msg>) {
         rx,
         tx,
     };
-    while let Ok(msg) = w.rx.recv() {
-        match msg {
-            Msg::Shutdown => break,
-            Msg::OpDone {
-                generation: g,
-                id,
-                result,
-            } => {
-                if matches!(&w.slot, Slot::Ready(e) if e.generation == g) {
-                    w.stash.push((id, result));
-                }
+    let mut next = Some(first);
+    loop {
+        let Some(job) = next.take().or_else(|| w.wait()) else {
+            break;
+        };
+        let Job {
+            event,
+            call,
+            reply,
+            ticket,
+        } = job;
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.serve(&event, call)));
+        let outcome = outcome.unwrap_or_else(|_| {
+            tracing::error!(function = %w.cfg.name, "function instance panicked; discarded");
+            JobOutcome {
+                result: Err(FunctionError::Internal("instance panicked".into())),
+                keep: false,
+                timeout: None,
             }
-            Msg::Invoke(job) => {
-                let Job { event, call, reply } = job;
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    w.serve(&event, call)
-                }));
-                let outcome = outcome.unwrap_or_else(|_| {
-                    tracing::error!(function = %w.cfg.name, "function instance panicked; discarded");
-                    JobOutcome { result: Err(FunctionError::Internal("instance panicked".into())), keep: false, timeout: None }
-                });
-                let keep = outcome.keep;
-                let _ = reply.send(outcome);
-                if !keep {
-                    break;
-                }
-            }
+        });
+        // Decided before answering, so the caller's next call finds this instance parked
+        // (or queued for it).
+        let then = match pool.upgrade() {
+            Some(pool) => pool.finished(&ticket, outcome.keep, outcome.timeout, || Instance {
+                tx: Some(w.tx.clone()),
+                last_used: Instant::now(),
+            }),
+            None => Next::Exit,
+        };
+        let _ = reply.send(outcome.result);
+        match then {
+            Next::Job(job) => next = Some(job),
+            Next::Park => {}
+            Next::Exit => break,
         }
     }
 }
 
 impl Worker {
+    /// Parked: waits for a call, keeping the answers of host calls that arrive meanwhile.
+    /// `None` when told to stop.
+    fn wait(&mut self) -> Option<Job> {
+        loop {
+            match self.rx.recv() {
+                Ok(Msg::Invoke(job)) => return Some(job),
+                Ok(Msg::Shutdown) | Err(_) => return None,
+                Ok(Msg::OpDone {
+                    generation: g,
+                    id,
+                    result,
+                }) => {
+                    if matches!(&self.slot, Slot::Ready(e) if e.generation == g) {
+                        self.stash.push((id, result));
+                    }
+                }
+                Ok(Msg::OpWake { generation: g, id }) => {
+                    if let Slot::Ready(e) = &self.slot {
+                        if e.generation == g {
+                            if let Some(result) = e.shared.poll_local(id) {
+                                self.stash.push((id, result));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn serve(&mut self, event: &str, call: CallContext) -> JobOutcome {
         // Reload when a file this version depends on changed.
         let stale = match &mut self.slot {
@@ -576,6 +708,7 @@ impl Engine {
                 fingerprint: fp,
                 ..State::default()
             }),
+            local: RefCell::new(HashMap::new()),
         });
         let sh = shared.clone();
         rt.set_interrupt_handler(Some(Box::new(move || {
@@ -695,13 +828,13 @@ impl Engine {
         })
     }
 
-    fn deliver(&self, id: u32, result: Result<Value, HostError>) -> Result<(), JsFailure> {
+    fn deliver(&self, id: u32, result: Result<String, HostError>) -> Result<(), JsFailure> {
         {
             let mut st = self.shared.st.borrow_mut();
             st.pending_ops = st.pending_ops.saturating_sub(1);
         }
         let (ok, payload) = match result {
-            Ok(v) => (true, v.to_string()),
+            Ok(text) => (true, text),
             Err(e) => (false, e.to_js_json()),
         };
         self.with_api(|_, api| {
@@ -715,7 +848,7 @@ impl Engine {
         &mut self,
         event: &str,
         call: CallContext,
-        stash: &mut Vec<(u32, Result<Value, HostError>)>,
+        stash: &mut Vec<(u32, Result<String, HostError>)>,
         rx: &Receiver<Msg>,
     ) -> (Result<String, FunctionError>, bool) {
         self.seq += 1;
@@ -778,7 +911,7 @@ impl Engine {
         seq: u64,
         event: &str,
         ctx_json: &str,
-        stash: &mut Vec<(u32, Result<Value, HostError>)>,
+        stash: &mut Vec<(u32, Result<String, HostError>)>,
         rx: &Receiver<Msg>,
         deadline: Instant,
     ) -> Result<Result<String, JsFailure>, FunctionError> {
@@ -870,12 +1003,22 @@ impl Engine {
                         }
                     }
                 }
+                Ok(Msg::OpWake { generation, id }) => {
+                    if generation == self.generation {
+                        if let Some(result) = self.shared.poll_local(id) {
+                            if let Err(f) = self.deliver(id, result) {
+                                if let Some(e) = fatal(self, &f) {
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    }
+                }
                 Ok(Msg::Invoke(job)) => {
-                    let _ = job.reply.send(JobOutcome {
-                        result: Err(FunctionError::Internal("instance busy".into())),
-                        keep: false,
-                        timeout: None,
-                    });
+                    // Never happens: only parked instances are handed calls.
+                    let _ = job
+                        .reply
+                        .send(Err(FunctionError::Internal("instance busy".into())));
                 }
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     return Err(FunctionError::ShuttingDown);
