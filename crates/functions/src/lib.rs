@@ -64,6 +64,36 @@ pub const MAX_CALL_DEPTH: u32 = 8;
 /// The largest result (JSON text) a function may return, as CloudBase's 6 MB.
 pub const MAX_RESULT_BYTES: usize = 6 << 20;
 
+/// The deepest `data` [`Functions::call_raw`] passes on as it is (what a parse into a tree
+/// would accept, well inside serde_json's limit of 128 for the whole body).
+const MAX_RAW_DEPTH: usize = 100;
+
+/// How deeply arrays and objects nest in a (valid) JSON text.
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// The `[functions]` settings and what else the manager needs from the config.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -243,6 +273,31 @@ impl Functions {
             .await
     }
 
+    /// [`Functions::call`] with `data` as the JSON text the client sent (`None`: absent or
+    /// `null`). A service or admin caller's object without `userInfo` becomes the event as
+    /// it is, without being parsed into a tree and written out again; anything else takes
+    /// the [`Functions::call`] path, so both answer alike.
+    pub async fn call_raw(
+        &self,
+        name: &str,
+        data: Option<&str>,
+        ctx: CallContext,
+    ) -> Result<String, FunctionError> {
+        let Some(text) = data else {
+            return self.call(name, Value::Null, ctx).await;
+        };
+        let verbatim = ctx.caller.user().is_none()
+            && text.trim_start().starts_with('{')
+            && !text.contains("userInfo")
+            && json_depth(text) <= MAX_RAW_DEPTH;
+        if verbatim {
+            return self.invoke_text(name, text.to_owned(), ctx).await;
+        }
+        let data: Value = serde_json::from_str(text)
+            .map_err(|e| FunctionError::BadRequest(format!("'data': {e}")))?;
+        self.call(name, data, ctx).await
+    }
+
     /// Runs `name` with any event (payment notifications, message push, timers); the parsed
     /// result.
     pub async fn invoke(
@@ -302,14 +357,25 @@ impl Functions {
         let settings = &self.inner.settings;
         let configured = settings.dir.clone();
         let fname = name.to_owned();
+        let defaults = FunctionSpec::defaults(settings.timeout, settings.memory_limit);
         let found = tokio::task::spawn_blocking(move || {
             let dir = std::fs::canonicalize(&configured).ok()?;
-            dir.join(&fname).join("index.js").is_file().then_some(dir)
+            let folder = dir.join(&fname);
+            if !folder.join("index.js").is_file() {
+                return None;
+            }
+            // The function's own timeout, so that its first calls are waited for as long as
+            // it may run (the instances report it again after every call).
+            let timeout = std::fs::read_to_string(folder.join("config.json"))
+                .ok()
+                .and_then(|text| FunctionSpec::parse(&text, &defaults).ok())
+                .map_or(defaults.timeout, |spec| spec.timeout);
+            Some((dir, timeout))
         })
         .await
         .ok()
         .flatten();
-        let Some(dir) = found else {
+        let Some((dir, timeout)) = found else {
             return Err(FunctionError::NotFound(name.to_owned()));
         };
         *self.inner.dir.lock() = Some(dir.clone());
@@ -320,8 +386,9 @@ impl Functions {
                 dir,
                 defaults: FunctionSpec::defaults(settings.timeout, settings.memory_limit),
                 host: self.inner.host.clone(),
+                verified: Mutex::new((0, None)),
             });
-            Pool::new(cfg, settings.concurrency, settings.queue)
+            Pool::new(cfg, settings.concurrency, settings.queue, timeout)
         });
         Ok(pool.clone())
     }
@@ -350,5 +417,18 @@ impl Drop for Inner {
         for p in self.pools.get_mut().values() {
             p.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth;
+
+    #[test]
+    fn json_depth_counts_nesting_outside_strings() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":2}]}"#), 3);
+        assert_eq!(json_depth(r#"{"a":"[[[{{{\"]]"}"#), 1);
+        assert_eq!(json_depth(&("[".repeat(200) + &"]".repeat(200))), 200);
     }
 }

@@ -189,7 +189,7 @@ impl Resolver {
 }
 
 /// What identifies a file's content without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Stamp {
     len: u64,
     mtime_ns: i128,
@@ -219,6 +219,8 @@ pub struct Fingerprint {
     own: Vec<(PathBuf, Option<Stamp>)>,
     deps: Vec<(PathBuf, Option<Stamp>)>,
     deps_checked: Option<Instant>,
+    /// A hash of `own` (paths and stamps), computed when first asked for.
+    key: Option<u64>,
 }
 
 impl Fingerprint {
@@ -234,6 +236,28 @@ impl Fingerprint {
             return;
         }
         list.push((path.to_path_buf(), stamp));
+        if !is_dep {
+            self.key = None;
+        }
+    }
+
+    /// What identifies the recorded own files and their stamps: two fingerprints with the
+    /// same key are unchanged together (see `WorkerConfig::unchanged_since`).
+    pub fn key(&mut self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        *self.key.get_or_insert_with(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.own.hash(&mut h);
+            h.finish()
+        })
+    }
+
+    /// Whether `changed` would look at the dependencies now.
+    pub fn deps_due(&self, now: Instant) -> bool {
+        !self.deps.is_empty()
+            && self
+                .deps_checked
+                .is_none_or(|t| now.duration_since(t) >= DEPS_CHECK_INTERVAL)
     }
 
     /// Whether any recorded file changed, appeared or disappeared.

@@ -75,8 +75,13 @@ struct State {
 }
 
 impl Pool {
-    pub fn new(cfg: Arc<WorkerConfig>, concurrency: usize, queue: usize) -> Arc<Self> {
-        let timeout = cfg.defaults.timeout;
+    /// `timeout`: the function's, as its `config.json` said when the pool was made.
+    pub fn new(
+        cfg: Arc<WorkerConfig>,
+        concurrency: usize,
+        queue: usize,
+        timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|this| Pool {
             cfg,
             concurrency: concurrency.max(1),
@@ -99,6 +104,7 @@ impl Pool {
 
     /// Runs one invocation: on a parked instance, a new one, or the next instance to finish.
     pub async fn invoke(&self, event: String, call: CallContext) -> Result<String, FunctionError> {
+        let submitted = Instant::now();
         let timeout = *self.timeout.lock();
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         // A call from inside another function never waits: its caller holds an instance
@@ -109,6 +115,7 @@ impl Pool {
         let job = Job {
             event,
             call,
+            submitted,
             reply,
             ticket: ticket.clone(),
         };

@@ -27,7 +27,7 @@ use crate::{CallContext, natives};
 use rquickjs::{
     CatchResultExt, Context, Ctx, Function, Object, Persistent, Runtime, Value as JsValue,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -72,6 +72,34 @@ pub(crate) struct WorkerConfig {
     pub dir: PathBuf,
     pub defaults: FunctionSpec,
     pub host: Arc<HostEnv>,
+    /// The last check that found a version's files unchanged: its fingerprint key and when
+    /// the check began.
+    pub verified: parking_lot::Mutex<(u64, Option<Instant>)>,
+}
+
+impl WorkerConfig {
+    /// Whether the files of `fp` are unchanged for a call submitted at `submitted`. A check
+    /// that began after the call was submitted (by any instance with the same files) already
+    /// answers that, so under load most calls skip the `stat`s: a file changed before a call
+    /// was made is always seen by that call.
+    pub fn unchanged_since(&self, fp: &mut Fingerprint, submitted: Instant) -> bool {
+        let key = fp.key();
+        let began = Instant::now();
+        {
+            let v = self.verified.lock();
+            if v.0 == key && v.1.is_some_and(|t| t >= submitted) && !fp.deps_due(began) {
+                return true;
+            }
+        }
+        if fp.changed() {
+            return false;
+        }
+        let mut v = self.verified.lock();
+        if v.0 != key || v.1.is_none_or(|t| began > t) {
+            *v = (key, Some(began));
+        }
+        true
+    }
 }
 
 /// Messages to an instance thread.
@@ -124,6 +152,8 @@ impl std::task::Wake for OpWaker {
 pub(crate) struct Job {
     pub event: String,
     pub call: CallContext,
+    /// When the call was made (files changed before then must be seen).
+    pub submitted: Instant,
     pub reply: tokio::sync::oneshot::Sender<Result<String, FunctionError>>,
     pub ticket: Arc<Ticket>,
 }
@@ -514,11 +544,13 @@ fn run(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, rx: Receiver<Msg>, tx: Sender<M
         let Job {
             event,
             call,
+            submitted,
             reply,
             ticket,
         } = job;
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.serve(&event, call)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            w.serve(&event, call, submitted)
+        }));
         let outcome = outcome.unwrap_or_else(|_| {
             tracing::error!(function = %w.cfg.name, "function instance panicked; discarded");
             JobOutcome {
@@ -575,10 +607,12 @@ impl Worker {
         }
     }
 
-    fn serve(&mut self, event: &str, call: CallContext) -> JobOutcome {
+    fn serve(&mut self, event: &str, call: CallContext, submitted: Instant) -> JobOutcome {
         // Reload when a file this version depends on changed.
         let stale = match &mut self.slot {
-            Slot::Ready(e) => e.shared.st.borrow_mut().fingerprint.changed(),
+            Slot::Ready(e) => !self
+                .cfg
+                .unchanged_since(&mut e.shared.st.borrow_mut().fingerprint, submitted),
             Slot::Broken(f) => f.fingerprint.changed(),
             Slot::Empty => true,
         };
@@ -1058,30 +1092,65 @@ impl Engine {
         let remaining = deadline
             .saturating_duration_since(Instant::now())
             .as_millis() as i64;
-        json!({
-            "wxContext": {
-                "OPENID": user.map(|u| u.openid.as_str()).or(call.openid.as_deref()).unwrap_or(""),
-                "APPID": host.appid,
-                "UNIONID": user.and_then(|u| u.unionid.as_deref()).unwrap_or(""),
-                "UID": user.map(|u| u.uid.as_str()).unwrap_or(""),
-                "ENV": host.env_id,
-                "SOURCE": call.source,
-                "CLIENTIP": v4,
-                "CLIENTIPV6": v6,
+        // Written through borrowed structs: no intermediate JSON tree (this runs per call).
+        #[derive(serde::Serialize)]
+        #[allow(non_snake_case)]
+        struct WxContext<'a> {
+            OPENID: &'a str,
+            APPID: &'a str,
+            UNIONID: &'a str,
+            UID: &'a str,
+            ENV: &'a str,
+            SOURCE: &'a str,
+            CLIENTIP: &'a str,
+            CLIENTIPV6: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        #[allow(non_snake_case)]
+        struct Context<'a> {
+            request_id: &'a str,
+            function_name: &'a str,
+            function_version: &'a str,
+            namespace: &'a str,
+            memory_limit_in_mb: usize,
+            time_limit_in_ms: u64,
+            environ: &'a str,
+            callbackWaitsForEmptyEventLoop: bool,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Info<'a> {
+            wx_context: WxContext<'a>,
+            context: Context<'a>,
+            deadline: i64,
+        }
+        let info = Info {
+            wx_context: WxContext {
+                OPENID: user
+                    .map(|u| u.openid.as_str())
+                    .or(call.openid.as_deref())
+                    .unwrap_or(""),
+                APPID: &host.appid,
+                UNIONID: user.and_then(|u| u.unionid.as_deref()).unwrap_or(""),
+                UID: user.map(|u| u.uid.as_str()).unwrap_or(""),
+                ENV: &host.env_id,
+                SOURCE: &call.source,
+                CLIENTIP: &v4,
+                CLIENTIPV6: &v6,
             },
-            "context": {
-                "request_id": call.request_id,
-                "function_name": self.shared.cfg.name,
-                "function_version": "$LATEST",
-                "namespace": host.env_id,
-                "memory_limit_in_mb": self.spec.memory_limit >> 20,
-                "time_limit_in_ms": self.spec.timeout.as_millis() as u64,
-                "environ": "",
-                "callbackWaitsForEmptyEventLoop": false,
+            context: Context {
+                request_id: &call.request_id,
+                function_name: &self.shared.cfg.name,
+                function_version: "$LATEST",
+                namespace: &host.env_id,
+                memory_limit_in_mb: self.spec.memory_limit >> 20,
+                time_limit_in_ms: self.spec.timeout.as_millis() as u64,
+                environ: "",
+                callbackWaitsForEmptyEventLoop: false,
             },
-            "deadline": mb_core::now_ms() + remaining,
-        })
-        .to_string()
+            deadline: mb_core::now_ms() + remaining,
+        };
+        serde_json::to_string(&info).unwrap_or_else(|_| "{}".into())
     }
 
     /// Whether the heap is comfortably inside the limit (after a collection if needed).

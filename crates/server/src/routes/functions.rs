@@ -27,7 +27,7 @@ use axum::routing::{any, post};
 use functions::{CallContext, HttpRequest};
 use mb_core::{ApiError, Caller};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `POST /api/functions/{name}`.
 pub const CALL_PATH: &str = "/api/functions/{name}";
@@ -42,11 +42,12 @@ pub fn router() -> Router<AppState> {
         .route(TRIGGER_PATHS[1], any(trigger))
 }
 
-/// The body of `wx.cloud.callFunction`: `data` (other keys, such as `name`, are ignored).
+/// The body of `wx.cloud.callFunction`: `data` (other keys, such as `name`, are ignored),
+/// kept as the client's JSON text (the engine passes it on without re-encoding it).
 #[derive(Debug, Deserialize)]
 struct CallBody {
     #[serde(default)]
-    data: Value,
+    data: Option<Box<RawValue>>,
 }
 
 async fn call(
@@ -63,7 +64,8 @@ async fn call(
         ));
     }
     let ctx = CallContext::new(caller, request_id, Some(ip));
-    let result = state.functions().call(&name, body.data, ctx).await?;
+    let data = body.data.as_deref().map(RawValue::get);
+    let result = state.functions().call_raw(&name, data, ctx).await?;
     // The result is JSON text already: wrap it without parsing it again.
     let mut out = Vec::with_capacity(result.len() + 11);
     out.extend_from_slice(b"{\"result\":");
