@@ -46,7 +46,7 @@ impl Ticket {
 /// What an instance does after a call.
 pub(crate) enum Next {
     /// Serve this call now.
-    Job(Job),
+    Job(Box<Job>),
     /// Wait on its channel for a call (its handle is in the pool's idle list).
     Park,
     /// Stop the thread.
@@ -65,7 +65,7 @@ pub(crate) struct Pool {
 #[derive(Default)]
 struct State {
     /// Calls waiting for an instance, oldest first.
-    queue: VecDeque<Job>,
+    queue: VecDeque<Box<Job>>,
     /// Parked instances, most recently used last.
     idle: Vec<Instance>,
     /// Instance threads that count against `concurrency` (serving a call or parked).
@@ -112,13 +112,13 @@ impl Pool {
         // bounded by the nesting limit.
         let nested = call.depth > 0;
         let ticket = Ticket::new(RUNNING);
-        let job = Job {
+        let job = Box::new(Job {
             event,
             call,
             submitted,
             reply,
             ticket: ticket.clone(),
-        };
+        });
         let queued = {
             let mut st = self.state.lock();
             if st.closed {
@@ -185,7 +185,7 @@ impl Pool {
     }
 
     /// Starts an instance thread for `job` (its `live` slot already counted).
-    fn spawn(&self, job: Job) -> Result<(), FunctionError> {
+    fn spawn(&self, job: Box<Job>) -> Result<(), FunctionError> {
         Instance::spawn(self.cfg.clone(), self.this.clone(), job).map_err(|e| {
             let mut st = self.state.lock();
             st.live -= 1;
@@ -195,7 +195,7 @@ impl Pool {
 
     /// When a slot came free and calls wait: the call a new instance should take (its slot
     /// counted).
-    fn refill(&self, st: &mut State) -> Option<Job> {
+    fn refill(&self, st: &mut State) -> Option<Box<Job>> {
         if st.live >= self.concurrency {
             return None;
         }

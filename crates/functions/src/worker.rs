@@ -104,7 +104,7 @@ impl WorkerConfig {
 
 /// Messages to an instance thread.
 pub(crate) enum Msg {
-    Invoke(Job),
+    Invoke(Box<Job>),
     /// A host call finished; `result` is the JSON text of its answer.
     OpDone {
         generation: u64,
@@ -175,7 +175,7 @@ pub(crate) struct Instance {
 
 impl Instance {
     /// Starts an instance thread serving `first`, then what `pool` gives it.
-    pub fn spawn(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, first: Job) -> std::io::Result<()> {
+    pub fn spawn(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, first: Box<Job>) -> std::io::Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
         let name = format!("fn-{}", cfg.name.chars().take(12).collect::<String>());
         std::thread::Builder::new()
@@ -186,7 +186,7 @@ impl Instance {
     }
 
     /// Hands a call to the parked thread; the call back if the thread is gone.
-    pub fn hand(mut self, job: Job) -> Result<(), Job> {
+    pub fn hand(mut self, job: Box<Job>) -> Result<(), Box<Job>> {
         let Some(tx) = self.tx.take() else {
             return Err(job);
         };
@@ -524,7 +524,13 @@ struct Worker {
     tx: Sender<Msg>,
 }
 
-fn run(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, rx: Receiver<Msg>, tx: Sender<Msg>, first: Job) {
+fn run(
+    cfg: Arc<WorkerConfig>,
+    pool: Weak<Pool>,
+    rx: Receiver<Msg>,
+    tx: Sender<Msg>,
+    first: Box<Job>,
+) {
     // Host calls polled here may use the runtime's timers and spawn tasks.
     let handle = cfg.host.handle.clone();
     let _runtime = handle.enter();
@@ -547,7 +553,7 @@ fn run(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, rx: Receiver<Msg>, tx: Sender<M
             submitted,
             reply,
             ticket,
-        } = job;
+        } = *job;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             w.serve(&event, call, submitted)
         }));
@@ -580,7 +586,7 @@ fn run(cfg: Arc<WorkerConfig>, pool: Weak<Pool>, rx: Receiver<Msg>, tx: Sender<M
 impl Worker {
     /// Parked: waits for a call, keeping the answers of host calls that arrive meanwhile.
     /// `None` when told to stop.
-    fn wait(&mut self) -> Option<Job> {
+    fn wait(&mut self) -> Option<Box<Job>> {
         loop {
             match self.rx.recv() {
                 Ok(Msg::Invoke(job)) => return Some(job),
