@@ -256,11 +256,8 @@ pub(crate) async fn dispatch_json(
 ) -> Result<String, HostError> {
     if op == "db.query" {
         let (coll, q) = query_args(&args)?;
-        let db = services.database.clone().ok_or_else(|| {
-            HostError::unavailable("cloud.database() is not available on this server")
-        })?;
         tracing::trace!(function = %cx.name, op, "host call");
-        let docs = db.query_json(&coll, q).await?;
+        let docs = database(services)?.query_json(&coll, q).await?;
         let mut out = String::with_capacity(docs.len() + 9);
         out.push_str("{\"data\":");
         out.push_str(&docs);
@@ -272,8 +269,17 @@ pub(crate) async fn dispatch_json(
         .map(|v| v.to_string())
 }
 
-/// Runs one host call. `manager` is used for `callFunction`.
-pub(crate) async fn dispatch(
+/// The database binding, or why functions cannot reach one.
+fn database(services: &Services) -> Result<Arc<dyn Database>, HostError> {
+    services
+        .database
+        .clone()
+        .ok_or_else(|| HostError::unavailable("cloud.database() is not available on this server"))
+}
+
+/// Runs one host call other than `db.query` (which [`dispatch_json`] answers as text).
+/// `manager` is used for `callFunction`.
+async fn dispatch(
     services: &Services,
     fetch: &FetchClient,
     manager: Option<crate::Functions>,
@@ -287,11 +293,7 @@ pub(crate) async fn dispatch(
             .map(str::to_owned)
             .ok_or_else(|| HostError::invalid(format!("'{k}' must be a string")))
     };
-    let db = || {
-        services.database.clone().ok_or_else(|| {
-            HostError::unavailable("cloud.database() is not available on this server")
-        })
-    };
+    let db = || database(services);
     let files = || {
         services.files.clone().ok_or_else(|| {
             HostError::unavailable("cloud file APIs are not available: storage is not configured")
@@ -299,11 +301,6 @@ pub(crate) async fn dispatch(
     };
     tracing::trace!(function = %cx.name, op, "host call");
     match op {
-        "db.query" => {
-            let (coll, q) = query_args(&args)?;
-            let data = db()?.query(&coll, q).await?;
-            Ok(json!({ "data": data }))
-        }
         "db.count" => {
             let coll = s(&args, "collection")?;
             let total = db()?
