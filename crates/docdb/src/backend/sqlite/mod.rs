@@ -306,47 +306,50 @@ fn planned<T>(
     }
 }
 
-fn run_select_docs(conn: &Connection, sql: &Sql) -> Result<Vec<Value>, DbError> {
-    let mut st = match conn.prepare_cached(&sql.text) {
-        Ok(st) => st,
-        Err(e) if is_no_table(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut rows = st.query(params_from_iter(sql.params.iter()))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let text = row.get_ref(0)?;
-        let bytes = match text {
-            rusqlite::types::ValueRef::Text(t) => t,
-            _ => return Err(DbError::internal("document is not JSON text")),
-        };
-        out.push(serde_json::from_slice(bytes).map_err(internal)?);
+/// Prepares a read (cached per connection); `None` when the collection has no table yet,
+/// which reads as a collection with no documents.
+fn prepare_read<'c>(conn: &'c Connection, sql: &Sql) -> Result<Option<rusqlite::CachedStatement<'c>>, DbError> {
+    match conn.prepare_cached(&sql.text) {
+        Ok(st) => Ok(Some(st)),
+        Err(e) if is_no_table(&e) => Ok(None),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Runs a `SELECT json(data) …`, handing each document's JSON text to `each`; how many.
+fn each_doc_text(conn: &Connection, sql: &Sql, mut each: impl FnMut(&[u8]) -> Result<(), DbError>) -> Result<usize, DbError> {
+    let Some(mut st) = prepare_read(conn, sql)? else { return Ok(0) };
+    let mut rows = st.query(params_from_iter(sql.params.iter()))?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) => each(t)?,
+            _ => return Err(DbError::internal("document is not JSON text")),
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn run_select_docs(conn: &Connection, sql: &Sql) -> Result<Vec<Value>, DbError> {
+    let mut out = Vec::new();
+    each_doc_text(conn, sql, |text| {
+        out.push(serde_json::from_slice(text).map_err(internal)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// Runs a `SELECT json(data) …` and appends the documents' JSON texts, comma-separated.
 fn run_select_json(conn: &Connection, sql: &Sql, out: &mut String) -> Result<usize, DbError> {
-    let mut st = match conn.prepare_cached(&sql.text) {
-        Ok(st) => st,
-        Err(e) if is_no_table(&e) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    let mut rows = st.query(params_from_iter(sql.params.iter()))?;
-    let mut n = 0;
-    while let Some(row) = rows.next()? {
-        match row.get_ref(0)? {
-            rusqlite::types::ValueRef::Text(t) => {
-                if n > 0 {
-                    out.push(',');
-                }
-                out.push_str(std::str::from_utf8(t).map_err(internal)?);
-                n += 1;
-            }
-            _ => return Err(DbError::internal("document is not JSON text")),
+    let mut first = true;
+    each_doc_text(conn, sql, |text| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
         }
-    }
-    Ok(n)
+        out.push_str(std::str::from_utf8(text).map_err(internal)?);
+        Ok(())
+    })
 }
 
 fn get_sql(collection: &str, id: &str, filter: &Filter, planner: &Planner<'_>) -> Sql {
@@ -460,11 +463,7 @@ impl Backend for SqliteBackend {
                     sql
                 },
                 |sql| {
-                    let mut st = match conn.prepare_cached(&sql.text) {
-                        Ok(st) => st,
-                        Err(e) if is_no_table(&e) => return Ok(0),
-                        Err(e) => return Err(e.into()),
-                    };
+                    let Some(mut st) = prepare_read(conn, sql)? else { return Ok(0) };
                     let n: i64 = st.query_row(params_from_iter(sql.params.iter()), |r| r.get(0))?;
                     Ok(n.max(0) as u64)
                 },
