@@ -334,10 +334,48 @@ impl Database {
     /// service callers). Realtime ANDs it into watches and checks changed documents with
     /// [`Filter::matches`].
     pub fn read_filter(&self, caller: &Caller, collection: &str) -> Result<Filter, DbError> {
-        match self.access(caller, collection, Op::Read)? {
-            Access::All => Ok(Filter::True),
-            Access::Rule(r) => Ok(r.to_filter(&rule_env(caller, mb_core::now_ms(), None))),
+        self.rule_filter(caller, collection, Op::Read, mb_core::now_ms(), None)
+    }
+
+    /// What the caller's rule for `op` requires of a document, as a filter (`True` for
+    /// privileged callers); `data` is the request's data, as rules see it.
+    fn rule_filter(&self, caller: &Caller, collection: &str, op: Op, now: i64, data: Option<&Value>) -> Result<Filter, DbError> {
+        Ok(match self.access(caller, collection, op)? {
+            Access::All => Filter::True,
+            Access::Rule(r) => r.to_filter(&rule_env(caller, now, data)),
+        })
+    }
+
+    /// One `Modify` write.
+    async fn modify(
+        &self,
+        collection: &str,
+        target: Target,
+        decide: impl FnMut(Option<&Value>) -> Result<Action, DbError> + Send + 'static,
+    ) -> Result<crate::backend::WriteResult, DbError> {
+        self.inner
+            .backend
+            .write(WriteOp::Modify { collection: collection.to_string(), target, decide: Box::new(decide) })
+            .await
+    }
+
+    /// Applies `act` to every document matching `selection` (where ∧ rule), re-checking each
+    /// one against it inside the write; how many were changed.
+    async fn modify_where(
+        &self,
+        collection: &str,
+        selection: Filter,
+        act: impl Fn(&Value) -> Result<Action, DbError> + Send + 'static,
+    ) -> Result<u64, DbError> {
+        if matches!(selection, Filter::False) {
+            return Ok(0);
         }
+        let check = selection.clone();
+        let decide = move |stored: Option<&Value>| match stored {
+            Some(old) if check.matches(old) => act(old),
+            _ => Ok(Action::Keep),
+        };
+        Ok(self.modify(collection, Target::Where { filter: selection, limit: None }, decide).await?.affected)
     }
 
     fn parse_where(&self, w: &Value) -> Result<Filter, DbError> {
@@ -477,12 +515,7 @@ impl Database {
                 }
             }
         };
-        let r = self
-            .inner
-            .backend
-            .write(WriteOp::Modify { collection: collection.to_string(), target: Target::Id(target_id), decide: Box::new(decide) })
-            .await?;
-        Ok(r.created)
+        Ok(self.modify(collection, Target::Id(target_id), decide).await?.created)
     }
 
     /// Applies an update to one document; returns 0 (no such document) or 1.
@@ -490,12 +523,8 @@ impl Database {
         value::check_id(id)?;
         self.check_depth(update, "update")?;
         let parsed = Update::parse(update)?;
-        let access = self.access(caller, collection, Op::Update)?;
         let now = mb_core::now_ms();
-        let rule_filter = match &access {
-            Access::All => Filter::True,
-            Access::Rule(r) => r.to_filter(&rule_env(caller, now, Some(update))),
-        };
+        let rule_filter = self.rule_filter(caller, collection, Op::Update, now, Some(update))?;
         let limits = self.limits_doc();
         let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
             let Some(old) = stored else { return Ok(Action::Keep) };
@@ -504,26 +533,13 @@ impl Database {
             }
             apply_update(&parsed, old, now, &limits)
         };
-        let r = self
-            .inner
-            .backend
-            .write(WriteOp::Modify {
-                collection: collection.to_string(),
-                target: Target::Id(id.to_string()),
-                decide: Box::new(decide),
-            })
-            .await?;
-        Ok(r.affected)
+        Ok(self.modify(collection, Target::Id(id.to_string()), decide).await?.affected)
     }
 
     /// Deletes one document; returns 0 (no such document) or 1.
     pub async fn delete_by_id(&self, caller: &Caller, collection: &str, id: &str) -> Result<u64, DbError> {
         value::check_id(id)?;
-        let access = self.access(caller, collection, Op::Delete)?;
-        let rule_filter = match &access {
-            Access::All => Filter::True,
-            Access::Rule(r) => r.to_filter(&rule_env(caller, mb_core::now_ms(), None)),
-        };
+        let rule_filter = self.rule_filter(caller, collection, Op::Delete, mb_core::now_ms(), None)?;
         let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
             let Some(old) = stored else { return Ok(Action::Keep) };
             if !rule_filter.matches(old) {
@@ -531,16 +547,7 @@ impl Database {
             }
             Ok(Action::Delete)
         };
-        let r = self
-            .inner
-            .backend
-            .write(WriteOp::Modify {
-                collection: collection.to_string(),
-                target: Target::Id(id.to_string()),
-                decide: Box::new(decide),
-            })
-            .await?;
-        Ok(r.affected)
+        Ok(self.modify(collection, Target::Id(id.to_string()), decide).await?.affected)
     }
 
     fn check_depth(&self, v: &Value, what: &str) -> Result<(), DbError> {
@@ -630,66 +637,18 @@ impl Database {
         let filter = self.parse_where(where_)?;
         self.check_depth(update, "update")?;
         let parsed = Update::parse(update)?;
-        let access = self.access(caller, collection, Op::Update)?;
         let now = mb_core::now_ms();
-        let rule_filter = match &access {
-            Access::All => Filter::True,
-            Access::Rule(r) => r.to_filter(&rule_env(caller, now, Some(update))),
-        };
-        let selection = filter.and(rule_filter);
-        if matches!(selection, Filter::False) {
-            return Ok(0);
-        }
-        let check = selection.clone();
+        let selection = filter.and(self.rule_filter(caller, collection, Op::Update, now, Some(update))?);
         let limits = self.limits_doc();
-        let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
-            match stored {
-                Some(old) if check.matches(old) => apply_update(&parsed, old, now, &limits),
-                _ => Ok(Action::Keep),
-            }
-        };
-        let r = self
-            .inner
-            .backend
-            .write(WriteOp::Modify {
-                collection: collection.to_string(),
-                target: Target::Where { filter: selection, limit: None },
-                decide: Box::new(decide),
-            })
-            .await?;
-        Ok(r.affected)
+        self.modify_where(collection, selection, move |old| apply_update(&parsed, old, now, &limits)).await
     }
 
     /// Deletes every document matching `where` that the caller's delete rule allows;
     /// returns how many.
     pub async fn remove_where(&self, caller: &Caller, collection: &str, where_: &Value) -> Result<u64, DbError> {
         let filter = self.parse_where(where_)?;
-        let access = self.access(caller, collection, Op::Delete)?;
-        let rule_filter = match &access {
-            Access::All => Filter::True,
-            Access::Rule(r) => r.to_filter(&rule_env(caller, mb_core::now_ms(), None)),
-        };
-        let selection = filter.and(rule_filter);
-        if matches!(selection, Filter::False) {
-            return Ok(0);
-        }
-        let check = selection.clone();
-        let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
-            match stored {
-                Some(old) if check.matches(old) => Ok(Action::Delete),
-                _ => Ok(Action::Keep),
-            }
-        };
-        let r = self
-            .inner
-            .backend
-            .write(WriteOp::Modify {
-                collection: collection.to_string(),
-                target: Target::Where { filter: selection, limit: None },
-                decide: Box::new(decide),
-            })
-            .await?;
-        Ok(r.affected)
+        let selection = filter.and(self.rule_filter(caller, collection, Op::Delete, mb_core::now_ms(), None)?);
+        self.modify_where(collection, selection, |_| Ok(Action::Delete)).await
     }
 
     /// The storage engine's plan for a query (service view: no rules), one line per step.
