@@ -132,3 +132,17 @@ impl Drop for S3sFs {
         self.kill();
     }
 }
+
+/// `n` reproducible bytes that do not compress or repeat (xorshift from `seed`): file contents
+/// for round-trip tests, where a pattern could hide an offset bug.
+pub fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -4,23 +4,11 @@
 
 use crate::util::expect_error;
 use serde_json::{Value, json};
-use ::storage::testing::S3sFs;
+use ::storage::testing::{S3sFs, pseudo_random as data};
 use testkit::TestServer;
 
 const BOUNDARY: &str = "----WebKitFormBoundaryMb7Xq2";
 const SECRET: &str = "test-signing-secret-0123456789abcdef";
-
-fn data(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A multipart body as wx.uploadFile builds it; `path_first` puts `cloudPath` before the file.
 fn form(cloud_path: Option<&str>, file: Option<&[u8]>, path_first: bool) -> Vec<u8> {

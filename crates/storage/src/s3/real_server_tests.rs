@@ -2,7 +2,7 @@
 //! multipart, content types, prefixes, wrong credentials and a server that goes away.
 
 use super::*;
-use crate::testing::S3sFs;
+use crate::testing::{S3sFs, pseudo_random};
 
 async fn backend(srv: &S3sFs, spool: &std::path::Path, prefix: &str, part_size: u64) -> S3Backend {
     let cfg = S3Config {
@@ -31,18 +31,6 @@ async fn read_all(o: Object) -> Vec<u8> {
         out.extend_from_slice(&c.unwrap());
     }
     out
-}
-
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[tokio::test]
