@@ -227,6 +227,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error and its sources, `outer: inner: …`, for messages where the outermost text alone
+/// hides the cause (HTTP clients and multipart parsers wrap the I/O error that matters).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

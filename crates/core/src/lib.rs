@@ -19,7 +19,7 @@ pub mod ids;
 pub use auth::{Authenticate, Authenticator, RequestContext};
 pub use caller::{Caller, UserIdentity};
 pub use conn::ConnectionInfo;
-pub use error::{ApiError, ErrorCode, Upstream};
+pub use error::{ApiError, ErrorCode, Upstream, error_chain};
 
 /// Milliseconds since the Unix epoch, the unit of `now` in rules and of `$date` values.
 pub fn now_ms() -> i64 {

@@ -63,18 +63,6 @@ where
     })
 }
 
-/// An error and its sources, `outer: inner: …` (multer wraps the body's own error).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
 fn multipart_error(e: multer::Error) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } => ApiError::too_large("upload body over the size limit"),
@@ -139,7 +127,7 @@ async fn upload(State(state): State<AppState>, caller: Caller, req: Request) -> 
                 if staged.is_some() {
                     return Err(ApiError::invalid("more than one `file` field: upload one file per request"));
                 }
-                let stream: ByteStream = Box::pin(field.map(|r| r.map_err(|e| io::Error::other(error_chain(&e)))));
+                let stream: ByteStream = Box::pin(field.map(|r| r.map_err(|e| io::Error::other(mb_core::error_chain(&e)))));
                 match files.stage(stream).await {
                     Ok(s) => staged = Some(s),
                     Err(e) => {

@@ -204,7 +204,7 @@ impl S3Backend {
                     return Ok(resp);
                 }
                 Err(e) => {
-                    last_err = error_chain(&e);
+                    last_err = mb_core::error_chain(&e);
                     tracing::debug!(error = %last_err, attempt, "S3 request failed, retrying");
                 }
             }
@@ -254,7 +254,7 @@ impl S3Backend {
             timeout: None,
         };
         let resp = self.simple(r, Body::Empty).await?;
-        let text = resp.text().await.map_err(|e| StorageError::Unavailable(error_chain(&e)))?;
+        let text = resp.text().await.map_err(|e| StorageError::Unavailable(mb_core::error_chain(&e)))?;
         let upload_id = xml_text(&text, "UploadId")
             .ok_or_else(|| StorageError::Upstream { status: 200, code: "MalformedResponse".into(), message: "no UploadId".into() })?;
         let result = self.upload_parts(key, &upload_id, staged, path).await;
@@ -314,7 +314,7 @@ impl S3Backend {
         };
         let resp = self.simple(r, Body::Bytes(body)).await?;
         // CompleteMultipartUpload may fail with 200 and an <Error> body.
-        let text = resp.text().await.map_err(|e| StorageError::Unavailable(error_chain(&e)))?;
+        let text = resp.text().await.map_err(|e| StorageError::Unavailable(mb_core::error_chain(&e)))?;
         if text.contains("<Error>") {
             return Err(StorageError::Upstream {
                 status: 200,
@@ -359,17 +359,6 @@ fn range_header(r: ByteRange) -> String {
         ByteRange::From { start, end: None } => format!("bytes={start}-"),
         ByteRange::Suffix(n) => format!("bytes=-{n}"),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 fn xml_escape(s: &str) -> String {
