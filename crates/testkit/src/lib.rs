@@ -28,6 +28,7 @@ mod harness;
 pub mod nginx;
 pub mod pebble;
 pub mod pki;
+mod process;
 
 pub use fake_pay::FakeWechatPay;
 pub use fake_wechat::{FakeUser, FakeWechat, FakeWechatOptions};

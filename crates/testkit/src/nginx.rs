@@ -3,8 +3,9 @@
 //! pid file, logs and temp paths all live in a temporary directory; the process runs under
 //! `timeout` and is stopped (SIGTERM to `timeout`, passed on to nginx) when the value drops.
 
+use crate::process::Proc;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const MAX_LIFETIME_SECS: u32 = 900;
@@ -22,7 +23,7 @@ pub fn installed() -> bool {
 
 /// A running nginx.
 pub struct Nginx {
-    child: Option<Child>,
+    _proc: Proc,
     dir: tempfile::TempDir,
 }
 
@@ -62,7 +63,7 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx is installed (scripts/test-deps.sh)");
-        let nginx = Nginx { child: Some(child), dir };
+        let nginx = Nginx { _proc: Proc::new(child), dir };
         for port in ports {
             let mut up = false;
             for _ in 0..200 {
@@ -90,20 +91,5 @@ impl Nginx {
     /// The master process id, for RSS measurements.
     pub fn pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.dir.path().join("nginx.pid")).ok()?.trim().parse().ok()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }

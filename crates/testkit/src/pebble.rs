@@ -9,39 +9,15 @@
 //! killed when the value is dropped, and run under `timeout` so that even a test killed
 //! outright leaves nothing running for long.
 
+use crate::process::Proc;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Longest a test's Pebble may live (seconds), even if the test process is killed.
 const MAX_LIFETIME_SECS: u32 = 900;
-
-/// A running child process (`timeout … <program>`), stopped on drop: SIGTERM to `timeout`,
-/// which passes it on to the program, then SIGKILL if it lingers.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn stop(&mut self) {
-        let Some(mut child) = self.0.take() else { return };
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// Whether `pebble` and `pebble-challtestsrv` are installed.
 pub fn installed() -> bool {
@@ -98,7 +74,7 @@ impl ChallTestSrv {
             .stderr(Stdio::null())
             .spawn()
             .expect("pebble-challtestsrv is installed (scripts/test-deps.sh)");
-        let proc = Proc(Some(child));
+        let proc = Proc::new(child);
         let mgmt: SocketAddr = ([127, 0, 0, 1], mgmt_port).into();
         wait_tcp(mgmt, "pebble-challtestsrv").await;
         wait_tcp(([127, 0, 0, 1], dns_port).into(), "pebble-challtestsrv DNS").await;
@@ -210,7 +186,7 @@ impl Pebble {
             .stderr(Stdio::null())
             .spawn()
             .expect("pebble is installed (scripts/test-deps.sh)");
-        let proc = Proc(Some(child));
+        let proc = Proc::new(child);
         wait_tcp(([127, 0, 0, 1], port).into(), "pebble").await;
         wait_tcp(([127, 0, 0, 1], mgmt).into(), "pebble management").await;
         let ca_pem = std::fs::read(&ca_file).expect("read");
