@@ -28,7 +28,7 @@ pub trait Authenticate: Send + Sync + 'static {
     fn authenticate(&self, bearer: &str) -> Result<Caller, ApiError>;
 }
 
-/// The authenticator of the running server, as a request extension.
+/// The authenticator of the running server (in every request's [`RequestContext`]).
 #[derive(Clone)]
 pub struct Authenticator(pub Arc<dyn Authenticate>);
 
@@ -96,14 +96,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         let caller = match bearer_credential(parts)? {
             None => Caller::Anonymous,
             Some(token) => {
-                let auth = match parts.extensions.get::<RequestContext>() {
-                    Some(ctx) => &ctx.authenticator,
-                    None => parts
-                        .extensions
-                        .get::<Authenticator>()
-                        .ok_or_else(|| ApiError::internal("no Authenticator in request extensions"))?,
-                };
-                auth.0.authenticate(&token)?
+                let ctx = parts
+                    .extensions
+                    .get::<RequestContext>()
+                    .ok_or_else(|| ApiError::internal("no request context (the server's middleware is not in front)"))?;
+                ctx.authenticator.0.authenticate(&token)?
             }
         };
         parts.extensions.insert(caller.clone());
