@@ -1,7 +1,8 @@
 //! A test PKI for TLS tests: a root and an intermediate CA (ECDSA, rcgen) issuing leaf
 //! certificates with ECDSA keys (rcgen) or RSA keys (the `openssl` command: rcgen with ring
 //! cannot generate RSA keys), written out the way SSL consoles hand them out (`_bundle.crt`,
-//! leaf and chain apart, `.key`), plus [`openssl`] for key format conversions in tests.
+//! leaf and chain apart, `.key`), plus [`openssl`] for key format conversions in tests and
+//! [`client_config`] for in-process TLS clients that trust a test root.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -160,4 +161,22 @@ pub fn openssl(args: &[&str], input: &str) -> String {
     let out = child.wait_with_output().expect("openssl");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("openssl output is text")
+}
+
+/// A rustls client configuration (ring, TLS 1.2 and 1.3, ALPN `http/1.1`) trusting the
+/// certificates of the PEM file `root_pem`.
+pub fn client_config(root_pem: &Path) -> rustls::ClientConfig {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(root_pem).expect("root PEM readable") {
+        roots.add(c.expect("root PEM parses")).expect("root certificate accepted");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg
 }

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use rustls_pki_types::pem::PemObject;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -121,17 +120,7 @@ struct Conn(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
 
 impl Conn {
     async fn open(port: u16, root: &Path) -> Conn {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pki_types::CertificateDer::pem_file_iter(root).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let cfg = testkit::pki::client_config(root);
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from(HOST).unwrap();
         Conn(tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.unwrap())
