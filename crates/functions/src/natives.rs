@@ -224,10 +224,22 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Res
         "call",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, op: String, args: String| -> rquickjs::Result<u32> {
+            // A number: the id of a running call (answered later through `complete`); a
+            // string: the answer's JSON, already there; `{ error }`: the error's JSON.
+            move |ctx: Ctx<'js>, op: String, args: String| -> rquickjs::Result<rquickjs::Value<'js>> {
                 let args: serde_json::Value = serde_json::from_str(&args)
                     .map_err(|e| throw(&ctx, &format!("invalid arguments: {e}"), None))?;
-                Ok(sh.start_op(op, args))
+                match sh.start_op(op, args) {
+                    crate::worker::OpStart::Pending(id) => Ok(rquickjs::Value::new_number(ctx, id as f64)),
+                    crate::worker::OpStart::Done(Ok(text)) => {
+                        Ok(rquickjs::String::from_str(ctx, &text)?.into_value())
+                    }
+                    crate::worker::OpStart::Done(Err(e)) => {
+                        let o = Object::new(ctx)?;
+                        o.set("error", e.to_js_json())?;
+                        Ok(o.into_value())
+                    }
+                }
             },
         )?,
     )?;

@@ -8,6 +8,16 @@
 //! instance with nothing to do parks (in `idle`) until a call is handed to it. A call is
 //! handed to a parked instance first, else to a new one while there are fewer than
 //! `concurrency`, else queued.
+//!
+//! **CPU slots.** JavaScript runs on the instance threads, so more instances running at once
+//! than the machine has cores only adds thread switches: every call would wake a parked
+//! thread and put it back to sleep. So while [`Pool::cpu_slots`] instances are *running*
+//! (executing JavaScript, not waiting for a host call or a timer), a new call joins the queue,
+//! where the next of them to finish takes it without sleeping. An instance that starts
+//! waiting on I/O gives its slot up ([`Pool::blocked`]) and hands a queued call to a parked
+//! instance. So that a long CPU-bound call cannot hold up the calls behind it, a call queued
+//! for a slot that is not taken within [`CPU_SLOT_WAIT`] is started on an instance of its own
+//! as before.
 
 use crate::CallContext;
 use crate::error::FunctionError;
@@ -22,14 +32,19 @@ use std::time::{Duration, Instant};
 pub(crate) const IDLE_TTL: Duration = Duration::from_secs(600);
 /// How long past its timeout an instance may take to answer before it is given up on.
 const GRACE: Duration = Duration::from_secs(5);
+/// Longest a call waits for a CPU slot while instances could take it.
+pub(crate) const CPU_SLOT_WAIT: Duration = Duration::from_millis(2);
 
 /// Where a call stands. Changed only under the pool's lock.
 pub(crate) struct Ticket(AtomicU8);
 
 const QUEUED: u8 = 0;
+/// On an instance, running (holding a CPU slot).
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
 const ABANDONED: u8 = 3;
+/// On an instance that waits for a host call or a timer (no CPU slot).
+const WAITING: u8 = 4;
 
 impl Ticket {
     fn new(state: u8) -> Arc<Ticket> {
@@ -56,6 +71,7 @@ pub(crate) enum Next {
 pub(crate) struct Pool {
     cfg: Arc<WorkerConfig>,
     concurrency: usize,
+    cpu_slots: usize,
     queue_limit: usize,
     state: Mutex<State>,
     timeout: Mutex<Duration>,
@@ -70,6 +86,8 @@ struct State {
     idle: Vec<Instance>,
     /// Instance threads that count against `concurrency` (serving a call or parked).
     live: usize,
+    /// Calls in state RUNNING (on an instance, not waiting on I/O).
+    running: usize,
     /// Refusing calls; finishing instances stop.
     closed: bool,
 }
@@ -85,6 +103,7 @@ impl Pool {
         Arc::new_cyclic(|this| Pool {
             cfg,
             concurrency: concurrency.max(1),
+            cpu_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue_limit: queue,
             state: Mutex::new(State::default()),
             timeout: Mutex::new(timeout),
@@ -119,20 +138,27 @@ impl Pool {
             reply,
             ticket: ticket.clone(),
         });
+        let mut for_slot = false;
         let queued = {
             let mut st = self.state.lock();
             if st.closed {
                 return Err(FunctionError::ShuttingDown);
             }
-            if let Some(instance) = st.idle.pop() {
+            if !nested && st.running >= self.cpu_slots && st.queue.len() < self.queue_limit {
+                // Every core is busy with this function's JavaScript: the next instance to
+                // finish takes it (see the module docs).
+                ticket.set(QUEUED);
+                st.queue.push_back(job);
+                for_slot = true;
+                true
+            } else if let Some(instance) = st.idle.pop() {
+                st.running += 1;
                 drop(st);
-                if let Err(job) = instance.hand(job) {
-                    // The thread died without telling the pool: start another in its place.
-                    self.spawn(job)?;
-                }
+                self.hand(instance, job)?;
                 false
             } else if st.live < self.concurrency || nested {
                 st.live += 1;
+                st.running += 1;
                 drop(st);
                 self.spawn(job)?;
                 false
@@ -144,6 +170,35 @@ impl Pool {
                 return Err(self.busy_error());
             }
         };
+        if for_slot {
+            if let Ok(r) = tokio::time::timeout(CPU_SLOT_WAIT, &mut answer).await {
+                return r
+                    .unwrap_or_else(|_| Err(FunctionError::Internal("instance stopped".into())));
+            }
+            // No slot came free: start it on an instance of its own if there is one.
+            let mut st = self.state.lock();
+            if ticket.get() == QUEUED && !st.closed {
+                let start = if let Some(instance) = st.idle.pop() {
+                    Some(Some(instance))
+                } else if st.live < self.concurrency {
+                    st.live += 1;
+                    Some(None)
+                } else {
+                    None
+                };
+                if let Some(on) = start {
+                    let at = st.queue.iter().position(|j| Arc::ptr_eq(&j.ticket, &ticket));
+                    let job = at.and_then(|i| st.queue.remove(i)).expect("a queued call is in the queue");
+                    ticket.set(RUNNING);
+                    st.running += 1;
+                    drop(st);
+                    match on {
+                        Some(instance) => self.hand(instance, job)?,
+                        None => self.spawn(job)?,
+                    }
+                }
+            }
+        }
         if queued {
             if let Ok(r) = tokio::time::timeout(timeout, &mut answer).await {
                 return r
@@ -160,11 +215,15 @@ impl Pool {
             Ok(Err(_)) => Err(FunctionError::Internal("instance stopped".into())),
             Err(_) => {
                 let mut st = self.state.lock();
-                if ticket.get() == RUNNING {
+                let state = ticket.get();
+                if state == RUNNING || state == WAITING {
                     tracing::error!(function = %self.name(), "instance did not answer after its timeout; abandoned");
                     // The stuck thread no longer counts; whoever waits gets a new instance.
                     ticket.set(ABANDONED);
                     st.live -= 1;
+                    if state == RUNNING {
+                        st.running -= 1;
+                    }
                     let next = self.refill(&mut st);
                     drop(st);
                     if let Some(job) = next {
@@ -184,13 +243,61 @@ impl Pool {
         }
     }
 
-    /// Starts an instance thread for `job` (its `live` slot already counted).
+    /// Starts an instance thread for `job` (its `live` slot and CPU slot already counted).
     fn spawn(&self, job: Box<Job>) -> Result<(), FunctionError> {
         Instance::spawn(self.cfg.clone(), self.this.clone(), job).map_err(|e| {
             let mut st = self.state.lock();
             st.live -= 1;
+            st.running -= 1;
             FunctionError::Internal(format!("could not start an instance thread: {e}"))
         })
+    }
+
+    /// Hands `job` to a parked instance (its CPU slot already counted); to a new instance in
+    /// its place if that thread died without telling the pool.
+    fn hand(&self, instance: Instance, job: Box<Job>) -> Result<(), FunctionError> {
+        match instance.hand(job) {
+            Ok(()) => Ok(()),
+            Err(job) => self.spawn(job),
+        }
+    }
+
+    /// The instance serving `ticket`'s call starts waiting for a host call or a timer: it
+    /// gives its CPU slot up, and a call queued for a slot goes to a parked instance.
+    pub(crate) fn blocked(&self, ticket: &Ticket) {
+        let mut st = self.state.lock();
+        if ticket.get() != RUNNING {
+            return;
+        }
+        ticket.set(WAITING);
+        st.running -= 1;
+        if st.queue.is_empty() || st.running >= self.cpu_slots {
+            return;
+        }
+        let instance = st.idle.pop();
+        if instance.is_none() && st.live >= self.concurrency {
+            return;
+        }
+        let job = st.queue.pop_front().expect("the queue is not empty");
+        job.ticket.set(RUNNING);
+        st.running += 1;
+        if instance.is_none() {
+            st.live += 1;
+        }
+        drop(st);
+        let _ = match instance {
+            Some(instance) => self.hand(instance, job),
+            None => self.spawn(job),
+        };
+    }
+
+    /// The instance serving `ticket`'s call runs again after [`Pool::blocked`].
+    pub(crate) fn resumed(&self, ticket: &Ticket) {
+        let mut st = self.state.lock();
+        if ticket.get() == WAITING {
+            ticket.set(RUNNING);
+            st.running += 1;
+        }
     }
 
     /// When a slot came free and calls wait: the call a new instance should take (its slot
@@ -202,6 +309,7 @@ impl Pool {
         let job = st.queue.pop_front()?;
         job.ticket.set(RUNNING);
         st.live += 1;
+        st.running += 1;
         Some(job)
     }
 
@@ -220,9 +328,11 @@ impl Pool {
             *self.timeout.lock() = t;
         }
         let mut st = self.state.lock();
-        if ticket.get() == ABANDONED {
+        match ticket.get() {
             // No longer counted: the pool gave up on this thread.
-            return Next::Exit;
+            ABANDONED => return Next::Exit,
+            RUNNING => st.running -= 1,
+            _ => {}
         }
         ticket.set(DONE);
         if !keep || st.live > self.concurrency {
@@ -236,6 +346,7 @@ impl Pool {
         }
         if let Some(job) = st.queue.pop_front() {
             job.ticket.set(RUNNING);
+            st.running += 1;
             return Next::Job(job);
         }
         if st.closed {

@@ -3,9 +3,11 @@
 //! asks its pool (`pool.rs`) for the next waiting call, and parks on its channel only when
 //! there is none. During an invocation it runs its own little event loop: promise jobs, timers, and completions of host
 //! calls, which come back over the same channel. Database calls are polled on the instance
-//! thread itself (their waker posts to the channel), so a query's answer goes from the
-//! database's reader thread straight to the instance; the other host calls (HTTP, files, open
-//! APIs, `callFunction`) run on the tokio runtime.
+//! thread itself (their waker posts to the channel), and the thread is marked with
+//! `docdb::backend::mark_blocking_thread`, so the SQLite backend runs reads right here: a
+//! query is answered in the first poll, without a hand-off to a reader thread and back. Writes
+//! still go to the database's writer (group commit) and wake the instance when committed; the
+//! other host calls (HTTP, files, open APIs, `callFunction`) run on the tokio runtime.
 //!
 //! Life of an instance, as CloudBase's:
 //! - **warm**: module-level state survives between invocations of the same instance;
@@ -36,7 +38,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -117,6 +119,14 @@ pub(crate) enum Msg {
         id: u32,
     },
     Shutdown,
+}
+
+/// How a host call started.
+pub(crate) enum OpStart {
+    /// Running: its answer comes later, delivered to `complete(id, …)`.
+    Pending(u32),
+    /// Answered already (a database read run inline).
+    Done(Result<String, HostError>),
 }
 
 /// A host call polled on the instance thread.
@@ -277,10 +287,12 @@ impl Shared {
         Some(id)
     }
 
-    /// Starts a host call; its answer comes over the channel. A database call is polled on
-    /// this thread (first right away, then whenever it is woken); the others run on the
-    /// tokio runtime.
-    pub fn start_op(&self, op: String, args: Value) -> u32 {
+    /// Starts a host call. A database call is polled on this thread, first right away: when
+    /// that first poll already has the answer (reads run inline on this thread), it is
+    /// returned as [`OpStart::Done`] and the JavaScript side settles its promise at once.
+    /// Otherwise the answer comes over the channel later (the call is polled again whenever it
+    /// is woken); the other host calls run on the tokio runtime.
+    pub fn start_op(&self, op: String, args: Value) -> OpStart {
         let (id, cx) = {
             let mut st = self.st.borrow_mut();
             st.next_op = st.next_op.wrapping_add(1);
@@ -324,13 +336,11 @@ impl Shared {
             });
             self.local.borrow_mut().insert(id, LocalOp { fut, waker });
             if let Some(result) = self.poll_local(id) {
-                let _ = tx.send(Msg::OpDone {
-                    generation,
-                    id,
-                    result,
-                });
+                let mut st = self.st.borrow_mut();
+                st.pending_ops = st.pending_ops.saturating_sub(1);
+                return OpStart::Done(result);
             }
-            return id;
+            return OpStart::Pending(id);
         }
         host.handle.clone().spawn(async move {
             let manager = host.manager.upgrade().map(crate::Functions::from_inner);
@@ -343,7 +353,7 @@ impl Shared {
                 result,
             });
         });
-        id
+        OpStart::Pending(id)
     }
 
     /// Polls the local host call `id`; its answer once it has one.
@@ -517,6 +527,10 @@ struct LoadFailure {
 /// The thread's state between messages.
 struct Worker {
     cfg: Arc<WorkerConfig>,
+    /// The function's pool (CPU slots are given up while waiting on I/O).
+    pool: Weak<Pool>,
+    /// The call being served.
+    ticket: Option<Arc<Ticket>>,
     slot: Slot,
     generation: u64,
     stash: Vec<(u32, Result<String, HostError>)>,
@@ -531,11 +545,15 @@ fn run(
     tx: Sender<Msg>,
     first: Box<Job>,
 ) {
+    // Database reads of host calls polled here run right on this thread (it is ours to block).
+    docdb::backend::mark_blocking_thread();
     // Host calls polled here may use the runtime's timers and spawn tasks.
     let handle = cfg.host.handle.clone();
     let _runtime = handle.enter();
     let mut w = Worker {
         cfg,
+        pool,
+        ticket: None,
         slot: Slot::Empty,
         generation: 0,
         stash: Vec::new(),
@@ -554,6 +572,7 @@ fn run(
             reply,
             ticket,
         } = *job;
+        w.ticket = Some(ticket.clone());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             w.serve(&event, call, submitted)
         }));
@@ -567,7 +586,7 @@ fn run(
         });
         // Decided before answering, so the caller's next call finds this instance parked
         // (or queued for it).
-        let then = match pool.upgrade() {
+        let then = match w.pool.upgrade() {
             Some(pool) => pool.finished(&ticket, outcome.keep, outcome.timeout, || Instance {
                 tx: Some(w.tx.clone()),
                 last_used: Instant::now(),
@@ -657,7 +676,13 @@ impl Worker {
             },
             Slot::Ready(engine) => {
                 let timeout = engine.spec.timeout;
-                let (result, keep) = engine.invoke(event, call, &mut self.stash, &self.rx);
+                let (pool, ticket) = (&self.pool, &self.ticket);
+                let waiting = |blocked: bool| {
+                    if let (Some(pool), Some(ticket)) = (pool.upgrade(), ticket) {
+                        if blocked { pool.blocked(ticket) } else { pool.resumed(ticket) }
+                    }
+                };
+                let (result, keep) = engine.invoke(event, call, &mut self.stash, &self.rx, &waiting);
                 JobOutcome {
                     result,
                     keep,
@@ -890,6 +915,7 @@ impl Engine {
         call: CallContext,
         stash: &mut Vec<(u32, Result<String, HostError>)>,
         rx: &Receiver<Msg>,
+        waiting: &dyn Fn(bool),
     ) -> (Result<String, FunctionError>, bool) {
         self.seq += 1;
         let seq = self.seq;
@@ -910,7 +936,7 @@ impl Engine {
         }
         self.shared.interrupted.set(false);
         self.shared.deadline.set(Some(deadline));
-        let result = self.drive(seq, event, &ctx_json, stash, rx, deadline);
+        let result = self.drive(seq, event, &ctx_json, stash, rx, deadline, waiting);
         self.shared.deadline.set(None);
         let dropped = {
             let mut st = self.shared.st.borrow_mut();
@@ -954,6 +980,7 @@ impl Engine {
         stash: &mut Vec<(u32, Result<String, HostError>)>,
         rx: &Receiver<Msg>,
         deadline: Instant,
+        waiting: &dyn Fn(bool),
     ) -> Result<Result<String, JsFailure>, FunctionError> {
         let name = self.shared.cfg.name.clone();
         let fatal = |this: &Self, f: &JsFailure| -> Option<FunctionError> {
@@ -1029,7 +1056,18 @@ impl Engine {
                 }));
             }
             let wake = next_timer.map_or(deadline, |t| t.min(deadline));
-            match rx.recv_timeout(wake.saturating_duration_since(now)) {
+            // Waiting for I/O or a timer: this instance's CPU slot goes to a queued call.
+            let msg = match rx.try_recv() {
+                Ok(m) => Ok(m),
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {
+                    waiting(true);
+                    let m = rx.recv_timeout(wake.saturating_duration_since(now));
+                    waiting(false);
+                    m
+                }
+            };
+            match msg {
                 Ok(Msg::OpDone {
                     generation,
                     id,

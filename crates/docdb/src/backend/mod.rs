@@ -21,7 +21,24 @@ use crate::filter::{Filter, SortKey};
 use crate::update::Changes;
 use async_trait::async_trait;
 use serde_json::Value;
+use std::cell::Cell;
 use std::sync::Arc;
+
+thread_local! {
+    static BLOCKING_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one that may block (a dedicated OS thread, not an async
+/// runtime worker): backends then run reads of any size directly on it instead of handing
+/// them to their own threads. Cloud-function instance threads call this.
+pub fn mark_blocking_thread() {
+    BLOCKING_THREAD.with(|b| b.set(true));
+}
+
+/// Whether [`mark_blocking_thread`] was called on this thread.
+pub fn on_blocking_thread() -> bool {
+    BLOCKING_THREAD.with(|b| b.get())
+}
 
 /// A query as the backend runs it: rules already ANDed into `filter`, limits already checked.
 #[derive(Debug, Clone)]

@@ -390,10 +390,19 @@
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
-      const id = native.call(op, json);
-      pending.set(id, { resolve, reject });
-    });
+    let r;
+    try {
+      r = native.call(op, json);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (typeof r === 'number') return new Promise((resolve, reject) => { pending.set(r, { resolve, reject }); });
+    // Answered at once (a database read runs on the instance's own thread).
+    if (typeof r === 'string') {
+      const v = JSON.parse(r);
+      return Promise.resolve(r.indexOf('"$') === -1 ? v : fromWire(v));
+    }
+    return Promise.reject(hostError(JSON.parse(r.error)));
   }
   function complete(id, ok, payload) {
     const p = pending.get(id);

@@ -11,9 +11,14 @@
 //!   write waiting in the channel (up to [`MAX_BATCH`]) and runs them in one transaction,
 //!   each in its own savepoint so one failing write does not undo the others (group commit).
 //!   Replies and change events go out only after `COMMIT` returned.
-//! - A pool of reader threads, each with its own read-only connection, serves reads
-//!   concurrently with the writer (WAL snapshots). Blocking SQLite work never runs on the
-//!   async runtime.
+//! - Reads never wait for the writer (WAL snapshots). A read of one document by `_id` (a
+//!   primary-key lookup of one row, plus the rule filter on that row) runs on the calling
+//!   thread, on an idle read-only connection taken from a small stack (opened on demand, at
+//!   most [`MAX_IDLE_INLINE`] kept): it costs less than handing a job to another thread and
+//!   waking the caller back. Queries and counts, whose cost depends on the data, go to a pool
+//!   of reader threads with their own connections so they never hold an async runtime worker —
+//!   unless the caller's thread is ours to block ([`super::on_blocking_thread`]: cloud-function
+//!   instance threads), where they run inline too.
 //! - Statements are prepared once per connection and cached (`prepare_cached`).
 //! - Per collection, every path that ever held an array is recorded (`mb_array_paths`); see
 //!   `sql.rs` for why.
@@ -40,6 +45,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
+
+/// Most idle read-only connections kept for reads run on the calling thread.
+pub const MAX_IDLE_INLINE: usize = 64;
 
 /// Options of the SQLite backend.
 #[derive(Debug, Clone)]
@@ -88,6 +96,10 @@ pub struct SqliteBackend {
     threads: Mutex<Vec<JoinHandle<()>>>,
     shared: Arc<Shared>,
     bus: Arc<dyn ChangeBus>,
+    /// The database file (inline read connections are opened on demand).
+    path: PathBuf,
+    /// Idle read-only connections for reads on the calling thread; `None` once closed.
+    inline: Mutex<Option<Vec<Connection>>>,
 }
 
 /// The quoted table name of a collection.
@@ -252,7 +264,35 @@ impl SqliteBackend {
             threads: Mutex::new(threads),
             shared,
             bus,
+            path: path.to_path_buf(),
+            inline: Mutex::new(Some(Vec::new())),
         })
+    }
+
+    /// Runs a read on the calling thread, on an idle read-only connection (opening one when
+    /// none is idle). For reads whose cost is bounded (one row by primary key), or on threads
+    /// that may block.
+    fn read_here<T>(&self, f: impl FnOnce(&Connection, &Shared) -> Result<T, DbError>) -> Result<T, DbError> {
+        let idle = self.inline.lock().as_mut().ok_or_else(closed)?.pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_conn(&self.path, true)?,
+        };
+        let result = f(&conn, &self.shared);
+        if let Some(idle) = self.inline.lock().as_mut()
+            && idle.len() < MAX_IDLE_INLINE
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Runs a read inline on a thread that may block, else on the reader pool.
+    async fn read_any<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        if super::on_blocking_thread() { self.read_here(f) } else { self.read(f).await }
     }
 
     async fn read<T: Send + 'static>(
@@ -385,40 +425,34 @@ fn query_sql(collection: &str, q: &Query, planner: &Planner<'_>, select: &str) -
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn get(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<Value>, DbError> {
-        let collection = collection.to_string();
-        let id = id.to_string();
-        self.read(move |conn, shared| {
+        self.read_here(|conn, shared| {
             planned(
                 shared,
-                &collection,
-                |planner| get_sql(&collection, &id, &filter, planner),
+                collection,
+                |planner| get_sql(collection, id, &filter, planner),
                 |sql| run_select_docs(conn, sql),
             )
             .map(|mut v| v.pop())
         })
-        .await
     }
 
     async fn get_json(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<String>, DbError> {
-        let collection = collection.to_string();
-        let id = id.to_string();
-        self.read(move |conn, shared| {
+        self.read_here(|conn, shared| {
             planned(
                 shared,
-                &collection,
-                |planner| get_sql(&collection, &id, &filter, planner),
+                collection,
+                |planner| get_sql(collection, id, &filter, planner),
                 |sql| {
                     let mut out = String::new();
                     Ok((run_select_json(conn, sql, &mut out)? > 0).then_some(out))
                 },
             )
         })
-        .await
     }
 
     async fn query_json(&self, collection: &str, q: Query) -> Result<String, DbError> {
         let collection = collection.to_string();
-        self.read(move |conn, shared| {
+        self.read_any(move |conn, shared| {
             planned(
                 shared,
                 &collection,
@@ -437,7 +471,7 @@ impl Backend for SqliteBackend {
 
     async fn query(&self, collection: &str, q: Query) -> Result<Vec<Value>, DbError> {
         let collection = collection.to_string();
-        self.read(move |conn, shared| {
+        self.read_any(move |conn, shared| {
             planned(
                 shared,
                 &collection,
@@ -450,7 +484,7 @@ impl Backend for SqliteBackend {
 
     async fn count(&self, collection: &str, filter: Filter) -> Result<u64, DbError> {
         let collection = collection.to_string();
-        self.read(move |conn, shared| {
+        self.read_any(move |conn, shared| {
             planned(
                 shared,
                 &collection,
@@ -509,6 +543,7 @@ impl Backend for SqliteBackend {
         self.writer_tx.write().take();
         self.checkpoint_tx.lock().take();
         self.reader_tx.write().take();
+        self.inline.lock().take();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for t in threads {
             let _ = t.join();
