@@ -216,6 +216,43 @@ async fn concurrent_calls_run_on_separate_instances() {
 }
 
 #[tokio::test]
+async fn a_long_cpu_bound_call_does_not_hold_up_short_ones() {
+    // Calls beyond the cores' worth of running instances wait for a CPU slot, but only briefly:
+    // with every slot taken by calls spinning for 0.7 s, a short call still answers quickly on
+    // an instance of its own.
+    let (_tmp, dir) = fixtures();
+    write(
+        &dir,
+        "spin/index.js",
+        "exports.main = async (event) => { const end = Date.now() + event.ms; while (Date.now() < end) {} return { ms: event.ms } }",
+    );
+    let srv = start(&dir).await;
+    let alice = srv.user_token("o-alice").await;
+    assert_eq!(result(&srv, "spin", &alice, json!({"ms": 0})).await["ms"], 0);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spinning = tokio::spawn({
+        let srv_url = srv.url("/api/functions/spin");
+        let alice = alice.clone();
+        async move {
+            let c = reqwest::Client::new();
+            let calls = (0..cores).map(|_| {
+                c.post(&srv_url).bearer_auth(&alice).json(&json!({"data": {"ms": 700}})).send()
+            });
+            futures_util::future::join_all(calls).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    assert_eq!(result(&srv, "spin", &alice, json!({"ms": 1})).await["ms"], 1);
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(450), "a short call waited behind the spinning ones: {took:?}");
+    for r in spinning.await.unwrap() {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn a_full_queue_answers_503() {
     let (_tmp, dir) = fixtures();
     let d = dir.clone();
