@@ -58,6 +58,14 @@ impl Ticket {
     }
 }
 
+/// The instance a call that starts now runs on.
+enum Seat {
+    /// A parked instance.
+    Parked(Instance),
+    /// A new instance thread (its `live` slot counted).
+    New,
+}
+
 /// What an instance does after a call.
 pub(crate) enum Next {
     /// Serve this call now.
@@ -151,16 +159,9 @@ impl Pool {
                 st.queue.push_back(job);
                 for_slot = true;
                 true
-            } else if let Some(instance) = st.idle.pop() {
-                st.running += 1;
+            } else if let Some(seat) = self.seat(&mut st, nested) {
                 drop(st);
-                self.hand(instance, job)?;
-                false
-            } else if st.live < self.concurrency || nested {
-                st.live += 1;
-                st.running += 1;
-                drop(st);
-                self.spawn(job)?;
+                self.start(seat, job)?;
                 false
             } else if st.queue.len() < self.queue_limit {
                 ticket.set(QUEUED);
@@ -178,24 +179,12 @@ impl Pool {
             // No slot came free: start it on an instance of its own if there is one.
             let mut st = self.state.lock();
             if ticket.get() == QUEUED && !st.closed {
-                let start = if let Some(instance) = st.idle.pop() {
-                    Some(Some(instance))
-                } else if st.live < self.concurrency {
-                    st.live += 1;
-                    Some(None)
-                } else {
-                    None
-                };
-                if let Some(on) = start {
+                if let Some(seat) = self.seat(&mut st, false) {
                     let at = st.queue.iter().position(|j| Arc::ptr_eq(&j.ticket, &ticket));
                     let job = at.and_then(|i| st.queue.remove(i)).expect("a queued call is in the queue");
                     ticket.set(RUNNING);
-                    st.running += 1;
                     drop(st);
-                    match on {
-                        Some(instance) => self.hand(instance, job)?,
-                        None => self.spawn(job)?,
-                    }
+                    self.start(seat, job)?;
                 }
             }
         }
@@ -253,12 +242,30 @@ impl Pool {
         })
     }
 
-    /// Hands `job` to a parked instance (its CPU slot already counted); to a new instance in
-    /// its place if that thread died without telling the pool.
-    fn hand(&self, instance: Instance, job: Box<Job>) -> Result<(), FunctionError> {
-        match instance.hand(job) {
-            Ok(()) => Ok(()),
-            Err(job) => self.spawn(job),
+    /// An instance for a call that starts now: a parked one, else a new one while there are
+    /// fewer than `concurrency` (or always, when `extra`). Its CPU slot is counted.
+    fn seat(&self, st: &mut State, extra: bool) -> Option<Seat> {
+        let seat = if let Some(instance) = st.idle.pop() {
+            Seat::Parked(instance)
+        } else if st.live < self.concurrency || extra {
+            st.live += 1;
+            Seat::New
+        } else {
+            return None;
+        };
+        st.running += 1;
+        Some(seat)
+    }
+
+    /// Starts `job` on its seat. A parked instance whose thread died without telling the pool
+    /// is replaced by a new one.
+    fn start(&self, seat: Seat, job: Box<Job>) -> Result<(), FunctionError> {
+        match seat {
+            Seat::Parked(instance) => match instance.hand(job) {
+                Ok(()) => Ok(()),
+                Err(job) => self.spawn(job),
+            },
+            Seat::New => self.spawn(job),
         }
     }
 
@@ -274,21 +281,11 @@ impl Pool {
         if st.queue.is_empty() || st.running >= self.cpu_slots {
             return;
         }
-        let instance = st.idle.pop();
-        if instance.is_none() && st.live >= self.concurrency {
-            return;
-        }
+        let Some(seat) = self.seat(&mut st, false) else { return };
         let job = st.queue.pop_front().expect("the queue is not empty");
         job.ticket.set(RUNNING);
-        st.running += 1;
-        if instance.is_none() {
-            st.live += 1;
-        }
         drop(st);
-        let _ = match instance {
-            Some(instance) => self.hand(instance, job),
-            None => self.spawn(job),
-        };
+        let _ = self.start(seat, job);
     }
 
     /// The instance serving `ticket`'s call runs again after [`Pool::blocked`].
