@@ -230,24 +230,17 @@ async fn a_long_cpu_bound_call_does_not_hold_up_short_ones() {
     let alice = srv.user_token("o-alice").await;
     assert_eq!(result(&srv, "spin", &alice, json!({"ms": 0})).await["ms"], 0);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let spinning = tokio::spawn({
-        let srv_url = srv.url("/api/functions/spin");
-        let alice = alice.clone();
-        async move {
-            let c = reqwest::Client::new();
-            let calls = (0..cores).map(|_| {
-                c.post(&srv_url).bearer_auth(&alice).json(&json!({"data": {"ms": 700}})).send()
-            });
-            futures_util::future::join_all(calls).await
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let t = Instant::now();
-    assert_eq!(result(&srv, "spin", &alice, json!({"ms": 1})).await["ms"], 1);
-    let took = t.elapsed();
+    let spinning = futures_util::future::join_all((0..cores).map(|_| call(&srv, "spin", &alice, json!({"ms": 700}))));
+    let short = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = Instant::now();
+        assert_eq!(result(&srv, "spin", &alice, json!({"ms": 1})).await["ms"], 1);
+        t.elapsed()
+    };
+    let (spun, took) = tokio::join!(spinning, short);
     assert!(took < Duration::from_millis(450), "a short call waited behind the spinning ones: {took:?}");
-    for r in spinning.await.unwrap() {
-        assert_eq!(r.unwrap().status(), 200);
+    for r in spun {
+        assert_eq!(r.status(), 200);
     }
     srv.stop().await;
 }
