@@ -5,18 +5,24 @@
 #   create   POST a todo as that user (owner rule checked on create), concurrency 64
 #   get      GET one of their todos by id (owner rule), concurrency 64
 #   query    20 todos of one list, ordered by due desc (indexed), concurrency 64
-#   inc      BENCH_INCS (10,000) `$inc` of one document's counter, concurrency 100; the final
-#            value is recorded (inc_final) and checked: inc_exact 1 when exactly BENCH_INCS
-# Recorded per target: rps, p50_ms, p99_ms, ok_ratio for each, and peak RSS.
-# Each target is loaded alone, one after the other, with the same oha settings.
+#   inc      BENCH_INCS (10,000) `$inc` of one document's counter (a new one each round),
+#            concurrency 100; the final value is recorded (inc_final) and checked: inc_exact 1
+#            when every round ended at exactly BENCH_INCS
+# Every target is started once; then BENCH_ROUNDS rounds each load the targets one after the
+# other (each alone, the others idle, the same oha settings), so a machine whose speed drifts
+# during the run costs every target alike. Recorded per target: the median over the rounds of
+# rps, p50_ms, p99_ms and ok_ratio for each scenario (and the rounds' values, `<metric>_samples`),
+# peak RSS, and the ratios of Minibase's median rps to each peer's (target `ratio`; the ratio
+# round by round as `<ratio>_samples`).
 #
-# Knobs: BENCH_DURATION (default 10s), BENCH_INCS (default 10000), BENCH_TARGETS (default
-# "minibase pocketbase express").
+# Knobs: BENCH_DURATION (default 10s), BENCH_ROUNDS (default 3), BENCH_INCS (default 10000),
+# BENCH_TARGETS (default "minibase pocketbase express").
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 cd "$BENCH_ROOT"
 
 DUR=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-3}
 INCS=${BENCH_INCS:-10000}
 WORK=$(mktemp -d)
 trap 'bench_cleanup; rm -rf "$WORK"' EXIT INT TERM
@@ -24,25 +30,29 @@ trap 'bench_cleanup; rm -rf "$WORK"' EXIT INT TERM
 TODO='{"title":"buy milk and eggs","list":"l1","due":42,"done":false}'
 Q='{"where":{"list":"l3"},"orderBy":[["due","desc"]],"limit":20}'
 
-load() { # TARGET SCENARIO CONC METHOD URL BODY|- [oha args…]
-  local target=$1 scen=$2 conc=$3 method=$4 url=$5 body=$6; shift 6
+# Each round's values, "SCENARIO TARGET METRIC" -> "v1 v2 …"; medians are recorded at the end.
+declare -A samples
+sample() { samples["$1 $2 $3"]+="$4 "; }
+
+load() { # TARGET SCENARIO ROUND CONC METHOD URL BODY|- [oha args…]
+  local target=$1 scen=$2 round=$3 conc=$4 method=$5 url=$6 body=$7; shift 7
   local data=()
   [ "$body" != "-" ] && data=(-d "$body" -H 'content-type: application/json')
   oha --no-tui -z 2s -c "$conc" -m "$method" "${data[@]}" "$@" "$url" >/dev/null
-  oha_run "db-$target-$scen" -z "$DUR" -c "$conc" -m "$method" "${data[@]}" "$@" "$url"
-  record "db-$scen" "$target" rps "$OHA_RPS"
-  record "db-$scen" "$target" p50_ms "$OHA_P50_MS"
-  record "db-$scen" "$target" p99_ms "$OHA_P99_MS"
-  record "db-$scen" "$target" ok_ratio "$OHA_OK"
+  oha_run "db-$target-$scen-$round" -z "$DUR" -c "$conc" -m "$method" "${data[@]}" "$@" "$url"
+  sample "db-$scen" "$target" rps "$OHA_RPS"
+  sample "db-$scen" "$target" p50_ms "$OHA_P50_MS"
+  sample "db-$scen" "$target" p99_ms "$OHA_P99_MS"
+  sample "db-$scen" "$target" ok_ratio "$OHA_OK"
 }
 
-incs() { # TARGET METHOD URL BODY [oha args…]: exactly INCS requests, concurrency 100
-  local target=$1 method=$2 url=$3 body=$4; shift 4
-  oha_run "db-$target-inc" -n "$INCS" -c 100 -m "$method" -d "$body" -H 'content-type: application/json' "$@" "$url"
-  record db-inc "$target" rps "$OHA_RPS"
-  record db-inc "$target" p50_ms "$OHA_P50_MS"
-  record db-inc "$target" p99_ms "$OHA_P99_MS"
-  record db-inc "$target" ok_ratio "$OHA_OK"
+incs() { # TARGET ROUND METHOD URL BODY [oha args…]: exactly INCS requests, concurrency 100
+  local target=$1 round=$2 method=$3 url=$4 body=$5; shift 5
+  oha_run "db-$target-inc-$round" -n "$INCS" -c 100 -m "$method" -d "$body" -H 'content-type: application/json' "$@" "$url"
+  sample db-inc "$target" rps "$OHA_RPS"
+  sample db-inc "$target" p50_ms "$OHA_P50_MS"
+  sample db-inc "$target" p99_ms "$OHA_P99_MS"
+  sample db-inc "$target" ok_ratio "$OHA_OK"
 }
 
 seed_minibase() { # URL KEY: 1,000 todos of bench-user, written with the service key
@@ -56,87 +66,130 @@ for i in range(1000):
 PY
 }
 
-want() { [[ " ${BENCH_TARGETS:-minibase pocketbase express} " == *" $1 "* ]]; }
+TARGETS=()
+for t in minibase pocketbase express; do
+  if [[ " ${BENCH_TARGETS:-minibase pocketbase express} " == *" $t "* ]]; then TARGETS+=("$t"); fi
+done
 
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
 
 # --- Minibase
-if want minibase; then
+setup_minibase() {
   KEY="bench-service-key-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
   mkdir -p "$WORK/mb"
   cp bench/peers/minibase-db/minibase.toml "$WORK/mb/"
   start_minibase "$WORK/mb" MINIBASE_AUTH__SERVICE_KEY="$KEY" MINIBASE_AUTH__DEV_LOGIN=true
   MB="http://127.0.0.1:$MB_PORT"
-  TOKEN=$(curl -sf -X POST "$MB/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
+  local token
+  token=$(curl -sf -X POST "$MB/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
   seed_minibase "$MB" "$KEY"
-  AUTH=(-H "authorization: Bearer $TOKEN")
-  ID=$(curl -sf -X POST "$MB/api/db/todos/docs" "${AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
-  CID=$(curl -sf -X POST "$MB/api/db/todos/docs" "${AUTH[@]}" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
-  [ "$(curl -sf -X POST "$MB/api/db/todos/query" "${AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
-  load minibase create 64 POST "$MB/api/db/todos/docs" "$TODO" "${AUTH[@]}"
-  load minibase get 64 GET "$MB/api/db/todos/docs/$ID" - "${AUTH[@]}"
-  load minibase query 64 POST "$MB/api/db/todos/query" "$Q" "${AUTH[@]}"
-  incs minibase PATCH "$MB/api/db/todos/docs/$CID" '{"data":{"n":{"$inc":1}}}' "${AUTH[@]}"
-  N=$(curl -sf "$MB/api/db/todos/docs/$CID" "${AUTH[@]}" | json_get '["data"]["n"]')
-  record db-inc minibase inc_final "$N"
-  record db-inc minibase inc_exact "$([ "$N" = "$INCS" ] && echo 1 || echo 0)"
-  record db minibase rss_peak_kb "$(peak_rss_kb "$MB_PID")"
-  bench_cleanup
-fi
+  MB_AUTH=(-H "authorization: Bearer $token")
+  MB_ID=$(curl -sf -X POST "$MB/api/db/todos/docs" "${MB_AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
+  [ "$(curl -sf -X POST "$MB/api/db/todos/query" "${MB_AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
+  TARGET_PID[minibase]=$MB_PID
+}
+round_minibase() { # ROUND
+  load minibase create "$1" 64 POST "$MB/api/db/todos/docs" "$TODO" "${MB_AUTH[@]}"
+  load minibase get "$1" 64 GET "$MB/api/db/todos/docs/$MB_ID" - "${MB_AUTH[@]}"
+  load minibase query "$1" 64 POST "$MB/api/db/todos/query" "$Q" "${MB_AUTH[@]}"
+  local cid
+  cid=$(curl -sf -X POST "$MB/api/db/todos/docs" "${MB_AUTH[@]}" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
+  incs minibase "$1" PATCH "$MB/api/db/todos/docs/$cid" '{"data":{"n":{"$inc":1}}}' "${MB_AUTH[@]}"
+  sample db-inc minibase inc_final "$(curl -sf "$MB/api/db/todos/docs/$cid" "${MB_AUTH[@]}" | json_get '["data"]["n"]')"
+}
 
 # --- PocketBase 0.40.6: the same collection, rule and index (bench/peers/pocketbase-db)
-if want pocketbase; then
-  PB_PORT=$(free_port)
+setup_pocketbase() {
+  local port; port=$(free_port)
   cp -r bench/peers/pocketbase-db "$WORK/pb"
   pocketbase serve --dir "$WORK/pb/pb_data" --migrationsDir "$WORK/pb/pb_migrations" \
-    --http "127.0.0.1:$PB_PORT" >"$BENCH_OUT/pocketbase-db-$PB_PORT.log" 2>&1 &
-  PB_PID=$!
-  BENCH_PIDS+=("$PB_PID")
-  wait_port "$PB_PORT" 120
-  PB="http://127.0.0.1:$PB_PORT"
-  AUTHJ=$(curl -sf -X POST "$PB/api/collections/users/auth-with-password" -H 'content-type: application/json' \
+    --http "127.0.0.1:$port" >"$BENCH_OUT/pocketbase-db-$port.log" 2>&1 &
+  TARGET_PID[pocketbase]=$!
+  BENCH_PIDS+=("$!")
+  wait_port "$port" 120
+  PB="http://127.0.0.1:$port"
+  local authj
+  authj=$(curl -sf -X POST "$PB/api/collections/users/auth-with-password" -H 'content-type: application/json' \
     -d '{"identity":"bench@example.com","password":"bench-password-123"}')
-  PTOKEN=$(echo "$AUTHJ" | json_get '["token"]')
-  UID_=$(echo "$AUTHJ" | json_get '["record"]["id"]')
-  AUTH=(-H "authorization: $PTOKEN")
-  PTODO="{\"owner\":\"$UID_\",\"title\":\"buy milk and eggs\",\"list\":\"l1\",\"due\":42,\"done\":false}"
-  ID=$(curl -sf -X POST "$PB/api/collections/todos/records" "${AUTH[@]}" -H 'content-type: application/json' -d "$PTODO" | json_get '["id"]')
-  CID=$(curl -sf -X POST "$PB/api/collections/todos/records" "${AUTH[@]}" -H 'content-type: application/json' -d "{\"owner\":\"$UID_\",\"n\":0}" | json_get '["id"]')
-  PQ="$PB/api/collections/todos/records?filter=(list%3D'l3')&sort=-due&perPage=20&skipTotal=1"
-  [ "$(curl -sf "$PQ" "${AUTH[@]}" | json_get '["items"].__len__()')" = 20 ]
-  load pocketbase create 64 POST "$PB/api/collections/todos/records" "$PTODO" "${AUTH[@]}"
-  load pocketbase get 64 GET "$PB/api/collections/todos/records/$ID" - "${AUTH[@]}"
-  load pocketbase query 64 GET "$PQ" - "${AUTH[@]}"
-  incs pocketbase PATCH "$PB/api/collections/todos/records/$CID" '{"n+":1}' "${AUTH[@]}"
-  N=$(curl -sf "$PB/api/collections/todos/records/$CID" "${AUTH[@]}" | json_get '["n"]')
-  record db-inc pocketbase inc_final "$N"
-  record db-inc pocketbase inc_exact "$([ "$N" = "$INCS" ] && echo 1 || echo 0)"
-  record db pocketbase rss_peak_kb "$(peak_rss_kb "$PB_PID")"
-  bench_cleanup
-fi
+  PB_AUTH=(-H "authorization: $(echo "$authj" | json_get '["token"]')")
+  PB_UID=$(echo "$authj" | json_get '["record"]["id"]')
+  PB_TODO="{\"owner\":\"$PB_UID\",\"title\":\"buy milk and eggs\",\"list\":\"l1\",\"due\":42,\"done\":false}"
+  PB_ID=$(curl -sf -X POST "$PB/api/collections/todos/records" "${PB_AUTH[@]}" -H 'content-type: application/json' -d "$PB_TODO" | json_get '["id"]')
+  PB_Q="$PB/api/collections/todos/records?filter=(list%3D'l3')&sort=-due&perPage=20&skipTotal=1"
+  [ "$(curl -sf "$PB_Q" "${PB_AUTH[@]}" | json_get '["items"].__len__()')" = 20 ]
+}
+round_pocketbase() { # ROUND
+  load pocketbase create "$1" 64 POST "$PB/api/collections/todos/records" "$PB_TODO" "${PB_AUTH[@]}"
+  load pocketbase get "$1" 64 GET "$PB/api/collections/todos/records/$PB_ID" - "${PB_AUTH[@]}"
+  load pocketbase query "$1" 64 GET "$PB_Q" - "${PB_AUTH[@]}"
+  local cid
+  cid=$(curl -sf -X POST "$PB/api/collections/todos/records" "${PB_AUTH[@]}" -H 'content-type: application/json' -d "{\"owner\":\"$PB_UID\",\"n\":0}" | json_get '["id"]')
+  incs pocketbase "$1" PATCH "$PB/api/collections/todos/records/$cid" '{"n+":1}' "${PB_AUTH[@]}"
+  sample db-inc pocketbase inc_final "$(curl -sf "$PB/api/collections/todos/records/$cid" "${PB_AUTH[@]}" | json_get '["n"]')"
+}
 
 # --- Express + PostgreSQL jsonb + JWT (bench/peers/express-db), one Node process
-if want express; then
-  EX_PORT=$(free_port)
-  (cd bench/peers/express-db && NODE_ENV=production PORT=$EX_PORT \
+setup_express() {
+  local port; port=$(free_port)
+  (cd bench/peers/express-db && NODE_ENV=production PORT=$port \
     DATABASE_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}" \
-    exec node server.js --seed) >"$BENCH_OUT/express-db-$EX_PORT.log" 2>&1 &
-  EX_PID=$!
-  BENCH_PIDS+=("$EX_PID")
-  wait_port "$EX_PORT" 60
-  EX="http://127.0.0.1:$EX_PORT"
-  ETOKEN=$(curl -sf -X POST "$EX/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
-  AUTH=(-H "authorization: Bearer $ETOKEN")
-  ID=$(curl -sf -X POST "$EX/api/db/todos/docs" "${AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
-  CID=$(curl -sf -X POST "$EX/api/db/todos/docs" "${AUTH[@]}" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
-  [ "$(curl -sf -X POST "$EX/api/db/todos/query" "${AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
-  load express create 64 POST "$EX/api/db/todos/docs" "$TODO" "${AUTH[@]}"
-  load express get 64 GET "$EX/api/db/todos/docs/$ID" - "${AUTH[@]}"
-  load express query 64 POST "$EX/api/db/todos/query" "$Q" "${AUTH[@]}"
-  incs express PATCH "$EX/api/db/todos/docs/$CID" '{"data":{"n":{"$inc":1}}}' "${AUTH[@]}"
-  N=$(curl -sf "$EX/api/db/todos/docs/$CID" "${AUTH[@]}" | json_get '["data"]["n"]')
-  record db-inc express inc_final "$N"
-  record db-inc express inc_exact "$([ "$N" = "$INCS" ] && echo 1 || echo 0)"
-  record db express rss_peak_kb "$(peak_rss_kb "$EX_PID")"
-  bench_cleanup
-fi
+    exec node server.js --seed) >"$BENCH_OUT/express-db-$port.log" 2>&1 &
+  TARGET_PID[express]=$!
+  BENCH_PIDS+=("$!")
+  wait_port "$port" 60
+  EX="http://127.0.0.1:$port"
+  local token
+  token=$(curl -sf -X POST "$EX/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
+  EX_AUTH=(-H "authorization: Bearer $token")
+  EX_ID=$(curl -sf -X POST "$EX/api/db/todos/docs" "${EX_AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
+  [ "$(curl -sf -X POST "$EX/api/db/todos/query" "${EX_AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
+}
+round_express() { # ROUND
+  load express create "$1" 64 POST "$EX/api/db/todos/docs" "$TODO" "${EX_AUTH[@]}"
+  load express get "$1" 64 GET "$EX/api/db/todos/docs/$EX_ID" - "${EX_AUTH[@]}"
+  load express query "$1" 64 POST "$EX/api/db/todos/query" "$Q" "${EX_AUTH[@]}"
+  local cid
+  cid=$(curl -sf -X POST "$EX/api/db/todos/docs" "${EX_AUTH[@]}" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
+  incs express "$1" PATCH "$EX/api/db/todos/docs/$cid" '{"data":{"n":{"$inc":1}}}' "${EX_AUTH[@]}"
+  sample db-inc express inc_final "$(curl -sf "$EX/api/db/todos/docs/$cid" "${EX_AUTH[@]}" | json_get '["data"]["n"]')"
+}
+
+declare -A TARGET_PID
+for t in "${TARGETS[@]}"; do "setup_$t"; done
+for round in $(seq "$ROUNDS"); do
+  for t in "${TARGETS[@]}"; do "round_$t" "$round"; done
+done
+
+# --- results: medians over the rounds, the rounds' values, exactness of $inc, RSS, ratios
+median() { python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))" "$@"; }
+declare -A med
+for key in $(printf '%s\n' "${!samples[@]}" | tr ' ' '|' | sort); do
+  key=${key//|/ }
+  read -r scen target metric <<<"$key"
+  vals=${samples[$key]% }
+  if [ "$metric" = inc_final ]; then
+    record "$scen" "$target" inc_final "$vals"
+    exact=1
+    for v in $vals; do if [ "$v" != "$INCS" ]; then exact=0; fi; done
+    record "$scen" "$target" inc_exact "$exact"
+    continue
+  fi
+  # shellcheck disable=SC2086
+  med[$key]=$(median $vals)
+  record "$scen" "$target" "$metric" "${med[$key]}"
+  if [ "$ROUNDS" -gt 1 ]; then record "$scen" "$target" "${metric}_samples" "$vals"; fi
+done
+for t in "${TARGETS[@]}"; do record db "$t" rss_peak_kb "$(peak_rss_kb "${TARGET_PID[$t]}")"; done
+for scen in create get query inc; do
+  for peer in pocketbase express; do
+    m=${med[db-$scen minibase rps]:-} p=${med[db-$scen $peer rps]:-}
+    if [ -n "$m" ] && [ -n "$p" ]; then
+      record "db-$scen" ratio "minibase_over_$peer" "$(python3 -c "print(f'{$m/$p:.2f}')")"
+      # the same ratio round by round (both loaded minutes apart at most)
+      record "db-$scen" ratio "minibase_over_${peer}_samples" "$(python3 -c '
+import sys; m, p = sys.argv[1].split(), sys.argv[2].split()
+print(" ".join(f"{float(a) / float(b):.2f}" for a, b in zip(m, p)))' "${samples[db-$scen minibase rps]}" "${samples[db-$scen $peer rps]}")"
+    fi
+  done
+done
+bench_cleanup
