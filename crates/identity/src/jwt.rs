@@ -8,11 +8,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
 const ISSUER: &str = "minibase";
+
+/// The header of every token this server issues, `{"alg":"HS256","typ":"JWT"}`, base64url.
+const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
 /// What an access token says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,14 +80,16 @@ impl JwtKeys {
 
     /// Encodes and signs claims.
     pub fn encode(&self, claims: &Claims) -> String {
-        let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let input = format!("{header}.{payload}");
+        let input = format!("{HEADER_B64}.{payload}");
         let sig = B64.encode(self.sign_input(input.as_bytes()));
         format!("{input}.{sig}")
     }
 
-    /// Verifies a token at time `now` (seconds).
+    /// Verifies a token at time `now` (seconds). Runs on every signed-in request, so it does
+    /// not allocate before the signature is known good: the header we issue is compared as
+    /// text (any other header is decoded and must still say HS256), the MAC is fed the two
+    /// parts in place and the signature decoded on the stack.
     pub fn decode(&self, token: &str, now: i64) -> Result<Claims, JwtError> {
         if token.len() > 4096 {
             return Err(JwtError::Malformed);
@@ -94,23 +98,34 @@ impl JwtKeys {
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(JwtError::Malformed);
         };
-        #[derive(Deserialize)]
-        struct Header {
-            alg: String,
+        if h != HEADER_B64 {
+            #[derive(Deserialize)]
+            struct Header {
+                alg: String,
+            }
+            let header: Header = B64
+                .decode(h)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or(JwtError::Malformed)?;
+            if header.alg != "HS256" {
+                return Err(JwtError::Algorithm);
+            }
         }
-        let header: Header = B64
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(JwtError::Malformed)?;
-        if header.alg != "HS256" {
-            return Err(JwtError::Algorithm);
-        }
-        let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
-        let expected = self.sign_input(format!("{h}.{p}").as_bytes());
-        if sig.len() != expected.len() || !bool::from(sig.ct_eq(&expected)) {
-            return Err(JwtError::Signature);
-        }
+        // An HS256 signature is 32 bytes; room for a little more, so that a longer one is
+        // refused as a wrong signature rather than as malformed.
+        let mut sig = [0u8; 48];
+        let n = match B64.decode_slice(s, &mut sig) {
+            Ok(n) => n,
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => return Err(JwtError::Signature),
+            Err(base64::DecodeSliceError::DecodeError(_)) => return Err(JwtError::Malformed),
+        };
+        let mut mac = self.mac.clone();
+        mac.update(h.as_bytes());
+        mac.update(b".");
+        mac.update(p.as_bytes());
+        // constant-time comparison (and a length check) inside `hmac`
+        mac.verify_slice(&sig[..n]).map_err(|_| JwtError::Signature)?;
         let claims: Claims = B64
             .decode(p)
             .ok()
@@ -188,6 +203,47 @@ mod tests {
         c.sub = "someone-else".into();
         parts[1] = B64.encode(serde_json::to_vec(&c).unwrap());
         assert_eq!(k.decode(&parts.join("."), 1001), Err(JwtError::Signature));
+    }
+
+    #[test]
+    fn issued_header_is_the_constant_compared_as_text() {
+        assert_eq!(HEADER_B64, B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#));
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        assert!(k.encode(&sample(1000)).starts_with(&format!("{HEADER_B64}.")));
+    }
+
+    /// A token signed with our secret under another spelling of the HS256 header.
+    fn signed_with_header(k: &JwtKeys, header: &[u8]) -> String {
+        let h = B64.encode(header);
+        let p = B64.encode(serde_json::to_vec(&sample(1000)).unwrap());
+        let sig = B64.encode(k.sign_input(format!("{h}.{p}").as_bytes()));
+        format!("{h}.{p}.{sig}")
+    }
+
+    #[test]
+    fn another_hs256_header_still_verifies_and_other_algorithms_do_not() {
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let t = signed_with_header(&k, br#"{"typ":"JWT","alg":"HS256"}"#);
+        assert_eq!(k.decode(&t, 1001).unwrap(), sample(1000));
+        // correctly signed, but the header names another algorithm: refused before the MAC
+        let t = signed_with_header(&k, br#"{"typ":"JWT","alg":"RS256"}"#);
+        assert_eq!(k.decode(&t, 1001), Err(JwtError::Algorithm));
+    }
+
+    #[test]
+    fn signatures_of_the_wrong_length_or_encoding_refused() {
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let t = k.encode(&sample(1000));
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let raw = B64.decode(sig).unwrap();
+        let truncated = B64.encode(&raw[..31]);
+        assert_eq!(k.decode(&format!("{input}.{truncated}"), 1001), Err(JwtError::Signature));
+        let longer = B64.encode([raw.as_slice(), &[0u8; 8]].concat());
+        assert_eq!(k.decode(&format!("{input}.{longer}"), 1001), Err(JwtError::Signature));
+        let much_longer = B64.encode([raw.as_slice(), &[0u8; 64]].concat());
+        assert_eq!(k.decode(&format!("{input}.{much_longer}"), 1001), Err(JwtError::Signature));
+        assert_eq!(k.decode(&format!("{input}.{sig}!"), 1001), Err(JwtError::Malformed));
+        assert_eq!(k.decode(&format!("{input}."), 1001), Err(JwtError::Signature));
     }
 
     #[test]
