@@ -73,6 +73,26 @@ done
 
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
 
+# Minibase and the Express peer speak the same wire API (API.md §3): one way to sign in, make
+# the todo the gets read, check the query, and run a round, for both.
+docs_api_ready() { # BASE: sets API_AUTH (curl/oha header args) and API_ID (the todo to get)
+  local token
+  token=$(curl -sf -X POST "$1/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
+  API_AUTH=(-H "authorization: Bearer $token")
+  API_ID=$(curl -sf -X POST "$1/api/db/todos/docs" "${API_AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
+  [ "$(curl -sf -X POST "$1/api/db/todos/query" "${API_AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
+}
+docs_api_round() { # TARGET ROUND BASE ID [auth args…]
+  local target=$1 round=$2 base=$3 id=$4; shift 4
+  load "$target" create "$round" 64 POST "$base/api/db/todos/docs" "$TODO" "$@"
+  load "$target" get "$round" 64 GET "$base/api/db/todos/docs/$id" - "$@"
+  load "$target" query "$round" 64 POST "$base/api/db/todos/query" "$Q" "$@"
+  local cid
+  cid=$(curl -sf -X POST "$base/api/db/todos/docs" "$@" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
+  incs "$target" "$round" PATCH "$base/api/db/todos/docs/$cid" '{"data":{"n":{"$inc":1}}}' "$@"
+  sample db-inc "$target" inc_final "$(curl -sf "$base/api/db/todos/docs/$cid" "$@" | json_get '["data"]["n"]')"
+}
+
 # --- Minibase
 setup_minibase() {
   KEY="bench-service-key-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
@@ -80,23 +100,12 @@ setup_minibase() {
   cp bench/peers/minibase-db/minibase.toml "$WORK/mb/"
   start_minibase "$WORK/mb" MINIBASE_AUTH__SERVICE_KEY="$KEY" MINIBASE_AUTH__DEV_LOGIN=true
   MB="http://127.0.0.1:$MB_PORT"
-  local token
-  token=$(curl -sf -X POST "$MB/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
   seed_minibase "$MB" "$KEY"
-  MB_AUTH=(-H "authorization: Bearer $token")
-  MB_ID=$(curl -sf -X POST "$MB/api/db/todos/docs" "${MB_AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
-  [ "$(curl -sf -X POST "$MB/api/db/todos/query" "${MB_AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
+  docs_api_ready "$MB"
+  MB_AUTH=("${API_AUTH[@]}") MB_ID=$API_ID
   TARGET_PID[minibase]=$MB_PID
 }
-round_minibase() { # ROUND
-  load minibase create "$1" 64 POST "$MB/api/db/todos/docs" "$TODO" "${MB_AUTH[@]}"
-  load minibase get "$1" 64 GET "$MB/api/db/todos/docs/$MB_ID" - "${MB_AUTH[@]}"
-  load minibase query "$1" 64 POST "$MB/api/db/todos/query" "$Q" "${MB_AUTH[@]}"
-  local cid
-  cid=$(curl -sf -X POST "$MB/api/db/todos/docs" "${MB_AUTH[@]}" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
-  incs minibase "$1" PATCH "$MB/api/db/todos/docs/$cid" '{"data":{"n":{"$inc":1}}}' "${MB_AUTH[@]}"
-  sample db-inc minibase inc_final "$(curl -sf "$MB/api/db/todos/docs/$cid" "${MB_AUTH[@]}" | json_get '["data"]["n"]')"
-}
+round_minibase() { docs_api_round minibase "$1" "$MB" "$MB_ID" "${MB_AUTH[@]}"; } # ROUND
 
 # --- PocketBase 0.40.6: the same collection, rule and index (bench/peers/pocketbase-db)
 setup_pocketbase() {
@@ -138,21 +147,10 @@ setup_express() {
   BENCH_PIDS+=("$!")
   wait_port "$port" 60
   EX="http://127.0.0.1:$port"
-  local token
-  token=$(curl -sf -X POST "$EX/api/auth/dev/login" -H 'content-type: application/json' -d '{"openid":"bench-user"}' | json_get '["access_token"]')
-  EX_AUTH=(-H "authorization: Bearer $token")
-  EX_ID=$(curl -sf -X POST "$EX/api/db/todos/docs" "${EX_AUTH[@]}" -H 'content-type: application/json' -d "$TODO" | json_get '["_id"]')
-  [ "$(curl -sf -X POST "$EX/api/db/todos/query" "${EX_AUTH[@]}" -H 'content-type: application/json' -d "$Q" | json_get '["data"].__len__()')" = 20 ]
+  docs_api_ready "$EX"
+  EX_AUTH=("${API_AUTH[@]}") EX_ID=$API_ID
 }
-round_express() { # ROUND
-  load express create "$1" 64 POST "$EX/api/db/todos/docs" "$TODO" "${EX_AUTH[@]}"
-  load express get "$1" 64 GET "$EX/api/db/todos/docs/$EX_ID" - "${EX_AUTH[@]}"
-  load express query "$1" 64 POST "$EX/api/db/todos/query" "$Q" "${EX_AUTH[@]}"
-  local cid
-  cid=$(curl -sf -X POST "$EX/api/db/todos/docs" "${EX_AUTH[@]}" -H 'content-type: application/json' -d '{"n":0}' | json_get '["_id"]')
-  incs express "$1" PATCH "$EX/api/db/todos/docs/$cid" '{"data":{"n":{"$inc":1}}}' "${EX_AUTH[@]}"
-  sample db-inc express inc_final "$(curl -sf "$EX/api/db/todos/docs/$cid" "${EX_AUTH[@]}" | json_get '["data"]["n"]')"
-}
+round_express() { docs_api_round express "$1" "$EX" "$EX_ID" "${EX_AUTH[@]}"; } # ROUND
 
 declare -A TARGET_PID
 for t in "${TARGETS[@]}"; do "setup_$t"; done
