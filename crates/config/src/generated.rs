@@ -88,9 +88,15 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let p = super::secret_path(dir.path(), "jwt_secret");
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             let d = p.parent().unwrap();
-            assert_eq!(std::fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                std::fs::metadata(d).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
     }
 }

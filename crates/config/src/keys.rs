@@ -30,10 +30,18 @@ pub struct KeySpec {
 }
 
 const fn k(path: &'static str, kind: KeyKind) -> KeySpec {
-    KeySpec { path, kind, secret: false }
+    KeySpec {
+        path,
+        kind,
+        secret: false,
+    }
 }
 const fn s(path: &'static str) -> KeySpec {
-    KeySpec { path, kind: KeyKind::Str, secret: true }
+    KeySpec {
+        path,
+        kind: KeyKind::Str,
+        secret: true,
+    }
 }
 
 use KeyKind::*;

@@ -11,6 +11,7 @@
 //! assert_eq!(cfg.server.http_addr, "127.0.0.1:8090");
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod generated;
 pub mod keys;

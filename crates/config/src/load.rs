@@ -3,9 +3,9 @@
 //! (`MINIBASE_<SECTION>__<KEY>`). The result is one TOML table, deserialised into the model
 //! with the failing key's path in every error.
 
+use crate::ConfigError;
 use crate::keys::{self, KeyKind};
 use crate::model::Config;
-use crate::ConfigError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,7 +50,10 @@ impl Sources {
                 path: dotenv.clone(),
                 message: e.to_string(),
             })?;
-            env = parse_dotenv(&text).map_err(|message| ConfigError::File { path: dotenv, message })?;
+            env = parse_dotenv(&text).map_err(|message| ConfigError::File {
+                path: dotenv,
+                message,
+            })?;
         }
         for (k, v) in std::env::vars() {
             if k.starts_with("MINIBASE_") {
@@ -80,7 +83,8 @@ pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, String> {
         }
         let v = v.trim();
         let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
         {
             v[1..v.len() - 1].to_string()
         } else {
@@ -99,7 +103,12 @@ pub fn env_to_path(var: &str) -> Option<String> {
     if !rest.contains("__") {
         return None;
     }
-    Some(rest.split("__").map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>().join("."))
+    Some(
+        rest.split("__")
+            .map(|p| p.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join("."),
+    )
 }
 
 fn env_value(var: &str, path: &str, kind: KeyKind, raw: &str) -> Result<toml::Value, ConfigError> {
@@ -114,7 +123,9 @@ fn env_value(var: &str, path: &str, kind: KeyKind, raw: &str) -> Result<toml::Va
             "false" | "0" | "no" | "off" | "" => toml::Value::Boolean(false),
             _ => return Err(bad("expected true or false")),
         },
-        KeyKind::Int => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("expected an integer"))?),
+        KeyKind::Int => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("expected an integer"))?)
+        }
         KeyKind::List => {
             let t = raw.trim();
             if t.starts_with('[') {
@@ -141,7 +152,8 @@ fn env_value(var: &str, path: &str, kind: KeyKind, raw: &str) -> Result<toml::Va
 }
 
 fn parse_toml_value(s: &str) -> Result<toml::Value, String> {
-    let doc: toml::Table = toml::from_str(&format!("v = {s}")).map_err(|e| e.message().to_string())?;
+    let doc: toml::Table =
+        toml::from_str(&format!("v = {s}")).map_err(|e| e.message().to_string())?;
     doc.get("v").cloned().ok_or_else(|| "no value".to_string())
 }
 
@@ -170,8 +182,10 @@ fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(
 pub fn merged_table(sources: &Sources) -> Result<toml::Table, ConfigError> {
     let mut table = match &sources.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::File {
                 path: path.clone(),
                 message: format!("invalid TOML: {}", e.to_string().trim()),
@@ -180,7 +194,9 @@ pub fn merged_table(sources: &Sources) -> Result<toml::Table, ConfigError> {
         None => toml::Table::new(),
     };
     for (var, raw) in &sources.env {
-        let Some(path) = env_to_path(var) else { continue };
+        let Some(path) = env_to_path(var) else {
+            continue;
+        };
         let Some(spec) = keys::find(&path) else {
             return Err(ConfigError::Key {
                 key: path.clone(),
@@ -199,7 +215,14 @@ pub fn deserialize(table: toml::Table) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize::<_, Config>(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
-        let message = if inner.starts_with("unknown field") { format!("unknown key; {inner}") } else { inner };
-        ConfigError::Key { key: if path == "." { String::new() } else { path }, message }
+        let message = if inner.starts_with("unknown field") {
+            format!("unknown key; {inner}")
+        } else {
+            inner
+        };
+        ConfigError::Key {
+            key: if path == "." { String::new() } else { path },
+            message,
+        }
     })
 }

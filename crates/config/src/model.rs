@@ -145,7 +145,11 @@ impl Default for LimitsConfig {
 impl LimitsConfig {
     /// The effective token-bucket size.
     pub fn effective_burst(&self) -> u32 {
-        if self.rate_burst == 0 { self.rate_per_ip.saturating_mul(2) } else { self.rate_burst }
+        if self.rate_burst == 0 {
+            self.rate_per_ip.saturating_mul(2)
+        } else {
+            self.rate_burst
+        }
     }
 }
 
@@ -565,7 +569,10 @@ impl Config {
     /// The SQLite (or later PostgreSQL) URL, with the default under `data_dir` filled in.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!("sqlite://{}", self.server.data_dir.join("data.db").display())
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("data.db").display()
+            )
         } else {
             self.database.url.clone()
         }

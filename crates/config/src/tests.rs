@@ -9,9 +9,21 @@ fn from_toml(text: &str) -> Result<Config, ConfigError> {
 fn from_toml_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("minibase.toml");
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
-    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    load_from(Sources { file: Some(path), env }, None)
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_from(
+        Sources {
+            file: Some(path),
+            env,
+        },
+        None,
+    )
 }
 
 fn key_of(err: ConfigError) -> String {
@@ -94,35 +106,66 @@ dir = "./functions"
 "#,
     )
     .unwrap();
-    assert_eq!(c.collections["todos"].indexes[1].unique, true);
+    assert!(c.collections["todos"].indexes[1].unique);
     assert!(c.database_url().ends_with("mb_data/data.db"));
     assert!(c.server.data_dir.is_absolute() || c.server.data_dir.starts_with("/"));
 }
 
 #[test]
 fn unknown_keys_are_named() {
-    assert_eq!(key_of(from_toml("[server]\nhttp_adr = \"x\"").unwrap_err()), "server.http_adr");
+    assert_eq!(
+        key_of(from_toml("[server]\nhttp_adr = \"x\"").unwrap_err()),
+        "server.http_adr"
+    );
     assert_eq!(key_of(from_toml("[serverr]\n").unwrap_err()), "serverr");
-    assert_eq!(key_of(from_toml("[collections.todos]\nreed = true").unwrap_err()), "collections.todos.reed");
+    assert_eq!(
+        key_of(from_toml("[collections.todos]\nreed = true").unwrap_err()),
+        "collections.todos.reed"
+    );
 }
 
 #[test]
 fn bad_values_are_named() {
-    assert_eq!(key_of(from_toml("[auth]\naccess_ttl = \"2 hours\"").unwrap_err()), "auth.access_ttl");
-    assert_eq!(key_of(from_toml("[server]\nhttp_addr = \"localhost\"").unwrap_err()), "server.http_addr");
-    assert_eq!(key_of(from_toml("[limits]\nbody = \"1XB\"").unwrap_err()), "limits.body");
-    assert_eq!(key_of(from_toml("[limits]\nrate_per_ip = -1").unwrap_err()), "limits.rate_per_ip");
-    assert_eq!(key_of(from_toml("[tls]\nmode = \"magic\"").unwrap_err()), "tls.mode");
-    assert_eq!(key_of(from_toml("[tls]\nmin_version = \"1.1\"").unwrap_err()), "tls.min_version");
-    assert_eq!(key_of(from_toml("[server]\ntrusted_proxies = [\"nope\"]").unwrap_err()), "server.trusted_proxies[0]");
-    let e = from_toml("[tls]\nmode = \"files\"\n").unwrap_err().to_string();
+    assert_eq!(
+        key_of(from_toml("[auth]\naccess_ttl = \"2 hours\"").unwrap_err()),
+        "auth.access_ttl"
+    );
+    assert_eq!(
+        key_of(from_toml("[server]\nhttp_addr = \"localhost\"").unwrap_err()),
+        "server.http_addr"
+    );
+    assert_eq!(
+        key_of(from_toml("[limits]\nbody = \"1XB\"").unwrap_err()),
+        "limits.body"
+    );
+    assert_eq!(
+        key_of(from_toml("[limits]\nrate_per_ip = -1").unwrap_err()),
+        "limits.rate_per_ip"
+    );
+    assert_eq!(
+        key_of(from_toml("[tls]\nmode = \"magic\"").unwrap_err()),
+        "tls.mode"
+    );
+    assert_eq!(
+        key_of(from_toml("[tls]\nmin_version = \"1.1\"").unwrap_err()),
+        "tls.min_version"
+    );
+    assert_eq!(
+        key_of(from_toml("[server]\ntrusted_proxies = [\"nope\"]").unwrap_err()),
+        "server.trusted_proxies[0]"
+    );
+    let e = from_toml("[tls]\nmode = \"files\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("tls.cert_file"), "{e}");
 }
 
 #[test]
 fn dev_login_refused_with_real_tls() {
-    let e = from_toml("[auth]\ndev_login = true\n[tls]\nmode = \"files\"\ncert_file = \"a\"\nkey_file = \"b\"")
-        .unwrap_err();
+    let e = from_toml(
+        "[auth]\ndev_login = true\n[tls]\nmode = \"files\"\ncert_file = \"a\"\nkey_file = \"b\"",
+    )
+    .unwrap_err();
     assert_eq!(key_of(e), "auth.dev_login");
     assert!(from_toml("[auth]\ndev_login = true\n[tls]\nmode = \"self-signed\"").is_ok());
 }
@@ -137,7 +180,10 @@ fn env_overrides_file() {
             ("MINIBASE_AUTH__DEV_LOGIN", "true"),
             ("MINIBASE_LIMITS__RATE_PER_IP", "5"),
             ("MINIBASE_SERVER__DOMAINS", "a.example.com, b.example.com"),
-            ("MINIBASE_COLLECTIONS__TODOS__READ", "doc._openid == auth.openid"),
+            (
+                "MINIBASE_COLLECTIONS__TODOS__READ",
+                "doc._openid == auth.openid",
+            ),
             ("MINIBASE_COLLECTIONS__TODOS__WRITE", "true"),
             ("MINIBASE_TLS__ACME__EMAIL", "ops@example.com"),
             ("MINIBASE_CONFIG", "ignored: not a key path"),
@@ -149,7 +195,10 @@ fn env_overrides_file() {
     assert!(c.auth.dev_login);
     assert_eq!(c.limits.rate_per_ip, 5);
     assert_eq!(c.server.domains, vec!["a.example.com", "b.example.com"]);
-    assert_eq!(c.collections["todos"].read, Some(RuleSource::Expr("doc._openid == auth.openid".into())));
+    assert_eq!(
+        c.collections["todos"].read,
+        Some(RuleSource::Expr("doc._openid == auth.openid".into()))
+    );
     assert_eq!(c.collections["todos"].write, Some(RuleSource::Bool(true)));
     assert_eq!(c.tls.acme.email, "ops@example.com");
 }
@@ -174,7 +223,8 @@ fn dotenv_beside_config_is_read_and_environment_wins() {
     .unwrap();
     let mut s = Sources::from_process(Some(dir.path().join("minibase.toml"))).unwrap();
     assert_eq!(s.env["MINIBASE_WECHAT__APPID"], "wxfromdotenv");
-    s.env.insert("MINIBASE_WECHAT__APPID".into(), "wxfromenv".into());
+    s.env
+        .insert("MINIBASE_WECHAT__APPID".into(), "wxfromenv".into());
     let c = load_from(s, None).unwrap();
     assert_eq!(c.wechat.appid, "wxfromenv");
     assert_eq!(c.auth.service_key.expose(), "0123456789abcdef0123");
@@ -193,17 +243,35 @@ fn secrets_never_print() {
 fn relative_paths_follow_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("minibase.toml");
-    std::fs::write(&path, "[server]\ndata_dir = \"./data\"\n[database]\nurl = \"sqlite://data/x.db\"").unwrap();
-    let c = load_from(Sources { file: Some(path), env: Default::default() }, None).unwrap();
+    std::fs::write(
+        &path,
+        "[server]\ndata_dir = \"./data\"\n[database]\nurl = \"sqlite://data/x.db\"",
+    )
+    .unwrap();
+    let c = load_from(
+        Sources {
+            file: Some(path),
+            env: Default::default(),
+        },
+        None,
+    )
+    .unwrap();
     assert_eq!(c.server.data_dir, dir.path().join("./data"));
-    assert_eq!(c.database_url(), format!("sqlite://{}", dir.path().join("data/x.db").display()));
+    assert_eq!(
+        c.database_url(),
+        format!("sqlite://{}", dir.path().join("data/x.db").display())
+    );
 }
 
 fn leaf_paths(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
     match v {
         toml::Value::Table(t) if !prefix.ends_with("rules") || prefix.starts_with("storage") => {
             for (k, v) in t {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaf_paths(&p, v, out);
             }
         }
@@ -233,20 +301,33 @@ fn all_model_keys() -> Vec<String> {
 #[test]
 fn every_model_field_is_in_the_key_table() {
     for path in all_model_keys() {
-        assert!(keys::find(&path).is_some(), "{path} is missing from keys::KEYS");
+        assert!(
+            keys::find(&path).is_some(),
+            "{path} is missing from keys::KEYS"
+        );
     }
     for spec in keys::KEYS {
         let concrete = spec.path.replace('*', "todos");
-        assert!(all_model_keys().contains(&concrete), "keys::KEYS lists {} which the model lacks", spec.path);
+        assert!(
+            all_model_keys().contains(&concrete),
+            "keys::KEYS lists {} which the model lacks",
+            spec.path
+        );
     }
 }
 
 #[test]
 fn every_key_is_documented() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md"))
-        .expect("docs/configuration.md exists");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .expect("docs/configuration.md exists");
     for spec in keys::KEYS {
         let needle = format!("`{}`", spec.path.replace('*', "NAME"));
-        assert!(doc.contains(&needle), "docs/configuration.md does not document {needle}");
+        assert!(
+            doc.contains(&needle),
+            "docs/configuration.md does not document {needle}"
+        );
     }
 }

@@ -22,15 +22,21 @@ impl HumanDuration {
         let mut total = Duration::ZERO;
         let mut rest = s;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!("invalid duration {s:?}; write e.g. \"30s\", \"2h\" or \"30d\""));
+                return Err(format!(
+                    "invalid duration {s:?}; write e.g. \"30s\", \"2h\" or \"30d\""
+                ));
             }
             let n: u64 = rest[..digits]
                 .parse()
                 .map_err(|_| format!("invalid number in duration {s:?}"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let d = match unit {
@@ -123,9 +129,13 @@ impl ByteSize {
         let t = s.trim();
         let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         if digits == 0 {
-            return Err(format!("invalid size {s:?}; write e.g. \"1MiB\" or \"512KiB\""));
+            return Err(format!(
+                "invalid size {s:?}; write e.g. \"1MiB\" or \"512KiB\""
+            ));
         }
-        let n: u64 = t[..digits].parse().map_err(|_| format!("invalid size {s:?}"))?;
+        let n: u64 = t[..digits]
+            .parse()
+            .map_err(|_| format!("invalid size {s:?}"))?;
         let mult: u64 = match t[digits..].trim() {
             "" | "B" | "b" => 1,
             "KiB" | "k" | "K" | "kb" => 1 << 10,
@@ -140,7 +150,9 @@ impl ByteSize {
                 ));
             }
         };
-        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("size {s:?} is too large"))
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size {s:?} is too large"))
     }
     /// Bytes.
     pub fn bytes(self) -> u64 {
@@ -187,9 +199,9 @@ impl<'de> Deserialize<'de> for ByteSize {
             S(String),
             N(u64),
         }
-        match Raw::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("expected a size like \"1MiB\" or a number of bytes"))?
-        {
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a size like \"1MiB\" or a number of bytes")
+        })? {
             Raw::S(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
             Raw::N(n) => Ok(ByteSize(n)),
         }
@@ -202,10 +214,22 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(HumanDuration::parse("2h").unwrap().get(), Duration::from_secs(7200));
-        assert_eq!(HumanDuration::parse("30d").unwrap().get(), Duration::from_secs(30 * 86400));
-        assert_eq!(HumanDuration::parse("1h30m").unwrap().get(), Duration::from_secs(5400));
-        assert_eq!(HumanDuration::parse("250ms").unwrap().get(), Duration::from_millis(250));
+        assert_eq!(
+            HumanDuration::parse("2h").unwrap().get(),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            HumanDuration::parse("30d").unwrap().get(),
+            Duration::from_secs(30 * 86400)
+        );
+        assert_eq!(
+            HumanDuration::parse("1h30m").unwrap().get(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().get(),
+            Duration::from_millis(250)
+        );
         assert!(HumanDuration::parse("2").is_err());
         assert!(HumanDuration::parse("2x").is_err());
         assert!(HumanDuration::parse("h").is_err());

@@ -2,14 +2,17 @@
 //! exclude each other, key lengths), and resolution of relative paths against the config
 //! file's directory. Every error names the key.
 
-use crate::model::{Config, TlsMode};
 use crate::ConfigError;
+use crate::model::{Config, TlsMode};
 use std::net::SocketAddr;
-use std::time::Duration;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn key_err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Key { key: key.to_string(), message: message.into() }
+    ConfigError::Key {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 fn check_addr(key: &str, value: &str, required: bool) -> Result<(), ConfigError> {
@@ -20,7 +23,10 @@ fn check_addr(key: &str, value: &str, required: bool) -> Result<(), ConfigError>
         return Ok(());
     }
     value.parse::<SocketAddr>().map(|_| ()).map_err(|_| {
-        key_err(key, format!("{value:?} is not a socket address; write host:port such as \"0.0.0.0:443\""))
+        key_err(
+            key,
+            format!("{value:?} is not a socket address; write host:port such as \"0.0.0.0:443\""),
+        )
     })
 }
 
@@ -37,8 +43,13 @@ fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
 pub fn valid_collection_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -58,24 +69,39 @@ fn valid_domain(d: &str) -> bool {
 pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let s = &c.server;
     check_addr("server.http_addr", &s.http_addr, false)?;
-    check_addr("server.https_addr", &s.https_addr, c.tls.mode != TlsMode::Off)?;
+    check_addr(
+        "server.https_addr",
+        &s.https_addr,
+        c.tls.mode != TlsMode::Off,
+    )?;
     check_addr("server.redirect_addr", &s.redirect_addr, false)?;
     if c.tls.mode == TlsMode::Off && s.http_addr.is_empty() {
-        return Err(key_err("server.http_addr", "must be set when tls.mode = \"off\" (nothing would listen)"));
+        return Err(key_err(
+            "server.http_addr",
+            "must be set when tls.mode = \"off\" (nothing would listen)",
+        ));
     }
     for d in &s.domains {
         if !valid_domain(d) {
             return Err(key_err(
                 "server.domains",
-                format!("{d:?} is not a domain name (write api.example.com: no scheme, port or path)"),
+                format!(
+                    "{d:?} is not a domain name (write api.example.com: no scheme, port or path)"
+                ),
             ));
         }
     }
     if !matches!(s.log_format.as_str(), "json" | "pretty") {
-        return Err(key_err("server.log_format", "must be \"json\" or \"pretty\""));
+        return Err(key_err(
+            "server.log_format",
+            "must be \"json\" or \"pretty\"",
+        ));
     }
     if s.log_level.trim().is_empty() {
-        return Err(key_err("server.log_level", "must not be empty (e.g. \"info\")"));
+        return Err(key_err(
+            "server.log_level",
+            "must not be empty (e.g. \"info\")",
+        ));
     }
     for o in &s.cors_origins {
         if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
@@ -109,22 +135,37 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(key_err("limits.max_limit", "must be at least 1"));
     }
     if l.default_limit == 0 || l.default_limit > l.max_limit {
-        return Err(key_err("limits.default_limit", "must be between 1 and limits.max_limit"));
+        return Err(key_err(
+            "limits.default_limit",
+            "must be between 1 and limits.max_limit",
+        ));
     }
     if l.rate_per_ip == 0 && l.rate_burst != 0 {
-        return Err(key_err("limits.rate_burst", "has no effect unless limits.rate_per_ip is set"));
+        return Err(key_err(
+            "limits.rate_burst",
+            "has no effect unless limits.rate_per_ip is set",
+        ));
     }
 
     let t = &c.tls;
     if !matches!(t.min_version.as_str(), "1.2" | "1.3") {
-        return Err(key_err("tls.min_version", format!("{:?}: must be \"1.2\" or \"1.3\"", t.min_version)));
+        return Err(key_err(
+            "tls.min_version",
+            format!("{:?}: must be \"1.2\" or \"1.3\"", t.min_version),
+        ));
     }
     if t.mode == TlsMode::Files {
         if t.cert_file.as_os_str().is_empty() {
-            return Err(key_err("tls.cert_file", "must be set when tls.mode = \"files\""));
+            return Err(key_err(
+                "tls.cert_file",
+                "must be set when tls.mode = \"files\"",
+            ));
         }
         if t.key_file.as_os_str().is_empty() {
-            return Err(key_err("tls.key_file", "must be set when tls.mode = \"files\""));
+            return Err(key_err(
+                "tls.key_file",
+                "must be set when tls.mode = \"files\"",
+            ));
         }
     }
     for (i, pair) in t.certificates.iter().enumerate() {
@@ -137,11 +178,20 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if t.mode == TlsMode::Acme {
         if s.domains.is_empty() {
-            return Err(key_err("server.domains", "must list at least one domain when tls.mode = \"acme\""));
+            return Err(key_err(
+                "server.domains",
+                "must list at least one domain when tls.mode = \"acme\"",
+            ));
         }
         check_url("tls.acme.directory_url", &t.acme.directory_url)?;
-        if !matches!(t.acme.challenge.as_str(), "http-01" | "tls-alpn-01" | "dns-01") {
-            return Err(key_err("tls.acme.challenge", "must be \"http-01\", \"tls-alpn-01\" or \"dns-01\""));
+        if !matches!(
+            t.acme.challenge.as_str(),
+            "http-01" | "tls-alpn-01" | "dns-01"
+        ) {
+            return Err(key_err(
+                "tls.acme.challenge",
+                "must be \"http-01\", \"tls-alpn-01\" or \"dns-01\"",
+            ));
         }
         if t.acme.challenge == "http-01" && s.redirect_addr.is_empty() {
             return Err(key_err(
@@ -150,7 +200,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             ));
         }
         if t.acme.challenge == "dns-01"
-            && !matches!(t.acme.dns_provider.as_str(), "dnspod" | "alidns" | "cloudflare")
+            && !matches!(
+                t.acme.dns_provider.as_str(),
+                "dnspod" | "alidns" | "cloudflare"
+            )
         {
             return Err(key_err(
                 "tls.acme.dns_provider",
@@ -167,41 +220,68 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         ));
     }
     if !a.service_key.is_empty() && a.service_key.expose().len() < 16 {
-        return Err(key_err("auth.service_key", "is too short: use at least 16 random characters (e.g. `openssl rand -hex 32`)"));
+        return Err(key_err(
+            "auth.service_key",
+            "is too short: use at least 16 random characters (e.g. `openssl rand -hex 32`)",
+        ));
     }
     if !a.jwt_secret.is_empty() && a.jwt_secret.expose().len() < 32 {
-        return Err(key_err("auth.jwt_secret", "is too short: use at least 32 random characters, or leave it empty to generate one"));
+        return Err(key_err(
+            "auth.jwt_secret",
+            "is too short: use at least 32 random characters, or leave it empty to generate one",
+        ));
     }
     if a.access_ttl.get().is_zero() {
         return Err(key_err("auth.access_ttl", "must be more than 0"));
     }
     if a.refresh_ttl.get() < a.access_ttl.get() {
-        return Err(key_err("auth.refresh_ttl", "must be at least auth.access_ttl"));
+        return Err(key_err(
+            "auth.refresh_ttl",
+            "must be at least auth.access_ttl",
+        ));
     }
 
     let w = &c.wechat;
     check_url("wechat.api_base", &w.api_base)?;
     if !w.appid.is_empty() && !w.appid.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(key_err("wechat.appid", "must be the AppID from the mini program console (wx…)"));
+        return Err(key_err(
+            "wechat.appid",
+            "must be the AppID from the mini program console (wx…)",
+        ));
     }
     if !w.push_aes_key.is_empty() && w.push_aes_key.expose().len() != 43 {
-        return Err(key_err("wechat.push_aes_key", "must be the 43-character EncodingAESKey from the console"));
+        return Err(key_err(
+            "wechat.push_aes_key",
+            "must be the 43-character EncodingAESKey from the console",
+        ));
     }
 
     let p = &c.wechat_pay;
     check_url("wechat_pay.api_base", &p.api_base)?;
     if !p.mchid.is_empty() {
         if p.merchant_serial_no.is_empty() {
-            return Err(key_err("wechat_pay.merchant_serial_no", "must be set when wechat_pay.mchid is"));
+            return Err(key_err(
+                "wechat_pay.merchant_serial_no",
+                "must be set when wechat_pay.mchid is",
+            ));
         }
         if p.merchant_key_file.as_os_str().is_empty() {
-            return Err(key_err("wechat_pay.merchant_key_file", "must be set when wechat_pay.mchid is (apiclient_key.pem)"));
+            return Err(key_err(
+                "wechat_pay.merchant_key_file",
+                "must be set when wechat_pay.mchid is (apiclient_key.pem)",
+            ));
         }
         if p.apiv3_key.expose().len() != 32 {
-            return Err(key_err("wechat_pay.apiv3_key", "must be the 32-byte APIv3 key (set MINIBASE_WECHAT_PAY__APIV3_KEY)"));
+            return Err(key_err(
+                "wechat_pay.apiv3_key",
+                "must be the 32-byte APIv3 key (set MINIBASE_WECHAT_PAY__APIV3_KEY)",
+            ));
         }
         if p.public_key_id.is_empty() != p.public_key_file.as_os_str().is_empty() {
-            return Err(key_err("wechat_pay.public_key_file", "public_key_id and public_key_file go together"));
+            return Err(key_err(
+                "wechat_pay.public_key_file",
+                "public_key_id and public_key_file go together",
+            ));
         }
         if p.public_key_id.is_empty() && !p.platform_certs {
             return Err(key_err(
@@ -210,23 +290,38 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             ));
         }
         if p.notify_url.is_empty() {
-            return Err(key_err("wechat_pay.notify_url", "must be set when wechat_pay.mchid is"));
+            return Err(key_err(
+                "wechat_pay.notify_url",
+                "must be set when wechat_pay.mchid is",
+            ));
         }
     }
-    if !p.notify_url.is_empty() && !p.notify_url.starts_with("https://") && !p.notify_url.starts_with("http://") {
+    if !p.notify_url.is_empty()
+        && !p.notify_url.starts_with("https://")
+        && !p.notify_url.starts_with("http://")
+    {
         return Err(key_err("wechat_pay.notify_url", "must be a URL"));
     }
 
     let db_url = c.database_url();
-    if !db_url.starts_with("sqlite://") && !db_url.starts_with("postgres://") && !db_url.starts_with("postgresql://") {
-        return Err(key_err("database.url", "must start with sqlite:// (or postgres://)"));
+    if !db_url.starts_with("sqlite://")
+        && !db_url.starts_with("postgres://")
+        && !db_url.starts_with("postgresql://")
+    {
+        return Err(key_err(
+            "database.url",
+            "must start with sqlite:// (or postgres://)",
+        ));
     }
     let st = c.storage_url();
     if !st.starts_with("file://") && !st.starts_with("s3://") {
         return Err(key_err("storage.url", "must start with file:// or s3://"));
     }
     if c.storage.default_max_age > c.storage.max_age {
-        return Err(key_err("storage.default_max_age", "must not exceed storage.max_age"));
+        return Err(key_err(
+            "storage.default_max_age",
+            "must not exceed storage.max_age",
+        ));
     }
     if !c.storage.public_base_url.is_empty() {
         check_url("storage.public_base_url", &c.storage.public_base_url)?;
@@ -253,7 +348,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         }
         for (i, idx) in coll.indexes.iter().enumerate() {
             if idx.fields.is_empty() {
-                return Err(key_err(&format!("collections.{name}.indexes[{i}]"), "needs at least one field"));
+                return Err(key_err(
+                    &format!("collections.{name}.indexes[{i}]"),
+                    "needs at least one field",
+                ));
             }
         }
     }
@@ -266,18 +364,27 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(key_err("functions.timeout", "must be more than 0"));
     }
     if !(-12..=14).contains(&f.timezone_offset_hours) {
-        return Err(key_err("functions.timezone_offset_hours", "must be between -12 and 14"));
+        return Err(key_err(
+            "functions.timezone_offset_hours",
+            "must be between -12 and 14",
+        ));
     }
     let mem = f.memory_limit.bytes();
     if !(16 << 20..=4 << 30).contains(&mem) {
-        return Err(key_err("functions.memory_limit", "must be between 16MiB and 4GiB"));
+        return Err(key_err(
+            "functions.memory_limit",
+            "must be between 16MiB and 4GiB",
+        ));
     }
     let r = &c.realtime;
     if r.send_buffer == 0 {
         return Err(key_err("realtime.send_buffer", "must be at least 1"));
     }
     if r.max_watches_per_connection == 0 {
-        return Err(key_err("realtime.max_watches_per_connection", "must be at least 1"));
+        return Err(key_err(
+            "realtime.max_watches_per_connection",
+            "must be at least 1",
+        ));
     }
     if r.max_docs_per_watch == 0 {
         return Err(key_err("realtime.max_docs_per_watch", "must be at least 1"));
@@ -286,10 +393,16 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(key_err("realtime.idle_timeout", "must be at least 1s"));
     }
     if r.max_snapshot_bytes.bytes() < 1024 {
-        return Err(key_err("realtime.max_snapshot_bytes", "must be at least 1KiB"));
+        return Err(key_err(
+            "realtime.max_snapshot_bytes",
+            "must be at least 1KiB",
+        ));
     }
     if r.send_buffer_bytes.bytes() < r.max_snapshot_bytes.bytes() {
-        return Err(key_err("realtime.send_buffer_bytes", "must be at least realtime.max_snapshot_bytes"));
+        return Err(key_err(
+            "realtime.send_buffer_bytes",
+            "must be at least realtime.max_snapshot_bytes",
+        ));
     }
     Ok(())
 }

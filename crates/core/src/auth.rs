@@ -58,10 +58,14 @@ pub fn bearer_credential(parts: &Parts) -> Result<Option<String>, ApiError> {
             .to_str()
             .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
         let Some((scheme, token)) = value.trim().split_once(' ') else {
-            return Err(ApiError::unauthenticated("Authorization must be `Bearer <token>`"));
+            return Err(ApiError::unauthenticated(
+                "Authorization must be `Bearer <token>`",
+            ));
         };
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(ApiError::unauthenticated("Authorization must be `Bearer <token>`"));
+            return Err(ApiError::unauthenticated(
+                "Authorization must be `Bearer <token>`",
+            ));
         }
         return Ok(Some(token.trim().to_string()));
     }
@@ -96,10 +100,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         let caller = match bearer_credential(parts)? {
             None => Caller::Anonymous,
             Some(token) => {
-                let ctx = parts
-                    .extensions
-                    .get::<RequestContext>()
-                    .ok_or_else(|| ApiError::internal("no request context (the server's middleware is not in front)"))?;
+                let ctx = parts.extensions.get::<RequestContext>().ok_or_else(|| {
+                    ApiError::internal(
+                        "no request context (the server's middleware is not in front)",
+                    )
+                })?;
                 ctx.authenticator.0.authenticate(&token)?
             }
         };
@@ -112,15 +117,21 @@ impl Caller {
     /// Refuses anonymous callers with 401.
     pub fn require_signed_in(self) -> Result<Caller, ApiError> {
         match self {
-            Caller::Anonymous => Err(ApiError::unauthenticated("sign in first: missing Authorization: Bearer <token>")),
+            Caller::Anonymous => Err(ApiError::unauthenticated(
+                "sign in first: missing Authorization: Bearer <token>",
+            )),
             other => Ok(other),
         }
     }
     /// Refuses everyone but service, admin and system callers (401 when anonymous, else 403).
     pub fn require_service(self) -> Result<Caller, ApiError> {
         match self {
-            Caller::Anonymous => Err(ApiError::unauthenticated("this endpoint needs the service key")),
-            Caller::User(_) => Err(ApiError::denied("this endpoint is for service callers only")),
+            Caller::Anonymous => Err(ApiError::unauthenticated(
+                "this endpoint needs the service key",
+            )),
+            Caller::User(_) => Err(ApiError::denied(
+                "this endpoint is for service callers only",
+            )),
             other => Ok(other),
         }
     }

@@ -131,7 +131,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and a client-safe message.
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        ApiError { code, message: message.into(), upstream: None, retry_after: None }
+        ApiError {
+            code,
+            message: message.into(),
+            upstream: None,
+            retry_after: None,
+        }
     }
     /// 400 INVALID_ARGUMENT.
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
@@ -195,7 +200,10 @@ impl ApiError {
             error.insert("request_id".into(), id.into());
         }
         if let Some(up) = &self.upstream {
-            error.insert("upstream".into(), serde_json::to_value(up).unwrap_or_default());
+            error.insert(
+                "upstream".into(),
+                serde_json::to_value(up).unwrap_or_default(),
+            );
         }
         serde_json::json!({ "error": error })
     }
@@ -246,7 +254,12 @@ mod tests {
 
     #[test]
     fn envelope_shape() {
-        let e = ApiError::upstream(ErrorCode::InvalidArgument, "wechat", Some(40029), "invalid code");
+        let e = ApiError::upstream(
+            ErrorCode::InvalidArgument,
+            "wechat",
+            Some(40029),
+            "invalid code",
+        );
         let body = e.to_body(Some("r1"));
         assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
         assert_eq!(body["error"]["request_id"], "r1");
@@ -257,7 +270,13 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(ErrorCode::RateLimited.status().as_u16(), 429);
-        assert_eq!(ErrorCode::from_status(StatusCode::PAYLOAD_TOO_LARGE), ErrorCode::PayloadTooLarge);
-        assert_eq!(ErrorCode::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE), ErrorCode::InvalidArgument);
+        assert_eq!(
+            ErrorCode::from_status(StatusCode::PAYLOAD_TOO_LARGE),
+            ErrorCode::PayloadTooLarge
+        );
+        assert_eq!(
+            ErrorCode::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            ErrorCode::InvalidArgument
+        );
     }
 }

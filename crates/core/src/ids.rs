@@ -31,7 +31,9 @@ pub fn random_alnum(n: usize) -> String {
     use rand::Rng;
     const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rngs::OsRng;
-    (0..n).map(|_| ABC[rng.gen_range(0..ABC.len())] as char).collect()
+    (0..n)
+        .map(|_| ABC[rng.gen_range(0..ABC.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]

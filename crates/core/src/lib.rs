@@ -9,6 +9,7 @@
 //!
 //! This crate stays small on purpose: anything here is a dependency of every other crate.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
 pub mod caller;

@@ -136,6 +136,8 @@ impl ChangeBus for LocalBus {
     }
 
     fn subscribe(&self) -> ChangeReceiver {
-        ChangeReceiver { rx: self.tx.subscribe() }
+        ChangeReceiver {
+            rx: self.tx.subscribe(),
+        }
     }
 }

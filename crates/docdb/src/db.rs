@@ -37,7 +37,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { document_bytes: 256 * 1024, depth: 64, max_limit: 1000, default_limit: 20, max_skip: 1_000_000 }
+        Limits {
+            document_bytes: 256 * 1024,
+            depth: 64,
+            max_limit: 1000,
+            default_limit: 20,
+            max_skip: 1_000_000,
+        }
     }
 }
 
@@ -69,14 +75,23 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        DbOptions { limits: Limits::default(), collections: BTreeMap::new(), readers: 4, bus: None }
+        DbOptions {
+            limits: Limits::default(),
+            collections: BTreeMap::new(),
+            readers: 4,
+            bus: None,
+        }
     }
 }
 
 impl DbOptions {
     /// From the whole configuration (`[limits]`, `[collections]`).
     pub fn from_config(c: &config::Config) -> Self {
-        DbOptions { limits: Limits::from_config(&c.limits), collections: c.collections.clone(), ..DbOptions::default() }
+        DbOptions {
+            limits: Limits::from_config(&c.limits),
+            collections: c.collections.clone(),
+            ..DbOptions::default()
+        }
     }
 }
 
@@ -115,7 +130,9 @@ impl CollectionRules {
     /// Parses `[collections.NAME]` rules, naming the key in errors.
     pub fn from_config(name: &str, c: &CollectionConfig) -> Result<CollectionRules, DbError> {
         let p = |what: &str, src: &Option<config::RuleSource>| -> Result<Option<Rule>, DbError> {
-            src.as_ref().map(|s| parse_config_rule(&format!("collections.{name}.{what}"), s, DOC_ROOTS)).transpose()
+            src.as_ref()
+                .map(|s| parse_config_rule(&format!("collections.{name}.{what}"), s, DOC_ROOTS))
+                .transpose()
         };
         let write = p("write", &c.write)?;
         Ok(CollectionRules {
@@ -129,10 +146,18 @@ impl CollectionRules {
     /// Rules given as expressions (for built-in system collections).
     pub fn parse(read: Option<&str>, write: Option<&str>) -> Result<CollectionRules, DbError> {
         let p = |s: Option<&str>| {
-            s.map(|s| Rule::parse(s, DOC_ROOTS).map_err(|e| DbError::invalid(format!("rule {s:?}: {e}")))).transpose()
+            s.map(|s| {
+                Rule::parse(s, DOC_ROOTS).map_err(|e| DbError::invalid(format!("rule {s:?}: {e}")))
+            })
+            .transpose()
         };
         let write = p(write)?;
-        Ok(CollectionRules { read: p(read)?, create: write.clone(), update: write.clone(), delete: write })
+        Ok(CollectionRules {
+            read: p(read)?,
+            create: write.clone(),
+            update: write.clone(),
+            delete: write,
+        })
     }
 }
 
@@ -217,26 +242,46 @@ impl Database {
         let mut indexes = Vec::new();
         for (name, c) in &options.collections {
             if !config::valid_collection_name(name) {
-                return Err(DbError::invalid(format!("collections.{name}: invalid collection name")));
+                return Err(DbError::invalid(format!(
+                    "collections.{name}: invalid collection name"
+                )));
             }
-            rules.insert(name.clone(), Arc::new(CollectionRules::from_config(name, c)?));
+            rules.insert(
+                name.clone(),
+                Arc::new(CollectionRules::from_config(name, c)?),
+            );
             let mut specs = Vec::new();
             for (i, idx) in c.indexes.iter().enumerate() {
-                specs.push(
-                    IndexSpec::parse(&idx.fields, idx.unique)
-                        .map_err(|e| DbError::invalid(format!("collections.{name}.indexes[{i}]: {e}")))?,
-                );
+                specs.push(IndexSpec::parse(&idx.fields, idx.unique).map_err(|e| {
+                    DbError::invalid(format!("collections.{name}.indexes[{i}]: {e}"))
+                })?);
             }
             indexes.push((name.clone(), specs));
         }
-        let bus = options.bus.clone().unwrap_or_else(|| Arc::new(LocalBus::default()));
+        let bus = options
+            .bus
+            .clone()
+            .unwrap_or_else(|| Arc::new(LocalBus::default()));
         let backend: Arc<dyn Backend> = if url.starts_with("sqlite://") {
             let path = crate::backend::sqlite::path_from_url(url)
                 .ok_or_else(|| DbError::invalid("database.url: sqlite:// needs a file path"))?;
-            let limits = DocLimits { max_bytes: options.limits.document_bytes, max_depth: options.limits.depth };
-            Arc::new(SqliteBackend::open(&path, SqliteOptions { readers: options.readers, limits }, bus, indexes)?)
+            let limits = DocLimits {
+                max_bytes: options.limits.document_bytes,
+                max_depth: options.limits.depth,
+            };
+            Arc::new(SqliteBackend::open(
+                &path,
+                SqliteOptions {
+                    readers: options.readers,
+                    limits,
+                },
+                bus,
+                indexes,
+            )?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(DbError::invalid("database.url: the PostgreSQL backend is not available yet; use sqlite://"));
+            return Err(DbError::invalid(
+                "database.url: the PostgreSQL backend is not available yet; use sqlite://",
+            ));
         } else {
             return Err(DbError::invalid("database.url must start with sqlite://"));
         };
@@ -260,7 +305,8 @@ impl Database {
     pub fn declare_rules(&self, collection: &str, rules: CollectionRules) -> Result<(), DbError> {
         check_collection(collection)?;
         let mut map = self.inner.rules.write();
-        map.entry(collection.to_string()).or_insert_with(|| Arc::new(rules));
+        map.entry(collection.to_string())
+            .or_insert_with(|| Arc::new(rules));
         Ok(())
     }
 
@@ -277,11 +323,19 @@ impl Database {
 
     /// Creates an index idempotently (for system collections declared by other areas):
     /// `fields` like `["openid"]` or `["_openid", "-created"]` (`-` = descending).
-    pub async fn ensure_index(&self, collection: &str, fields: &[&str], unique: bool) -> Result<(), DbError> {
+    pub async fn ensure_index(
+        &self,
+        collection: &str,
+        fields: &[&str],
+        unique: bool,
+    ) -> Result<(), DbError> {
         check_collection(collection)?;
         let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
         let spec = IndexSpec::parse(&fields, unique)?;
-        self.inner.backend.ensure_indexes(collection, vec![spec], IndexOwner::System).await
+        self.inner
+            .backend
+            .ensure_indexes(collection, vec![spec], IndexOwner::System)
+            .await
     }
 
     /// A subscription to committed changes (see [`crate::change`]).
@@ -305,18 +359,24 @@ impl Database {
             return Ok(Access::All);
         }
         if self.is_internal(collection) {
-            return Err(DbError::denied(format!("collection {collection} is internal")));
+            return Err(DbError::denied(format!(
+                "collection {collection} is internal"
+            )));
         }
         let system = collection.starts_with('_');
         if system && op != Op::Read {
-            return Err(DbError::denied(format!("system collection {collection} is written only by Minibase")));
+            return Err(DbError::denied(format!(
+                "system collection {collection} is written only by Minibase"
+            )));
         }
         if caller.is_privileged() {
             return Ok(Access::All);
         }
         let rules = self.inner.rules.read().get(collection).cloned();
         let Some(rules) = rules else {
-            return Err(DbError::denied(format!("collection {collection} is not opened to clients")));
+            return Err(DbError::denied(format!(
+                "collection {collection} is not opened to clients"
+            )));
         };
         let rule = match op {
             Op::Read => &rules.read,
@@ -326,7 +386,10 @@ impl Database {
         };
         match rule {
             Some(r) => Ok(Access::Rule(r.clone())),
-            None => Err(DbError::denied(format!("no rule lets clients {} {collection}", op.verb()))),
+            None => Err(DbError::denied(format!(
+                "no rule lets clients {} {collection}",
+                op.verb()
+            ))),
         }
     }
 
@@ -339,7 +402,14 @@ impl Database {
 
     /// What the caller's rule for `op` requires of a document, as a filter (`True` for
     /// privileged callers); `data` is the request's data, as rules see it.
-    fn rule_filter(&self, caller: &Caller, collection: &str, op: Op, now: i64, data: Option<&Value>) -> Result<Filter, DbError> {
+    fn rule_filter(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        op: Op,
+        now: i64,
+        data: Option<&Value>,
+    ) -> Result<Filter, DbError> {
         Ok(match self.access(caller, collection, op)? {
             Access::All => Filter::True,
             Access::Rule(r) => r.to_filter(&rule_env(caller, now, data)),
@@ -355,7 +425,11 @@ impl Database {
     ) -> Result<crate::backend::WriteResult, DbError> {
         self.inner
             .backend
-            .write(WriteOp::Modify { collection: collection.to_string(), target, decide: Box::new(decide) })
+            .write(WriteOp::Modify {
+                collection: collection.to_string(),
+                target,
+                decide: Box::new(decide),
+            })
             .await
     }
 
@@ -375,7 +449,17 @@ impl Database {
             Some(old) if check.matches(old) => act(old),
             _ => Ok(Action::Keep),
         };
-        Ok(self.modify(collection, Target::Where { filter: selection, limit: None }, decide).await?.affected)
+        Ok(self
+            .modify(
+                collection,
+                Target::Where {
+                    filter: selection,
+                    limit: None,
+                },
+                decide,
+            )
+            .await?
+            .affected)
     }
 
     fn parse_where(&self, w: &Value) -> Result<Filter, DbError> {
@@ -383,17 +467,28 @@ impl Database {
     }
 
     fn limits_doc(&self) -> DocLimits {
-        DocLimits { max_bytes: self.inner.limits.document_bytes, max_depth: self.inner.limits.depth }
+        DocLimits {
+            max_bytes: self.inner.limits.document_bytes,
+            max_depth: self.inner.limits.depth,
+        }
     }
 
     /// Prepares a document from a client for storing: object, `_id`, `_openid`, values.
-    fn prepare_doc(&self, caller: &Caller, mut doc: Value, id: Option<&str>, now: i64) -> Result<(Value, String), DbError> {
+    fn prepare_doc(
+        &self,
+        caller: &Caller,
+        mut doc: Value,
+        id: Option<&str>,
+        now: i64,
+    ) -> Result<(Value, String), DbError> {
         let Value::Object(ref mut m) = doc else {
             return Err(DbError::invalid("a document must be a JSON object"));
         };
         let id = match (m.get("_id"), id) {
             (Some(Value::String(s)), Some(want)) if s != want => {
-                return Err(DbError::invalid("_id in the body differs from the _id in the path"));
+                return Err(DbError::invalid(
+                    "_id in the body differs from the _id in the path",
+                ));
             }
             (Some(Value::String(s)), _) => s.clone(),
             (Some(_), _) => return Err(DbError::invalid("_id must be a string")),
@@ -405,12 +500,18 @@ impl Database {
         match caller {
             Caller::User(u) => match m.get("_openid") {
                 Some(Value::String(s)) if *s == u.openid => {}
-                Some(_) => return Err(DbError::invalid("_openid is set by the server and cannot be changed")),
+                Some(_) => {
+                    return Err(DbError::invalid(
+                        "_openid is set by the server and cannot be changed",
+                    ));
+                }
                 None => {}
             },
             Caller::Anonymous => {
                 if m.contains_key("_openid") {
-                    return Err(DbError::invalid("_openid is set by the server and cannot be changed"));
+                    return Err(DbError::invalid(
+                        "_openid is set by the server and cannot be changed",
+                    ));
                 }
             }
             _ => {
@@ -425,7 +526,12 @@ impl Database {
     }
 
     /// Creates a document; returns its `_id` (generated when absent).
-    pub async fn create(&self, caller: &Caller, collection: &str, doc: Value) -> Result<String, DbError> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        doc: Value,
+    ) -> Result<String, DbError> {
         let access = self.access(caller, collection, Op::Create)?;
         let now = mb_core::now_ms();
         let service_openid = doc.get("_openid").cloned();
@@ -437,12 +543,23 @@ impl Database {
                 return Err(denied_by_rule());
             }
         }
-        self.inner.backend.write(WriteOp::Insert { collection: collection.to_string(), doc }).await?;
+        self.inner
+            .backend
+            .write(WriteOp::Insert {
+                collection: collection.to_string(),
+                doc,
+            })
+            .await?;
         Ok(id)
     }
 
     /// Reads one document (`None` if absent or not readable by the caller).
-    pub async fn get(&self, caller: &Caller, collection: &str, id: &str) -> Result<Option<Value>, DbError> {
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<Value>, DbError> {
         value::check_id(id)?;
         let filter = self.read_filter(caller, collection)?;
         if matches!(filter, Filter::False) {
@@ -452,7 +569,12 @@ impl Database {
     }
 
     /// [`Database::get`] as JSON text, exactly as stored.
-    pub async fn get_json(&self, caller: &Caller, collection: &str, id: &str) -> Result<Option<String>, DbError> {
+    pub async fn get_json(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<String>, DbError> {
         value::check_id(id)?;
         let filter = self.read_filter(caller, collection)?;
         if matches!(filter, Filter::False) {
@@ -463,7 +585,13 @@ impl Database {
 
     /// CloudBase `set`: replaces the document `id`, or creates it. Returns whether it was
     /// created. `_openid` is kept from the stored document (or stamped for a user's create).
-    pub async fn set(&self, caller: &Caller, collection: &str, id: &str, doc: Value) -> Result<bool, DbError> {
+    pub async fn set(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        id: &str,
+        doc: Value,
+    ) -> Result<bool, DbError> {
         value::check_id(id)?;
         let create_access = self.access(caller, collection, Op::Create);
         let update_access = self.access(caller, collection, Op::Update);
@@ -478,12 +606,19 @@ impl Database {
         let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
             match stored {
                 None => {
-                    let doc = assemble(&id, stamp_openid(&caller, given_openid.clone(), None), body.clone());
+                    let doc = assemble(
+                        &id,
+                        stamp_openid(&caller, given_openid.clone(), None),
+                        body.clone(),
+                    );
                     match &create_access {
                         Err(e) => Err(e.clone()),
                         Ok(Access::All) => Ok(Action::Insert(doc)),
                         Ok(Access::Rule(rule)) => {
-                            if rule.to_filter(&rule_env(&caller, now, Some(&doc))).matches(&doc) {
+                            if rule
+                                .to_filter(&rule_env(&caller, now, Some(&doc)))
+                                .matches(&doc)
+                            {
                                 Ok(Action::Insert(doc))
                             } else {
                                 Err(denied_by_rule())
@@ -496,16 +631,25 @@ impl Database {
                     if caller.user().is_some() || matches!(caller, Caller::Anonymous) {
                         if let Some(g) = &given_openid {
                             if Some(g) != old_openid.as_ref() {
-                                return Err(DbError::invalid("_openid is set by the server and cannot be changed"));
+                                return Err(DbError::invalid(
+                                    "_openid is set by the server and cannot be changed",
+                                ));
                             }
                         }
                     }
-                    let doc = assemble(&id, stamp_openid(&caller, given_openid.clone(), old_openid), body.clone());
+                    let doc = assemble(
+                        &id,
+                        stamp_openid(&caller, given_openid.clone(), old_openid),
+                        body.clone(),
+                    );
                     match &update_access {
                         Err(e) => Err(e.clone()),
                         Ok(Access::All) => Ok(Action::Replace(doc)),
                         Ok(Access::Rule(rule)) => {
-                            if rule.to_filter(&rule_env(&caller, now, Some(&doc))).matches(old) {
+                            if rule
+                                .to_filter(&rule_env(&caller, now, Some(&doc)))
+                                .matches(old)
+                            {
                                 Ok(Action::Replace(doc))
                             } else {
                                 Err(denied_by_rule())
@@ -515,11 +659,20 @@ impl Database {
                 }
             }
         };
-        Ok(self.modify(collection, Target::Id(target_id), decide).await?.created)
+        Ok(self
+            .modify(collection, Target::Id(target_id), decide)
+            .await?
+            .created)
     }
 
     /// Applies an update to one document; returns 0 (no such document) or 1.
-    pub async fn update_by_id(&self, caller: &Caller, collection: &str, id: &str, update: &Value) -> Result<u64, DbError> {
+    pub async fn update_by_id(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        id: &str,
+        update: &Value,
+    ) -> Result<u64, DbError> {
         value::check_id(id)?;
         self.check_depth(update, "update")?;
         let parsed = Update::parse(update)?;
@@ -527,50 +680,78 @@ impl Database {
         let rule_filter = self.rule_filter(caller, collection, Op::Update, now, Some(update))?;
         let limits = self.limits_doc();
         let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
-            let Some(old) = stored else { return Ok(Action::Keep) };
+            let Some(old) = stored else {
+                return Ok(Action::Keep);
+            };
             if !rule_filter.matches(old) {
                 return Err(denied_by_rule());
             }
             apply_update(&parsed, old, now, &limits)
         };
-        Ok(self.modify(collection, Target::Id(id.to_string()), decide).await?.affected)
+        Ok(self
+            .modify(collection, Target::Id(id.to_string()), decide)
+            .await?
+            .affected)
     }
 
     /// Deletes one document; returns 0 (no such document) or 1.
-    pub async fn delete_by_id(&self, caller: &Caller, collection: &str, id: &str) -> Result<u64, DbError> {
+    pub async fn delete_by_id(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        id: &str,
+    ) -> Result<u64, DbError> {
         value::check_id(id)?;
-        let rule_filter = self.rule_filter(caller, collection, Op::Delete, mb_core::now_ms(), None)?;
+        let rule_filter =
+            self.rule_filter(caller, collection, Op::Delete, mb_core::now_ms(), None)?;
         let decide = move |stored: Option<&Value>| -> Result<Action, DbError> {
-            let Some(old) = stored else { return Ok(Action::Keep) };
+            let Some(old) = stored else {
+                return Ok(Action::Keep);
+            };
             if !rule_filter.matches(old) {
                 return Err(denied_by_rule());
             }
             Ok(Action::Delete)
         };
-        Ok(self.modify(collection, Target::Id(id.to_string()), decide).await?.affected)
+        Ok(self
+            .modify(collection, Target::Id(id.to_string()), decide)
+            .await?
+            .affected)
     }
 
     fn check_depth(&self, v: &Value, what: &str) -> Result<(), DbError> {
         let max = self.inner.limits.depth;
         if value::depth_of(v, max + 1) > max {
-            return Err(DbError::invalid(format!("{what} nested deeper than {max} levels")));
+            return Err(DbError::invalid(format!(
+                "{what} nested deeper than {max} levels"
+            )));
         }
         Ok(())
     }
 
     /// Checks a query request and turns it into the backend's query (the caller's read rule
     /// ANDed in); `None` when it can match nothing.
-    fn plan_query(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<(Option<Query>, Option<Projection>), DbError> {
+    fn plan_query(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        req: &QueryRequest,
+    ) -> Result<(Option<Query>, Option<Projection>), DbError> {
         let filter = self.parse_where(&req.where_)?;
         let order: Vec<SortKey> = parse_order_by(&req.order_by)?;
         let projection = Projection::parse(&req.field)?;
         let limits = &self.inner.limits;
         let skip = match &req.skip {
             Value::Null => 0,
-            v => v.as_u64().ok_or_else(|| DbError::invalid("skip must be a non-negative integer"))?,
+            v => v
+                .as_u64()
+                .ok_or_else(|| DbError::invalid("skip must be a non-negative integer"))?,
         };
         if skip > limits.max_skip && !matches!(caller, Caller::System) {
-            return Err(DbError::invalid(format!("skip must be at most {}", limits.max_skip)));
+            return Err(DbError::invalid(format!(
+                "skip must be at most {}",
+                limits.max_skip
+            )));
         }
         let limit = match &req.limit {
             Value::Null => match caller {
@@ -579,9 +760,14 @@ impl Database {
                 _ => Some(limits.default_limit.max(100).min(limits.max_limit)),
             },
             v => {
-                let n = v.as_u64().ok_or_else(|| DbError::invalid("limit must be a non-negative integer"))?;
+                let n = v
+                    .as_u64()
+                    .ok_or_else(|| DbError::invalid("limit must be a non-negative integer"))?;
                 if n > limits.max_limit && !matches!(caller, Caller::System) {
-                    return Err(DbError::invalid(format!("limit must be at most {}", limits.max_limit)));
+                    return Err(DbError::invalid(format!(
+                        "limit must be at most {}",
+                        limits.max_limit
+                    )));
                 }
                 Some(n)
             }
@@ -591,14 +777,29 @@ impl Database {
         if matches!(filter, Filter::False) || limit == Some(0) {
             return Ok((None, projection));
         }
-        Ok((Some(Query { filter, order, skip, limit }), projection))
+        Ok((
+            Some(Query {
+                filter,
+                order,
+                skip,
+                limit,
+            }),
+            projection,
+        ))
     }
 
     /// Runs a query: `where` (with the caller's read rule ANDed in), `orderBy`, `skip`,
     /// `limit`, projection.
-    pub async fn query(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<Vec<Value>, DbError> {
+    pub async fn query(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        req: &QueryRequest,
+    ) -> Result<Vec<Value>, DbError> {
         let (query, projection) = self.plan_query(caller, collection, req)?;
-        let Some(query) = query else { return Ok(Vec::new()) };
+        let Some(query) = query else {
+            return Ok(Vec::new());
+        };
         let docs = self.inner.backend.query(collection, query).await?;
         Ok(match projection {
             Some(p) => docs.into_iter().map(|d| p.apply(d)).collect(),
@@ -608,21 +809,42 @@ impl Database {
 
     /// [`Database::query`] as a JSON array text, straight from storage when there is no
     /// projection (what the HTTP layer answers, without a parse/serialise round trip).
-    pub async fn query_json(&self, caller: &Caller, collection: &str, req: &QueryRequest) -> Result<String, DbError> {
+    pub async fn query_json(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        req: &QueryRequest,
+    ) -> Result<String, DbError> {
         let (query, projection) = self.plan_query(caller, collection, req)?;
-        let Some(query) = query else { return Ok("[]".to_string()) };
+        let Some(query) = query else {
+            return Ok("[]".to_string());
+        };
         match projection {
             None => self.inner.backend.query_json(collection, query).await,
             Some(p) => {
-                let docs: Vec<Value> = self.inner.backend.query(collection, query).await?.into_iter().map(|d| p.apply(d)).collect();
+                let docs: Vec<Value> = self
+                    .inner
+                    .backend
+                    .query(collection, query)
+                    .await?
+                    .into_iter()
+                    .map(|d| p.apply(d))
+                    .collect();
                 serde_json::to_string(&docs).map_err(DbError::internal)
             }
         }
     }
 
     /// Counts the documents matching `where` that the caller may read.
-    pub async fn count(&self, caller: &Caller, collection: &str, where_: &Value) -> Result<u64, DbError> {
-        let filter = self.parse_where(where_)?.and(self.read_filter(caller, collection)?);
+    pub async fn count(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        where_: &Value,
+    ) -> Result<u64, DbError> {
+        let filter = self
+            .parse_where(where_)?
+            .and(self.read_filter(caller, collection)?);
         if matches!(filter, Filter::False) {
             return Ok(0);
         }
@@ -633,31 +855,69 @@ impl Database {
     /// allows; returns how many. Atomic per document: a document is re-checked against
     /// `where` inside the write, so conditional updates (`{"_id": x, "state": "NOTPAY"}`)
     /// succeed for exactly one of many concurrent callers.
-    pub async fn update_where(&self, caller: &Caller, collection: &str, where_: &Value, update: &Value) -> Result<u64, DbError> {
+    pub async fn update_where(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        where_: &Value,
+        update: &Value,
+    ) -> Result<u64, DbError> {
         let filter = self.parse_where(where_)?;
         self.check_depth(update, "update")?;
         let parsed = Update::parse(update)?;
         let now = mb_core::now_ms();
-        let selection = filter.and(self.rule_filter(caller, collection, Op::Update, now, Some(update))?);
+        let selection =
+            filter.and(self.rule_filter(caller, collection, Op::Update, now, Some(update))?);
         let limits = self.limits_doc();
-        self.modify_where(collection, selection, move |old| apply_update(&parsed, old, now, &limits)).await
+        self.modify_where(collection, selection, move |old| {
+            apply_update(&parsed, old, now, &limits)
+        })
+        .await
     }
 
     /// Deletes every document matching `where` that the caller's delete rule allows;
     /// returns how many.
-    pub async fn remove_where(&self, caller: &Caller, collection: &str, where_: &Value) -> Result<u64, DbError> {
+    pub async fn remove_where(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        where_: &Value,
+    ) -> Result<u64, DbError> {
         let filter = self.parse_where(where_)?;
-        let selection = filter.and(self.rule_filter(caller, collection, Op::Delete, mb_core::now_ms(), None)?);
-        self.modify_where(collection, selection, |_| Ok(Action::Delete)).await
+        let selection = filter.and(self.rule_filter(
+            caller,
+            collection,
+            Op::Delete,
+            mb_core::now_ms(),
+            None,
+        )?);
+        self.modify_where(collection, selection, |_| Ok(Action::Delete))
+            .await
     }
 
     /// The storage engine's plan for a query (service view: no rules), one line per step.
     /// For tests and operators checking that an index is used.
-    pub async fn explain(&self, collection: &str, where_: &Value, order_by: &Value) -> Result<Vec<String>, DbError> {
+    pub async fn explain(
+        &self,
+        collection: &str,
+        where_: &Value,
+        order_by: &Value,
+    ) -> Result<Vec<String>, DbError> {
         check_collection(collection)?;
         let filter = self.parse_where(where_)?;
         let order = parse_order_by(order_by)?;
-        self.inner.backend.explain(collection, Query { filter, order, skip: 0, limit: Some(20) }).await
+        self.inner
+            .backend
+            .explain(
+                collection,
+                Query {
+                    filter,
+                    order,
+                    skip: 0,
+                    limit: Some(20),
+                },
+            )
+            .await
     }
 }
 

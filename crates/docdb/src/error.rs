@@ -80,12 +80,17 @@ impl From<rusqlite::Error> for DbError {
         if let rusqlite::Error::SqliteFailure(f, msg) = &e {
             if f.code == rusqlite::ErrorCode::ConstraintViolation {
                 let unique = msg.as_deref().unwrap_or("");
-                if unique.contains(".id") || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
+                if unique.contains(".id")
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                {
                     return DbError::conflict("a document with this _id already exists");
                 }
                 return DbError::conflict("a unique index of this collection is violated");
             }
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) {
                 return DbError::Unavailable("database busy, retry".into());
             }
         }

@@ -81,11 +81,21 @@ impl QueryRegex {
                 'm' => b.multi_line(true),
                 's' => b.dot_matches_new_line(true),
                 'x' => b.ignore_whitespace(true),
-                other => return Err(DbError::invalid(format!("$options: unknown flag {other:?} (i, m, s, x)"))),
+                other => {
+                    return Err(DbError::invalid(format!(
+                        "$options: unknown flag {other:?} (i, m, s, x)"
+                    )));
+                }
             };
         }
-        let re = b.build().map_err(|e| DbError::invalid(format!("$regex: {}", first_line(&e.to_string()))))?;
-        Ok(QueryRegex { pattern: pattern.to_string(), options: options.to_string(), re: Arc::new(re) })
+        let re = b
+            .build()
+            .map_err(|e| DbError::invalid(format!("$regex: {}", first_line(&e.to_string()))))?;
+        Ok(QueryRegex {
+            pattern: pattern.to_string(),
+            options: options.to_string(),
+            re: Arc::new(re),
+        })
     }
 }
 
@@ -145,7 +155,9 @@ impl Parser {
     fn count(&mut self) -> Result<(), DbError> {
         self.conditions += 1;
         if self.conditions > MAX_CONDITIONS {
-            return Err(DbError::invalid(format!("where has more than {MAX_CONDITIONS} conditions")));
+            return Err(DbError::invalid(format!(
+                "where has more than {MAX_CONDITIONS} conditions"
+            )));
         }
         Ok(())
     }
@@ -160,9 +172,14 @@ impl Filter {
     /// Parses a `where`, refusing nesting deeper than `max_depth`.
     pub fn parse_with_depth(v: &Value, max_depth: usize) -> Result<Filter, DbError> {
         if value::depth_of(v, max_depth + 1) > max_depth {
-            return Err(DbError::invalid(format!("where nested deeper than {max_depth} levels")));
+            return Err(DbError::invalid(format!(
+                "where nested deeper than {max_depth} levels"
+            )));
         }
-        let mut p = Parser { conditions: 0, max_depth };
+        let mut p = Parser {
+            conditions: 0,
+            max_depth,
+        };
         match v {
             Value::Null => Ok(Filter::True),
             Value::Object(m) => parse_doc(&mut p, m, None).map(simplify),
@@ -173,7 +190,11 @@ impl Filter {
     /// A filter `path == value`.
     pub fn eq(path: FieldPath, v: Value) -> Filter {
         let source = op_obj("$eq", v.clone());
-        Filter::Field(FieldCond { path, cond: Cond::Eq(v), source })
+        Filter::Field(FieldCond {
+            path,
+            cond: Cond::Eq(v),
+            source,
+        })
     }
 
     /// `self AND other`.
@@ -197,7 +218,9 @@ impl Filter {
     pub fn paths(&self, out: &mut Vec<FieldPath>) {
         match self {
             Filter::True | Filter::False => {}
-            Filter::And(fs) | Filter::Or(fs) | Filter::Nor(fs) => fs.iter().for_each(|f| f.paths(out)),
+            Filter::And(fs) | Filter::Or(fs) | Filter::Nor(fs) => {
+                fs.iter().for_each(|f| f.paths(out))
+            }
             Filter::Field(fc) => out.push(fc.path.clone()),
         }
     }
@@ -245,7 +268,11 @@ fn simplify(f: Filter) -> Filter {
                     other => out.push(other),
                 }
             }
-            if out.is_empty() { Filter::True } else { Filter::Nor(out) }
+            if out.is_empty() {
+                Filter::True
+            } else {
+                Filter::Nor(out)
+            }
         }
         other => other,
     }
@@ -264,7 +291,9 @@ fn is_operator_object(m: &Map<String, Value>) -> Result<bool, DbError> {
     } else if dollar == m.len() {
         Ok(true)
     } else {
-        Err(DbError::invalid("an object mixes operators ($…) and field names"))
+        Err(DbError::invalid(
+            "an object mixes operators ($…) and field names",
+        ))
     }
 }
 
@@ -276,14 +305,23 @@ fn is_cond_object(m: &Map<String, Value>) -> bool {
             k.starts_with('$')
                 && (!matches!(k.as_str(), "$and" | "$or" | "$nor")
                     || v.as_array().is_some_and(|items| {
-                        items.iter().all(|it| it.as_object().is_some_and(is_cond_object))
+                        items
+                            .iter()
+                            .all(|it| it.as_object().is_some_and(is_cond_object))
                     }))
         })
 }
 
-fn parse_logical(p: &mut Parser, op: &str, v: &Value, prefix: Option<&FieldPath>) -> Result<Vec<Filter>, DbError> {
+fn parse_logical(
+    p: &mut Parser,
+    op: &str,
+    v: &Value,
+    prefix: Option<&FieldPath>,
+) -> Result<Vec<Filter>, DbError> {
     let Value::Array(items) = v else {
-        return Err(DbError::invalid(format!("{op} takes an array of conditions")));
+        return Err(DbError::invalid(format!(
+            "{op} takes an array of conditions"
+        )));
     };
     if items.is_empty() {
         return Err(DbError::invalid(format!("{op} takes a non-empty array")));
@@ -298,7 +336,11 @@ fn parse_logical(p: &mut Parser, op: &str, v: &Value, prefix: Option<&FieldPath>
 }
 
 /// Parses a document-level filter; `prefix` is set when flattening a nested plain object.
-fn parse_doc(p: &mut Parser, m: &Map<String, Value>, prefix: Option<&FieldPath>) -> Result<Filter, DbError> {
+fn parse_doc(
+    p: &mut Parser,
+    m: &Map<String, Value>,
+    prefix: Option<&FieldPath>,
+) -> Result<Filter, DbError> {
     let mut parts = Vec::with_capacity(m.len());
     for (k, v) in m {
         match k.as_str() {
@@ -306,7 +348,9 @@ fn parse_doc(p: &mut Parser, m: &Map<String, Value>, prefix: Option<&FieldPath>)
             "$or" => parts.push(Filter::Or(parse_logical(p, "$or", v, prefix)?)),
             "$nor" => parts.push(Filter::Nor(parse_logical(p, "$nor", v, prefix)?)),
             k if k.starts_with('$') => {
-                return Err(DbError::invalid(format!("unknown query operator {k} (at document level: $and, $or, $nor)")));
+                return Err(DbError::invalid(format!(
+                    "unknown query operator {k} (at document level: $and, $or, $nor)"
+                )));
             }
             _ => {
                 let rel = FieldPath::parse(k)?;
@@ -329,12 +373,20 @@ fn parse_field(p: &mut Parser, path: FieldPath, v: &Value) -> Result<Filter, DbE
         if m.len() == 1 && m.contains_key(value::DATE) {
             let val = parse_value(v)?;
             p.count()?;
-            return Ok(Filter::Field(FieldCond { path, cond: Cond::Eq(val), source: op_obj("$eq", v.clone()) }));
+            return Ok(Filter::Field(FieldCond {
+                path,
+                cond: Cond::Eq(val),
+                source: op_obj("$eq", v.clone()),
+            }));
         }
         if !m.is_empty() {
             if is_operator_object(m)? {
                 let cond = parse_ops(p, m)?;
-                return Ok(Filter::Field(FieldCond { path, cond, source: v.clone() }));
+                return Ok(Filter::Field(FieldCond {
+                    path,
+                    cond,
+                    source: v.clone(),
+                }));
             }
             // CloudBase flattening: {"style": {"color": "red"}} ≡ {"style.color": "red"}.
             return parse_doc(p, m, Some(&path));
@@ -342,7 +394,11 @@ fn parse_field(p: &mut Parser, path: FieldPath, v: &Value) -> Result<Filter, DbE
     }
     let val = parse_value(v)?;
     p.count()?;
-    Ok(Filter::Field(FieldCond { path, cond: Cond::Eq(val), source: op_obj("$eq", v.clone()) }))
+    Ok(Filter::Field(FieldCond {
+        path,
+        cond: Cond::Eq(val),
+        source: op_obj("$eq", v.clone()),
+    }))
 }
 
 /// Checks an operand value: typed values allowed (`$date`), other `$` keys refused.
@@ -357,13 +413,17 @@ pub(crate) fn parse_value(v: &Value) -> Result<Value, DbError> {
                     return if value::as_date(v).is_some() {
                         Ok(v.clone())
                     } else {
-                        Err(DbError::invalid("$date takes integer milliseconds since the epoch"))
+                        Err(DbError::invalid(
+                            "$date takes integer milliseconds since the epoch",
+                        ))
                     };
                 }
             }
             for (k, c) in m {
                 if k.starts_with('$') {
-                    return Err(DbError::invalid(format!("unexpected operator {k} inside a value")));
+                    return Err(DbError::invalid(format!(
+                        "unexpected operator {k} inside a value"
+                    )));
                 }
                 parse_value(c)?;
             }
@@ -383,12 +443,16 @@ fn array_operand<'a>(op: &str, v: &'a Value) -> Result<&'a Vec<Value>, DbError> 
     match v {
         Value::Array(a) => {
             if a.len() > MAX_CONDITIONS {
-                return Err(DbError::invalid(format!("{op} takes at most {MAX_CONDITIONS} values")));
+                return Err(DbError::invalid(format!(
+                    "{op} takes at most {MAX_CONDITIONS} values"
+                )));
             }
             for x in a {
                 if let Value::Object(m) = x {
                     if m.keys().any(|k| k == "$regex") {
-                        return Err(DbError::invalid(format!("{op}: regular expressions inside {op} are not supported")));
+                        return Err(DbError::invalid(format!(
+                            "{op}: regular expressions inside {op} are not supported"
+                        )));
                     }
                 }
                 parse_value(x)?;
@@ -400,7 +464,11 @@ fn array_operand<'a>(op: &str, v: &'a Value) -> Result<&'a Vec<Value>, DbError> 
 }
 
 fn integer(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
 }
 
 fn parse_ops(p: &mut Parser, m: &Map<String, Value>) -> Result<Cond, DbError> {
@@ -451,11 +519,17 @@ fn parse_ops(p: &mut Parser, m: &Map<String, Value>) -> Result<Cond, DbError> {
                 Value::Object(inner) if !inner.is_empty() && is_operator_object(inner)? => {
                     Cond::Not(Box::new(parse_ops(p, inner)?))
                 }
-                _ => return Err(DbError::invalid("$not takes an operator object such as {\"$gt\": 5}")),
+                _ => {
+                    return Err(DbError::invalid(
+                        "$not takes an operator object such as {\"$gt\": 5}",
+                    ));
+                }
             },
             "$and" | "$or" | "$nor" => {
                 let Value::Array(items) = arg else {
-                    return Err(DbError::invalid(format!("{op} takes an array of operator objects")));
+                    return Err(DbError::invalid(format!(
+                        "{op} takes an array of operator objects"
+                    )));
                 };
                 if items.is_empty() {
                     return Err(DbError::invalid(format!("{op} takes a non-empty array")));
@@ -466,7 +540,11 @@ fn parse_ops(p: &mut Parser, m: &Map<String, Value>) -> Result<Cond, DbError> {
                         Value::Object(inner) if !inner.is_empty() && is_operator_object(inner)? => {
                             cs.push(parse_ops(p, inner)?)
                         }
-                        _ => return Err(DbError::invalid(format!("{op} on a field takes operator objects such as {{\"$gt\": 5}}"))),
+                        _ => {
+                            return Err(DbError::invalid(format!(
+                                "{op} on a field takes operator objects such as {{\"$gt\": 5}}"
+                            )));
+                        }
                     }
                 }
                 match op.as_str() {
@@ -482,7 +560,9 @@ fn parse_ops(p: &mut Parser, m: &Map<String, Value>) -> Result<Cond, DbError> {
                 let opts = match regex_opts {
                     None => "",
                     Some(Value::String(s)) => s.as_str(),
-                    Some(_) => return Err(DbError::invalid("$options takes a string such as \"i\"")),
+                    Some(_) => {
+                        return Err(DbError::invalid("$options takes a string such as \"i\""));
+                    }
                 };
                 Cond::Regex(QueryRegex::new(pat, opts)?)
             }
@@ -493,7 +573,11 @@ fn parse_ops(p: &mut Parser, m: &Map<String, Value>) -> Result<Cond, DbError> {
         conds.push(c);
     }
     let _ = p.max_depth;
-    Ok(if conds.len() == 1 { conds.pop().unwrap_or(Cond::And(vec![])) } else { Cond::And(conds) })
+    Ok(if conds.len() == 1 {
+        conds.pop().unwrap_or(Cond::And(vec![]))
+    } else {
+        Cond::And(conds)
+    })
 }
 
 impl Filter {
@@ -502,9 +586,18 @@ impl Filter {
         match self {
             Filter::True => Value::Object(Map::new()),
             Filter::False => serde_json::json!({"_id": {"$in": []}}),
-            Filter::And(fs) => op_obj("$and", Value::Array(fs.iter().map(Filter::to_json).collect())),
-            Filter::Or(fs) => op_obj("$or", Value::Array(fs.iter().map(Filter::to_json).collect())),
-            Filter::Nor(fs) => op_obj("$nor", Value::Array(fs.iter().map(Filter::to_json).collect())),
+            Filter::And(fs) => op_obj(
+                "$and",
+                Value::Array(fs.iter().map(Filter::to_json).collect()),
+            ),
+            Filter::Or(fs) => op_obj(
+                "$or",
+                Value::Array(fs.iter().map(Filter::to_json).collect()),
+            ),
+            Filter::Nor(fs) => op_obj(
+                "$nor",
+                Value::Array(fs.iter().map(Filter::to_json).collect()),
+            ),
             Filter::Field(fc) => op_obj(fc.path.as_str(), fc.cond.to_json()),
         }
     }
@@ -631,37 +724,64 @@ impl Cond {
         match self {
             Cond::Eq(x) => cands.iter().any(|c| equal(c.get(), Some(x))),
             Cond::Ne(x) => !cands.iter().any(|c| equal(c.get(), Some(x))),
-            Cond::Lt(x) => cands.iter().any(|c| same_bracket_cmp(c.get(), x) == Some(Ordering::Less)),
-            Cond::Lte(x) => cands
+            Cond::Lt(x) => cands
                 .iter()
-                .any(|c| matches!(same_bracket_cmp(c.get(), x), Some(Ordering::Less | Ordering::Equal))),
-            Cond::Gt(x) => cands.iter().any(|c| same_bracket_cmp(c.get(), x) == Some(Ordering::Greater)),
-            Cond::Gte(x) => cands
+                .any(|c| same_bracket_cmp(c.get(), x) == Some(Ordering::Less)),
+            Cond::Lte(x) => cands.iter().any(|c| {
+                matches!(
+                    same_bracket_cmp(c.get(), x),
+                    Some(Ordering::Less | Ordering::Equal)
+                )
+            }),
+            Cond::Gt(x) => cands
                 .iter()
-                .any(|c| matches!(same_bracket_cmp(c.get(), x), Some(Ordering::Greater | Ordering::Equal))),
-            Cond::In(xs) => cands.iter().any(|c| xs.iter().any(|x| equal(c.get(), Some(x)))),
-            Cond::Nin(xs) => !cands.iter().any(|c| xs.iter().any(|x| equal(c.get(), Some(x)))),
+                .any(|c| same_bracket_cmp(c.get(), x) == Some(Ordering::Greater)),
+            Cond::Gte(x) => cands.iter().any(|c| {
+                matches!(
+                    same_bracket_cmp(c.get(), x),
+                    Some(Ordering::Greater | Ordering::Equal)
+                )
+            }),
+            Cond::In(xs) => cands
+                .iter()
+                .any(|c| xs.iter().any(|x| equal(c.get(), Some(x)))),
+            Cond::Nin(xs) => !cands
+                .iter()
+                .any(|c| xs.iter().any(|x| equal(c.get(), Some(x)))),
             Cond::Exists(b) => cands.iter().any(|c| !matches!(c, Cand::Missing)) == *b,
             Cond::Size(n) => cands
                 .iter()
                 .any(|c| matches!(c, Cand::Value(Value::Array(a)) if a.len() as u64 == *n)),
             Cond::Mod(d, r) => cands.iter().any(|c| match c.get() {
                 Some(Value::Number(n)) => {
-                    let i = n.as_i64().unwrap_or_else(|| n.as_f64().unwrap_or(0.0).trunc() as i64);
+                    let i = n
+                        .as_i64()
+                        .unwrap_or_else(|| n.as_f64().unwrap_or(0.0).trunc() as i64);
                     i.checked_rem(*d) == Some(*r)
                 }
                 _ => false,
             }),
-            Cond::All(xs) => !xs.is_empty() && xs.iter().all(|x| cands.iter().any(|c| equal(c.get(), Some(x)))),
+            Cond::All(xs) => {
+                !xs.is_empty()
+                    && xs
+                        .iter()
+                        .all(|x| cands.iter().any(|c| equal(c.get(), Some(x))))
+            }
             Cond::ElemMatchDoc(f) => cands.iter().any(|c| match c {
-                Cand::Value(Value::Array(a)) => a.iter().any(|e| e.is_object() && value::as_date(e).is_none() && f.matches(e)),
+                Cand::Value(Value::Array(a)) => a
+                    .iter()
+                    .any(|e| e.is_object() && value::as_date(e).is_none() && f.matches(e)),
                 _ => false,
             }),
             Cond::ElemMatchValue(cond) => cands.iter().any(|c| match c {
-                Cand::Value(Value::Array(a)) => a.iter().any(|e| cond.eval_cands(&[Cand::Value(e)])),
+                Cand::Value(Value::Array(a)) => {
+                    a.iter().any(|e| cond.eval_cands(&[Cand::Value(e)]))
+                }
                 _ => false,
             }),
-            Cond::Regex(r) => cands.iter().any(|c| matches!(c.get(), Some(Value::String(s)) if r.re.is_match(s))),
+            Cond::Regex(r) => cands
+                .iter()
+                .any(|c| matches!(c.get(), Some(Value::String(s)) if r.re.is_match(s))),
             Cond::Not(c) => !c.eval_cands(cands),
             Cond::And(cs) => cs.iter().all(|c| c.eval_cands(cands)),
             Cond::Or(cs) => cs.iter().any(|c| c.eval_cands(cands)),
@@ -671,9 +791,14 @@ impl Cond {
 
     /// Parses an operator object (`{"$gt": 5}`) on its own (the SQL functions use this).
     pub fn parse_operator_object(v: &Value) -> Result<Cond, DbError> {
-        let mut p = Parser { conditions: 0, max_depth: 64 };
+        let mut p = Parser {
+            conditions: 0,
+            max_depth: 64,
+        };
         match v {
-            Value::Object(m) if m.len() == 1 && m.contains_key(value::DATE) => Ok(Cond::Eq(parse_value(v)?)),
+            Value::Object(m) if m.len() == 1 && m.contains_key(value::DATE) => {
+                Ok(Cond::Eq(parse_value(v)?))
+            }
             Value::Object(m) if !m.is_empty() && is_operator_object(m)? => parse_ops(&mut p, m),
             other => Ok(Cond::Eq(parse_value(other)?)),
         }
@@ -728,7 +853,11 @@ pub fn parse_order_by(v: &Value) -> Result<Vec<SortKey>, DbError> {
     let items = match v {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,
-        _ => return Err(DbError::invalid("orderBy must be an array of [field, \"asc\"|\"desc\"]")),
+        _ => {
+            return Err(DbError::invalid(
+                "orderBy must be an array of [field, \"asc\"|\"desc\"]",
+            ));
+        }
     };
     if items.len() > 8 {
         return Err(DbError::invalid("orderBy takes at most 8 fields"));
@@ -738,7 +867,9 @@ pub fn parse_order_by(v: &Value) -> Result<Vec<SortKey>, DbError> {
         .map(|it| {
             let pair = it.as_array().filter(|a| a.len() == 2 || a.len() == 1);
             let Some(pair) = pair else {
-                return Err(DbError::invalid("orderBy items are [field, \"asc\"|\"desc\"]"));
+                return Err(DbError::invalid(
+                    "orderBy items are [field, \"asc\"|\"desc\"]",
+                ));
             };
             let Some(field) = pair[0].as_str() else {
                 return Err(DbError::invalid("orderBy field must be a string"));
@@ -746,9 +877,16 @@ pub fn parse_order_by(v: &Value) -> Result<Vec<SortKey>, DbError> {
             let dir = match pair.get(1).map(|d| d.as_str()) {
                 None | Some(Some("asc")) => Direction::Asc,
                 Some(Some("desc")) => Direction::Desc,
-                _ => return Err(DbError::invalid("orderBy direction must be \"asc\" or \"desc\"")),
+                _ => {
+                    return Err(DbError::invalid(
+                        "orderBy direction must be \"asc\" or \"desc\"",
+                    ));
+                }
             };
-            Ok(SortKey { path: FieldPath::parse(field)?, dir })
+            Ok(SortKey {
+                path: FieldPath::parse(field)?,
+                dir,
+            })
         })
         .collect()
 }
@@ -789,7 +927,10 @@ mod tests {
         assert!(m(json!({"style": {"color": "red"}}), d.clone()));
         assert!(m(json!({"style.color": "red"}), d.clone()));
         assert!(!m(json!({"style": {"$eq": {"color": "red"}}}), d.clone()));
-        assert!(m(json!({"style": {"$eq": {"color": "red", "size": 2}}}), d.clone()));
+        assert!(m(
+            json!({"style": {"$eq": {"color": "red", "size": 2}}}),
+            d.clone()
+        ));
         assert!(m(json!({"tags": "x"}), d.clone()));
         assert!(m(json!({"tags": ["x", "y"]}), d.clone()));
         assert!(m(json!({"tags.1": "y"}), d.clone()));
@@ -811,7 +952,10 @@ mod tests {
         assert!(!m(json!({"s": {"$gt": 1}}), d.clone()));
         assert!(m(json!({"s": {"$gte": "m"}}), d.clone()));
         assert!(m(json!({"arr": {"$gt": 5, "$lt": 3}}), d.clone()));
-        assert!(!m(json!({"arr": {"$elemMatch": {"$gt": 5, "$lt": 3}}}), d.clone()));
+        assert!(!m(
+            json!({"arr": {"$elemMatch": {"$gt": 5, "$lt": 3}}}),
+            d.clone()
+        ));
         assert!(m(json!({"arr": {"$size": 2}}), d.clone()));
         assert!(m(json!({"arr": {"$all": [10, 1]}}), d.clone()));
         assert!(!m(json!({"arr": {"$all": [10, 2]}}), d.clone()));
@@ -820,15 +964,30 @@ mod tests {
         assert!(m(json!({"when": {"$gt": {"$date": 999}}}), d.clone()));
         assert!(m(json!({"when": {"$date": 1000}}), d.clone()));
         assert!(!m(json!({"when": {"$gt": 999}}), d.clone()));
-        assert!(m(json!({"objs": {"$elemMatch": {"a": 1, "b": 2}}}), d.clone()));
-        assert!(!m(json!({"objs": {"$elemMatch": {"a": 1, "b": 1}}}), d.clone()));
-        assert!(m(json!({"s": {"$regex": "^M", "$options": "i"}}), d.clone()));
+        assert!(m(
+            json!({"objs": {"$elemMatch": {"a": 1, "b": 2}}}),
+            d.clone()
+        ));
+        assert!(!m(
+            json!({"objs": {"$elemMatch": {"a": 1, "b": 1}}}),
+            d.clone()
+        ));
+        assert!(m(
+            json!({"s": {"$regex": "^M", "$options": "i"}}),
+            d.clone()
+        ));
         assert!(!m(json!({"s": {"$regex": "^M"}}), d.clone()));
         assert!(m(json!({"n": {"$not": {"$gt": 5}}}), d.clone()));
         assert!(m(json!({"$or": [{"n": 1}, {"s": "m"}]}), d.clone()));
         assert!(m(json!({"$nor": [{"n": 1}, {"s": "x"}]}), d.clone()));
-        assert!(m(json!({"n": {"$or": [{"$lt": 0}, {"$gt": 4}]}}), d.clone()));
-        assert!(m(json!({"$and": [{"n": 5}, {"$or": [{"s": "m"}]}]}), d.clone()));
+        assert!(m(
+            json!({"n": {"$or": [{"$lt": 0}, {"$gt": 4}]}}),
+            d.clone()
+        ));
+        assert!(m(
+            json!({"$and": [{"n": 5}, {"$or": [{"s": "m"}]}]}),
+            d.clone()
+        ));
     }
 
     #[test]

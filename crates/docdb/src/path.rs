@@ -24,23 +24,33 @@ impl FieldPath {
         }
         let segs: Vec<String> = raw.split('.').map(str::to_string).collect();
         if segs.len() > MAX_SEGMENTS {
-            return Err(DbError::invalid(format!("field path {raw:?} has more than {MAX_SEGMENTS} segments")));
+            return Err(DbError::invalid(format!(
+                "field path {raw:?} has more than {MAX_SEGMENTS} segments"
+            )));
         }
         for s in &segs {
             if s.is_empty() {
-                return Err(DbError::invalid(format!("bad field path {raw:?}: empty segment")));
+                return Err(DbError::invalid(format!(
+                    "bad field path {raw:?}: empty segment"
+                )));
             }
             check_field_name(s).map_err(|e| match e {
                 DbError::Invalid(m) => DbError::invalid(format!("bad field path {raw:?}: {m}")),
                 other => other,
             })?;
         }
-        Ok(FieldPath { raw: raw.to_string(), segs })
+        Ok(FieldPath {
+            raw: raw.to_string(),
+            segs,
+        })
     }
 
     /// The path of a single top-level field (already validated as a name by the caller).
     pub(crate) fn from_segments(segs: Vec<String>) -> FieldPath {
-        FieldPath { raw: segs.join("."), segs }
+        FieldPath {
+            raw: segs.join("."),
+            segs,
+        }
     }
 
     /// `a.b.c`.
@@ -117,6 +127,10 @@ mod tests {
         }
         assert_eq!(array_index("01"), None);
         assert_eq!(array_index("10"), Some(10));
-        assert!(FieldPath::parse("a.b").unwrap().starts_with(&FieldPath::parse("a").unwrap()));
+        assert!(
+            FieldPath::parse("a.b")
+                .unwrap()
+                .starts_with(&FieldPath::parse("a").unwrap())
+        );
     }
 }

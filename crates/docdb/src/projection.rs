@@ -48,7 +48,11 @@ impl Projection {
         let m = match v {
             Value::Null => return Ok(None),
             Value::Object(m) => m,
-            _ => return Err(DbError::invalid("field must be an object such as {\"name\": true}")),
+            _ => {
+                return Err(DbError::invalid(
+                    "field must be an object such as {\"name\": true}",
+                ));
+            }
         };
         if m.is_empty() {
             return Ok(None);
@@ -74,18 +78,26 @@ impl Projection {
             match mode {
                 None => mode = Some(on),
                 Some(m) if m != on => {
-                    return Err(DbError::invalid("field cannot mix inclusion (true) and exclusion (false), except for _id"));
+                    return Err(DbError::invalid(
+                        "field cannot mix inclusion (true) and exclusion (false), except for _id",
+                    ));
                 }
                 _ => {}
             }
             tree.insert(path.segments());
         }
-        Ok(Some(Projection { include: mode.unwrap_or(false), tree, keep_id }))
+        Ok(Some(Projection {
+            include: mode.unwrap_or(false),
+            tree,
+            keep_id,
+        }))
     }
 
     /// Shapes one document.
     pub fn apply(&self, doc: Value) -> Value {
-        let Value::Object(mut m) = doc else { return doc };
+        let Value::Object(mut m) = doc else {
+            return doc;
+        };
         let id = m.get("_id").cloned();
         let mut out = if self.include {
             match include(Value::Object(m), &self.tree) {
@@ -125,7 +137,10 @@ fn include(v: Value, node: &Node) -> Option<Value> {
             Some(Value::Object(out))
         }
         Value::Array(a) => Some(Value::Array(
-            a.into_iter().filter(|e| e.is_object() || e.is_array()).filter_map(|e| include(e, node)).collect(),
+            a.into_iter()
+                .filter(|e| e.is_object() || e.is_array())
+                .filter_map(|e| include(e, node))
+                .collect(),
         )),
         _ => None,
     }
@@ -157,10 +172,20 @@ mod tests {
     #[test]
     fn include_and_exclude() {
         let d = json!({"_id": "1", "_openid": "o", "name": "n", "addr": {"city": "c", "zip": 1}, "items": [{"a": 1, "b": 2}, 5]});
-        let p = Projection::parse(&json!({"name": true, "addr.city": true, "items.a": true})).unwrap().unwrap();
-        assert_eq!(p.apply(d.clone()), json!({"_id": "1", "name": "n", "addr": {"city": "c"}, "items": [{"a": 1}]}));
-        let p = Projection::parse(&json!({"name": false, "addr.zip": false, "_id": false})).unwrap().unwrap();
-        assert_eq!(p.apply(d.clone()), json!({"_openid": "o", "addr": {"city": "c"}, "items": [{"a": 1, "b": 2}, 5]}));
+        let p = Projection::parse(&json!({"name": true, "addr.city": true, "items.a": true}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.apply(d.clone()),
+            json!({"_id": "1", "name": "n", "addr": {"city": "c"}, "items": [{"a": 1}]})
+        );
+        let p = Projection::parse(&json!({"name": false, "addr.zip": false, "_id": false}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.apply(d.clone()),
+            json!({"_openid": "o", "addr": {"city": "c"}, "items": [{"a": 1, "b": 2}, 5]})
+        );
         let p = Projection::parse(&json!({"_id": false})).unwrap().unwrap();
         assert_eq!(p.apply(json!({"_id": "1", "x": 1})), json!({"x": 1}));
         assert!(Projection::parse(&json!({"a": true, "b": false})).is_err());

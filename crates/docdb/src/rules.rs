@@ -89,7 +89,10 @@ struct Lexer {
 }
 
 fn err(column: usize, message: impl Into<String>) -> RuleError {
-    RuleError { column, message: message.into() }
+    RuleError {
+        column,
+        message: message.into(),
+    }
 }
 
 impl Lexer {
@@ -102,7 +105,9 @@ impl Lexer {
         let Some(&c) = self.chars.get(self.pos) else {
             return Ok((Tok::End, col));
         };
-        let two: String = self.chars[self.pos..(self.pos + 2).min(self.chars.len())].iter().collect();
+        let two: String = self.chars[self.pos..(self.pos + 2).min(self.chars.len())]
+            .iter()
+            .collect();
         for op in ["==", "!=", "<=", ">=", "&&", "||"] {
             if two == op {
                 self.pos += 2;
@@ -149,22 +154,36 @@ impl Lexer {
             }
             return Ok((Tok::Str(s), col));
         }
-        if c.is_ascii_digit() || (c == '-' && self.chars.get(self.pos + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit()
+            || (c == '-'
+                && self
+                    .chars
+                    .get(self.pos + 1)
+                    .is_some_and(|d| d.is_ascii_digit()))
+        {
             self.pos += 1;
-            while self.pos < self.chars.len() && (self.chars[self.pos].is_ascii_digit() || self.chars[self.pos] == '.') {
+            while self.pos < self.chars.len()
+                && (self.chars[self.pos].is_ascii_digit() || self.chars[self.pos] == '.')
+            {
                 self.pos += 1;
             }
             let text: String = self.chars[start..self.pos].iter().collect();
-            let v: Value = serde_json::from_str(&text).map_err(|_| err(col, format!("bad number {text:?}")))?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|_| err(col, format!("bad number {text:?}")))?;
             return Ok((Tok::Num(v), col));
         }
         if c.is_alphabetic() || c == '_' || c == '$' {
             while self.pos < self.chars.len()
-                && (self.chars[self.pos].is_alphanumeric() || self.chars[self.pos] == '_' || self.chars[self.pos] == '$')
+                && (self.chars[self.pos].is_alphanumeric()
+                    || self.chars[self.pos] == '_'
+                    || self.chars[self.pos] == '$')
             {
                 self.pos += 1;
             }
-            return Ok((Tok::Ident(self.chars[start..self.pos].iter().collect()), col));
+            return Ok((
+                Tok::Ident(self.chars[start..self.pos].iter().collect()),
+                col,
+            ));
         }
         Err(err(col, format!("unexpected character {c:?}")))
     }
@@ -192,18 +211,20 @@ impl Parser<'_> {
         t
     }
     fn eat(&mut self, op: &str) -> bool {
-        if *self.peek() == Tok::Op(match op {
-            "(" => "(",
-            ")" => ")",
-            "]" => "]",
-            "," => ",",
-            "." => ".",
-            "&&" => "&&",
-            "||" => "||",
-            "!" => "!",
-            "[" => "[",
-            _ => return false,
-        }) {
+        if *self.peek()
+            == Tok::Op(match op {
+                "(" => "(",
+                ")" => ")",
+                "]" => "]",
+                "," => ",",
+                "." => ".",
+                "&&" => "&&",
+                "||" => "||",
+                "!" => "!",
+                "[" => "[",
+                _ => return false,
+            })
+        {
             self.bump();
             true
         } else {
@@ -268,7 +289,10 @@ impl Parser<'_> {
     fn check_not_two_doc_refs(&self, l: &Expr, r: &Expr, col: usize) -> Result<(), RuleError> {
         let is_doc = |e: &Expr| matches!(e, Expr::Ref { root, .. } if root == "doc");
         if is_doc(l) && is_doc(r) {
-            return Err(err(col, "comparing two document fields with each other is not supported"));
+            return Err(err(
+                col,
+                "comparing two document fields with each other is not supported",
+            ));
         }
         Ok(())
     }
@@ -310,7 +334,13 @@ impl Parser<'_> {
                 "null" => Ok(Expr::Lit(Value::Null)),
                 _ => {
                     if !self.roots.contains(&id.as_str()) {
-                        return Err(err(col, format!("unknown name {id:?} (expected one of: {})", self.roots.join(", "))));
+                        return Err(err(
+                            col,
+                            format!(
+                                "unknown name {id:?} (expected one of: {})",
+                                self.roots.join(", ")
+                            ),
+                        ));
                     }
                     let mut path = Vec::new();
                     while self.eat(".") {
@@ -424,7 +454,10 @@ impl Rule {
         if source.len() > 4096 {
             return Err(err(1, "rule longer than 4096 characters"));
         }
-        let mut lx = Lexer { chars: source.chars().collect(), pos: 0 };
+        let mut lx = Lexer {
+            chars: source.chars().collect(),
+            pos: 0,
+        };
         let mut toks = Vec::new();
         loop {
             let (t, c) = lx.next()?;
@@ -434,7 +467,12 @@ impl Rule {
                 break;
             }
         }
-        let mut p = Parser { toks, i: 0, roots, depth: 0 };
+        let mut p = Parser {
+            toks,
+            i: 0,
+            roots,
+            depth: 0,
+        };
         let expr = p.or()?;
         if *p.peek() != Tok::End {
             return Err(err(p.col(), "unexpected text after the end of the rule"));
@@ -448,7 +486,11 @@ impl Rule {
 
     /// The constant rule `true` or `false`.
     pub fn constant(b: bool) -> Rule {
-        Rule { source: b.to_string(), expr: Expr::Lit(Value::Bool(b)), doc_root: None }
+        Rule {
+            source: b.to_string(),
+            expr: Expr::Lit(Value::Bool(b)),
+            doc_root: None,
+        }
     }
 
     /// The source text.
@@ -574,7 +616,11 @@ pub const DOC_ROOTS: &[&str] = &["auth", "doc", "request", "now"];
 
 /// Parses a config rule value (`true`, `false` or an expression) for `key` (e.g.
 /// `collections.todos.read`), naming the key in the error.
-pub fn parse_config_rule(key: &str, src: &config::RuleSource, roots: &[&str]) -> Result<Rule, DbError> {
+pub fn parse_config_rule(
+    key: &str,
+    src: &config::RuleSource,
+    roots: &[&str],
+) -> Result<Rule, DbError> {
     match src {
         config::RuleSource::Bool(b) => Ok(Rule::constant(*b)),
         config::RuleSource::Expr(s) => match s.trim() {
@@ -643,17 +689,36 @@ mod tests {
         assert!(e.message.contains("unknown name"));
         let e = Rule::parse("doc.a == doc.b", DOC_ROOTS).unwrap_err();
         assert_eq!(e.column, 7);
-        assert!(Rule::parse("resource.openid == auth.openid", &["auth", "resource", "now"]).is_ok());
+        assert!(
+            Rule::parse(
+                "resource.openid == auth.openid",
+                &["auth", "resource", "now"]
+            )
+            .is_ok()
+        );
         assert!(Rule::parse("'unterminated", DOC_ROOTS).is_err());
-        let cfg = parse_config_rule("collections.todos.read", &config::RuleSource::Expr("doc.a ==".into()), DOC_ROOTS)
-            .unwrap_err();
-        assert!(cfg.to_string().contains("collections.todos.read: "), "{cfg}");
+        let cfg = parse_config_rule(
+            "collections.todos.read",
+            &config::RuleSource::Expr("doc.a ==".into()),
+            DOC_ROOTS,
+        )
+        .unwrap_err();
+        assert!(
+            cfg.to_string().contains("collections.todos.read: "),
+            "{cfg}"
+        );
     }
 
     #[test]
     fn storage_style_roots() {
-        let r = Rule::parse("resource.openid == auth.openid || resource.path == 'public/x'", &["auth", "resource", "now"]).unwrap();
-        let e = RuleEnv::new().with("auth", json!({"openid": "a"})).with("resource", json!({"openid": "a", "path": "p"}));
+        let r = Rule::parse(
+            "resource.openid == auth.openid || resource.path == 'public/x'",
+            &["auth", "resource", "now"],
+        )
+        .unwrap();
+        let e = RuleEnv::new()
+            .with("auth", json!({"openid": "a"}))
+            .with("resource", json!({"openid": "a", "path": "p"}));
         assert!(r.allows(&e, None));
         let e = RuleEnv::new().with("resource", json!({"openid": "a", "path": "public/x"}));
         assert!(r.allows(&e, None));

@@ -29,7 +29,14 @@ fn owner_only() -> CollectionConfig {
 
 fn open_with(dir: &tempfile::TempDir, collections: BTreeMap<String, CollectionConfig>) -> Database {
     let url = format!("sqlite://{}/sub/data.db", dir.path().display());
-    Database::open(&url, DbOptions { collections, ..DbOptions::default() }).unwrap()
+    Database::open(
+        &url,
+        DbOptions {
+            collections,
+            ..DbOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 fn open(dir: &tempfile::TempDir) -> Database {
@@ -39,7 +46,10 @@ fn open(dir: &tempfile::TempDir) -> Database {
 }
 
 fn q(w: Value) -> QueryRequest {
-    QueryRequest { where_: w, ..Default::default() }
+    QueryRequest {
+        where_: w,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -47,49 +57,151 @@ async fn crud_as_system_and_service() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
     let sys = Caller::System;
-    let id = db.create(&sys, "_users", json!({"openid": "o1", "profile": {"nick": "n"}})).await.unwrap();
+    let id = db
+        .create(
+            &sys,
+            "_users",
+            json!({"openid": "o1", "profile": {"nick": "n"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(id.len(), 32);
     let doc = db.get(&sys, "_users", &id).await.unwrap().unwrap();
-    assert_eq!(doc, json!({"_id": id, "openid": "o1", "profile": {"nick": "n"}}));
+    assert_eq!(
+        doc,
+        json!({"_id": id, "openid": "o1", "profile": {"nick": "n"}})
+    );
     assert!(db.get(&sys, "_users", "nope").await.unwrap().is_none());
-    assert!(matches!(db.create(&sys, "_users", json!({"_id": id, "x": 1})).await, Err(DbError::Conflict(_))));
+    assert!(matches!(
+        db.create(&sys, "_users", json!({"_id": id, "x": 1})).await,
+        Err(DbError::Conflict(_))
+    ));
 
-    let found = db.query(&sys, "_users", &q(json!({"profile": {"nick": "n"}}))).await.unwrap();
+    let found = db
+        .query(&sys, "_users", &q(json!({"profile": {"nick": "n"}})))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(db.count(&sys, "_users", &json!({"openid": "o1"})).await.unwrap(), 1);
-    assert_eq!(db.count(&sys, "_users", &json!({"openid": "o2"})).await.unwrap(), 0);
-    assert_eq!(db.count(&sys, "never_written", &Value::Null).await.unwrap(), 0);
+    assert_eq!(
+        db.count(&sys, "_users", &json!({"openid": "o1"}))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.count(&sys, "_users", &json!({"openid": "o2"}))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        db.count(&sys, "never_written", &Value::Null).await.unwrap(),
+        0
+    );
 
-    assert_eq!(db.update_by_id(&sys, "_users", &id, &json!({"profile": {"city": "sz"}})).await.unwrap(), 1);
-    assert_eq!(db.update_by_id(&sys, "_users", "missing", &json!({"a": 1})).await.unwrap(), 0);
+    assert_eq!(
+        db.update_by_id(&sys, "_users", &id, &json!({"profile": {"city": "sz"}}))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.update_by_id(&sys, "_users", "missing", &json!({"a": 1}))
+            .await
+            .unwrap(),
+        0
+    );
     let doc = db.get(&sys, "_users", &id).await.unwrap().unwrap();
     assert_eq!(doc["profile"], json!({"nick": "n", "city": "sz"}));
 
-    assert!(!db.set(&sys, "_users", &id, json!({"openid": "o1b"})).await.unwrap());
-    assert!(db.set(&sys, "_users", "fixed-id", json!({"openid": "o3"})).await.unwrap());
-    assert_eq!(db.get(&sys, "_users", &id).await.unwrap().unwrap(), json!({"_id": id, "openid": "o1b"}));
+    assert!(
+        !db.set(&sys, "_users", &id, json!({"openid": "o1b"}))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.set(&sys, "_users", "fixed-id", json!({"openid": "o3"}))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.get(&sys, "_users", &id).await.unwrap().unwrap(),
+        json!({"_id": id, "openid": "o1b"})
+    );
 
     // Service reads system collections but never writes them.
-    assert_eq!(db.query(&Caller::Service, "_users", &q(Value::Null)).await.unwrap().len(), 2);
-    assert!(matches!(db.create(&Caller::Service, "_users", json!({})).await, Err(DbError::PermissionDenied(_))));
-    assert!(matches!(db.remove_where(&Caller::Service, "_users", &json!({})).await, Err(DbError::PermissionDenied(_))));
+    assert_eq!(
+        db.query(&Caller::Service, "_users", &q(Value::Null))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(matches!(
+        db.create(&Caller::Service, "_users", json!({})).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        db.remove_where(&Caller::Service, "_users", &json!({}))
+            .await,
+        Err(DbError::PermissionDenied(_))
+    ));
 
-    assert_eq!(db.update_where(&sys, "_users", &json!({"openid": {"$in": ["o1b", "o3"]}}), &json!({"seen": true})).await.unwrap(), 2);
-    assert_eq!(db.remove_where(&sys, "_users", &json!({"openid": "o3"})).await.unwrap(), 1);
+    assert_eq!(
+        db.update_where(
+            &sys,
+            "_users",
+            &json!({"openid": {"$in": ["o1b", "o3"]}}),
+            &json!({"seen": true})
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    assert_eq!(
+        db.remove_where(&sys, "_users", &json!({"openid": "o3"}))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(db.delete_by_id(&sys, "_users", &id).await.unwrap(), 1);
     assert_eq!(db.delete_by_id(&sys, "_users", &id).await.unwrap(), 0);
     assert_eq!(db.count(&sys, "_users", &Value::Null).await.unwrap(), 0);
 
     // Bad input.
-    assert!(matches!(db.create(&sys, "bad name", json!({})).await, Err(DbError::Invalid(_))));
-    assert!(matches!(db.create(&sys, "c", json!([1])).await, Err(DbError::Invalid(_))));
-    assert!(matches!(db.create(&sys, "c", json!({"$x": 1})).await, Err(DbError::Invalid(_))));
-    assert!(matches!(db.create(&sys, "c", json!({"_id": 5})).await, Err(DbError::Invalid(_))));
-    assert!(matches!(db.get(&sys, "c", "a/b").await, Err(DbError::Invalid(_))));
-    assert!(matches!(db.query(&sys, "c", &q(json!({"a": {"$bad": 1}}))).await, Err(DbError::Invalid(_))));
+    assert!(matches!(
+        db.create(&sys, "bad name", json!({})).await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.create(&sys, "c", json!([1])).await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.create(&sys, "c", json!({"$x": 1})).await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.create(&sys, "c", json!({"_id": 5})).await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.get(&sys, "c", "a/b").await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.query(&sys, "c", &q(json!({"a": {"$bad": 1}}))).await,
+        Err(DbError::Invalid(_))
+    ));
     let big = "x".repeat(300 * 1024);
-    assert!(matches!(db.create(&sys, "c", json!({"big": big})).await, Err(DbError::TooLarge(_))));
-    assert!(matches!(db.update_by_id(&sys, "c", "x", &json!({"_id": "y"})).await, Err(DbError::Invalid(_))));
+    assert!(matches!(
+        db.create(&sys, "c", json!({"big": big})).await,
+        Err(DbError::TooLarge(_))
+    ));
+    assert!(matches!(
+        db.update_by_id(&sys, "c", "x", &json!({"_id": "y"})).await,
+        Err(DbError::Invalid(_))
+    ));
 }
 
 #[tokio::test]
@@ -97,36 +209,101 @@ async fn users_see_only_their_own_documents() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
     let (a, b) = (user("alice"), user("bob"));
-    let ia = db.create(&a, "todos", json!({"t": "a1", "n": 1})).await.unwrap();
-    let ib = db.create(&b, "todos", json!({"t": "b1", "n": 1})).await.unwrap();
-    assert_eq!(db.get(&a, "todos", &ia).await.unwrap().unwrap()["_openid"], "alice");
+    let ia = db
+        .create(&a, "todos", json!({"t": "a1", "n": 1}))
+        .await
+        .unwrap();
+    let ib = db
+        .create(&b, "todos", json!({"t": "b1", "n": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get(&a, "todos", &ia).await.unwrap().unwrap()["_openid"],
+        "alice"
+    );
     assert!(db.get(&a, "todos", &ib).await.unwrap().is_none());
     let mine = db.query(&a, "todos", &q(Value::Null)).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(db.count(&a, "todos", &Value::Null).await.unwrap(), 1);
     // Asking for bob's documents explicitly still finds nothing.
-    assert_eq!(db.count(&a, "todos", &json!({"_openid": "bob"})).await.unwrap(), 0);
-    assert_eq!(db.query(&a, "todos", &q(json!({"_id": ib}))).await.unwrap().len(), 0);
+    assert_eq!(
+        db.count(&a, "todos", &json!({"_openid": "bob"}))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        db.query(&a, "todos", &q(json!({"_id": ib})))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     // Writes to bob's document are refused and change nothing.
-    assert!(matches!(db.update_by_id(&a, "todos", &ib, &json!({"t": "x"})).await, Err(DbError::PermissionDenied(_))));
-    assert!(matches!(db.delete_by_id(&a, "todos", &ib).await, Err(DbError::PermissionDenied(_))));
-    assert!(matches!(db.set(&a, "todos", &ib, json!({"t": "x"})).await, Err(DbError::PermissionDenied(_))));
-    assert_eq!(db.update_where(&a, "todos", &json!({"n": 1}), &json!({"n": 2})).await.unwrap(), 1);
+    assert!(matches!(
+        db.update_by_id(&a, "todos", &ib, &json!({"t": "x"})).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        db.delete_by_id(&a, "todos", &ib).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        db.set(&a, "todos", &ib, json!({"t": "x"})).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert_eq!(
+        db.update_where(&a, "todos", &json!({"n": 1}), &json!({"n": 2}))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(db.remove_where(&a, "todos", &Value::Null).await.unwrap(), 1);
-    assert_eq!(db.get(&Caller::Service, "todos", &ib).await.unwrap().unwrap(), json!({"_id": ib, "_openid": "bob", "t": "b1", "n": 1}));
+    assert_eq!(
+        db.get(&Caller::Service, "todos", &ib)
+            .await
+            .unwrap()
+            .unwrap(),
+        json!({"_id": ib, "_openid": "bob", "t": "b1", "n": 1})
+    );
     // _openid is unforgeable.
-    assert!(matches!(db.create(&a, "todos", json!({"_openid": "bob"})).await, Err(DbError::Invalid(_))));
-    assert!(matches!(db.update_by_id(&b, "todos", &ib, &json!({"_openid": "alice"})).await, Err(DbError::Invalid(_))));
+    assert!(matches!(
+        db.create(&a, "todos", json!({"_openid": "bob"})).await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.update_by_id(&b, "todos", &ib, &json!({"_openid": "alice"}))
+            .await,
+        Err(DbError::Invalid(_))
+    ));
     // Creating a document that would not be yours: impossible, stamped; anonymous refused.
-    assert!(matches!(db.create(&Caller::Anonymous, "todos", json!({})).await, Err(DbError::PermissionDenied(_))));
-    assert_eq!(db.query(&Caller::Anonymous, "todos", &q(Value::Null)).await.unwrap().len(), 0);
+    assert!(matches!(
+        db.create(&Caller::Anonymous, "todos", json!({})).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert_eq!(
+        db.query(&Caller::Anonymous, "todos", &q(Value::Null))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     // Undeclared collections are closed to users.
-    assert!(matches!(db.create(&a, "secret", json!({})).await, Err(DbError::PermissionDenied(_))));
-    assert!(matches!(db.query(&a, "secret", &q(Value::Null)).await, Err(DbError::PermissionDenied(_))));
+    assert!(matches!(
+        db.create(&a, "secret", json!({})).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        db.query(&a, "secret", &q(Value::Null)).await,
+        Err(DbError::PermissionDenied(_))
+    ));
     // A user's set creates with their _openid, and replaces keeping it.
     assert!(db.set(&a, "todos", "mine", json!({"v": 1})).await.unwrap());
     assert!(!db.set(&a, "todos", "mine", json!({"v": 2})).await.unwrap());
-    assert_eq!(db.get(&a, "todos", "mine").await.unwrap().unwrap(), json!({"_id": "mine", "_openid": "alice", "v": 2}));
+    assert_eq!(
+        db.get(&a, "todos", "mine").await.unwrap().unwrap(),
+        json!({"_id": "mine", "_openid": "alice", "v": 2})
+    );
 }
 
 #[tokio::test]
@@ -134,34 +311,102 @@ async fn system_and_internal_collections() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
     db.declare_internal("_sessions");
-    db.declare_rules("_pay_orders", CollectionRules::parse(Some("doc.openid == auth.openid"), None).unwrap()).unwrap();
+    db.declare_rules(
+        "_pay_orders",
+        CollectionRules::parse(Some("doc.openid == auth.openid"), None).unwrap(),
+    )
+    .unwrap();
     assert!(db.is_internal("_sessions"));
-    db.create(&Caller::System, "_sessions", json!({"_id": "s1"})).await.unwrap();
-    assert!(matches!(db.get(&Caller::Service, "_sessions", "s1").await, Err(DbError::PermissionDenied(_))));
-    assert!(matches!(db.query(&user("a"), "_sessions", &q(Value::Null)).await, Err(DbError::PermissionDenied(_))));
-    assert!(db.get(&Caller::System, "_sessions", "s1").await.unwrap().is_some());
+    db.create(&Caller::System, "_sessions", json!({"_id": "s1"}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.get(&Caller::Service, "_sessions", "s1").await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        db.query(&user("a"), "_sessions", &q(Value::Null)).await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(
+        db.get(&Caller::System, "_sessions", "s1")
+            .await
+            .unwrap()
+            .is_some()
+    );
 
-    db.create(&Caller::System, "_pay_orders", json!({"_id": "o1", "openid": "alice", "state": "NOTPAY"})).await.unwrap();
-    db.create(&Caller::System, "_pay_orders", json!({"_id": "o2", "openid": "bob", "state": "NOTPAY"})).await.unwrap();
-    assert!(db.get(&user("alice"), "_pay_orders", "o1").await.unwrap().is_some());
-    assert!(db.get(&user("alice"), "_pay_orders", "o2").await.unwrap().is_none());
-    assert_eq!(db.query(&user("alice"), "_pay_orders", &q(Value::Null)).await.unwrap().len(), 1);
-    assert!(matches!(db.update_by_id(&user("alice"), "_pay_orders", "o1", &json!({"state": "SUCCESS"})).await, Err(DbError::PermissionDenied(_))));
-    assert!(matches!(db.get(&user("alice"), "_files", "x").await, Err(DbError::PermissionDenied(_))));
+    db.create(
+        &Caller::System,
+        "_pay_orders",
+        json!({"_id": "o1", "openid": "alice", "state": "NOTPAY"}),
+    )
+    .await
+    .unwrap();
+    db.create(
+        &Caller::System,
+        "_pay_orders",
+        json!({"_id": "o2", "openid": "bob", "state": "NOTPAY"}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        db.get(&user("alice"), "_pay_orders", "o1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        db.get(&user("alice"), "_pay_orders", "o2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        db.query(&user("alice"), "_pay_orders", &q(Value::Null))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        db.update_by_id(
+            &user("alice"),
+            "_pay_orders",
+            "o1",
+            &json!({"state": "SUCCESS"})
+        )
+        .await,
+        Err(DbError::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        db.get(&user("alice"), "_files", "x").await,
+        Err(DbError::PermissionDenied(_))
+    ));
 }
 
 #[tokio::test]
 async fn conditional_update_is_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
-    db.create(&Caller::System, "_pay_orders", json!({"_id": "x", "state": "NOTPAY"})).await.unwrap();
+    db.create(
+        &Caller::System,
+        "_pay_orders",
+        json!({"_id": "x", "state": "NOTPAY"}),
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for i in 0..50 {
         let db = db.clone();
         tasks.push(tokio::spawn(async move {
-            db.update_where(&Caller::System, "_pay_orders", &json!({"_id": "x", "state": "NOTPAY"}), &json!({"state": "SUCCESS", "by": i}))
-                .await
-                .unwrap()
+            db.update_where(
+                &Caller::System,
+                "_pay_orders",
+                &json!({"_id": "x", "state": "NOTPAY"}),
+                &json!({"state": "SUCCESS", "by": i}),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut total = 0;
@@ -175,18 +420,33 @@ async fn conditional_update_is_exactly_once() {
 async fn concurrent_increments_all_count() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
-    db.create(&Caller::Service, "counters", json!({"_id": "c", "n": 0})).await.unwrap();
+    db.create(&Caller::Service, "counters", json!({"_id": "c", "n": 0}))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..100 {
         let db = db.clone();
         tasks.push(tokio::spawn(async move {
-            db.update_by_id(&Caller::Service, "counters", "c", &json!({"n": {"$inc": 1}})).await.unwrap()
+            db.update_by_id(
+                &Caller::Service,
+                "counters",
+                "c",
+                &json!({"n": {"$inc": 1}}),
+            )
+            .await
+            .unwrap()
         }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 1);
     }
-    assert_eq!(db.get(&Caller::Service, "counters", "c").await.unwrap().unwrap()["n"], 100);
+    assert_eq!(
+        db.get(&Caller::Service, "counters", "c")
+            .await
+            .unwrap()
+            .unwrap()["n"],
+        100
+    );
 }
 
 #[tokio::test]
@@ -195,8 +455,17 @@ async fn change_events_follow_commits() {
     let db = open(&dir);
     let mut rx = db.subscribe();
     let s = Caller::Service;
-    db.create(&s, "things", json!({"_id": "a", "n": 1})).await.unwrap();
-    db.update_by_id(&s, "things", "a", &json!({"n": {"$inc": 1}, "gone": {"$remove": true}, "m": 5})).await.unwrap();
+    db.create(&s, "things", json!({"_id": "a", "n": 1}))
+        .await
+        .unwrap();
+    db.update_by_id(
+        &s,
+        "things",
+        "a",
+        &json!({"n": {"$inc": 1}, "gone": {"$remove": true}, "m": 5}),
+    )
+    .await
+    .unwrap();
     db.set(&s, "things", "a", json!({"n": 9})).await.unwrap();
     db.delete_by_id(&s, "things", "a").await.unwrap();
     assert!(db.create(&s, "things", json!({"_id": "a"})).await.is_ok());
@@ -205,17 +474,37 @@ async fn change_events_follow_commits() {
     for _ in 0..5 {
         got.push(rx.recv().await.unwrap());
     }
-    assert!(rx.try_recv().unwrap().is_none(), "a failed write publishes nothing");
-    assert_eq!(got.iter().map(|e| e.op).collect::<Vec<_>>(), [ChangeOp::Add, ChangeOp::Update, ChangeOp::Replace, ChangeOp::Remove, ChangeOp::Add]);
+    assert!(
+        rx.try_recv().unwrap().is_none(),
+        "a failed write publishes nothing"
+    );
+    assert_eq!(
+        got.iter().map(|e| e.op).collect::<Vec<_>>(),
+        [
+            ChangeOp::Add,
+            ChangeOp::Update,
+            ChangeOp::Replace,
+            ChangeOp::Remove,
+            ChangeOp::Add
+        ]
+    );
     assert!(got.windows(2).all(|w| w[0].seq < w[1].seq));
     let upd = &got[1];
-    assert_eq!(upd.doc.as_ref().unwrap(), &json!({"_id": "a", "n": 2, "m": 5}));
-    assert_eq!(upd.updated_fields.as_ref().unwrap(), json!({"n": 2, "m": 5}).as_object().unwrap());
+    assert_eq!(
+        upd.doc.as_ref().unwrap(),
+        &json!({"_id": "a", "n": 2, "m": 5})
+    );
+    assert_eq!(
+        upd.updated_fields.as_ref().unwrap(),
+        json!({"n": 2, "m": 5}).as_object().unwrap()
+    );
     assert!(upd.removed_fields.as_ref().unwrap().is_empty());
     assert_eq!(got[2].doc.as_ref().unwrap(), &json!({"_id": "a", "n": 9}));
     assert!(got[3].doc.is_none());
     // System writes publish too.
-    db.create(&Caller::System, "_files", json!({"_id": "f"})).await.unwrap();
+    db.create(&Caller::System, "_files", json!({"_id": "f"}))
+        .await
+        .unwrap();
     let e = rx.recv().await.unwrap();
     assert_eq!((e.collection.as_str(), e.id.as_str()), ("_files", "f"));
 }
@@ -226,41 +515,105 @@ async fn data_survives_reopen_and_indexes_are_used() {
     let mut c = BTreeMap::new();
     let mut todos = owner_only();
     todos.indexes = vec![
-        IndexConfig { fields: vec!["_openid".into(), "due".into()], unique: false },
-        IndexConfig { fields: vec!["code".into()], unique: true },
+        IndexConfig {
+            fields: vec!["_openid".into(), "due".into()],
+            unique: false,
+        },
+        IndexConfig {
+            fields: vec!["code".into()],
+            unique: true,
+        },
     ];
     c.insert("todos".to_string(), todos);
     {
         let db = open_with(&dir, c.clone());
         for i in 0..50 {
-            db.create(&Caller::Service, "todos", json!({"_openid": format!("u{}", i % 5), "due": i, "code": format!("c{i}")})).await.unwrap();
+            db.create(
+                &Caller::Service,
+                "todos",
+                json!({"_openid": format!("u{}", i % 5), "due": i, "code": format!("c{i}")}),
+            )
+            .await
+            .unwrap();
         }
-        assert!(matches!(db.create(&Caller::Service, "todos", json!({"code": "c1"})).await, Err(DbError::Conflict(_))));
-        assert!(matches!(db.update_by_id(&Caller::Service, "todos", "nope", &json!({"a": 1})).await, Ok(0)));
+        assert!(matches!(
+            db.create(&Caller::Service, "todos", json!({"code": "c1"}))
+                .await,
+            Err(DbError::Conflict(_))
+        ));
+        assert!(matches!(
+            db.update_by_id(&Caller::Service, "todos", "nope", &json!({"a": 1}))
+                .await,
+            Ok(0)
+        ));
         db.close();
     }
     let db = open_with(&dir, c.clone());
-    assert_eq!(db.count(&Caller::Service, "todos", &Value::Null).await.unwrap(), 50);
-    let plan = db.explain("todos", &json!({"_openid": "u1"}), &json!([["due", "asc"]])).await.unwrap().join("\n");
+    assert_eq!(
+        db.count(&Caller::Service, "todos", &Value::Null)
+            .await
+            .unwrap(),
+        50
+    );
+    let plan = db
+        .explain("todos", &json!({"_openid": "u1"}), &json!([["due", "asc"]]))
+        .await
+        .unwrap()
+        .join("\n");
     assert!(plan.contains("USING INDEX mbx_todos_"), "{plan}");
-    assert!(!plan.contains("TEMP B-TREE"), "the index also serves the order: {plan}");
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "the index also serves the order: {plan}"
+    );
     let page = db
-        .query(&user("u1"), "todos", &QueryRequest { order_by: json!([["due", "desc"]]), limit: json!(3), ..Default::default() })
+        .query(
+            &user("u1"),
+            "todos",
+            &QueryRequest {
+                order_by: json!([["due", "desc"]]),
+                limit: json!(3),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(page.iter().map(|d| d["due"].as_i64().unwrap()).collect::<Vec<_>>(), [46, 41, 36]);
+    assert_eq!(
+        page.iter()
+            .map(|d| d["due"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [46, 41, 36]
+    );
     // Dropping the unique index from config drops it from the database.
     c.get_mut("todos").unwrap().indexes.pop();
     db.close();
     drop(db);
     let db = open_with(&dir, c);
-    db.create(&Caller::Service, "todos", json!({"code": "c1"})).await.unwrap();
+    db.create(&Caller::Service, "todos", json!({"code": "c1"}))
+        .await
+        .unwrap();
     // A bad rule refuses to open, naming the key and column.
     let mut bad = BTreeMap::new();
-    bad.insert("todos".to_string(), CollectionConfig { read: Some(RuleSource::Expr("doc.a == ".into())), ..Default::default() });
+    bad.insert(
+        "todos".to_string(),
+        CollectionConfig {
+            read: Some(RuleSource::Expr("doc.a == ".into())),
+            ..Default::default()
+        },
+    );
     let url = format!("sqlite://{}/other.db", dir.path().display());
-    let err = Database::open(&url, DbOptions { collections: bad, ..DbOptions::default() }).unwrap_err();
-    assert!(err.to_string().contains("collections.todos.read: unexpected end of rule at column 10"), "{err}");
+    let err = Database::open(
+        &url,
+        DbOptions {
+            collections: bad,
+            ..DbOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("collections.todos.read: unexpected end of rule at column 10"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -268,14 +621,30 @@ async fn array_paths_switch_translation() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
     let s = Caller::Service;
-    db.create(&s, "c", json!({"_id": "1", "tags": "a", "items": {"n": 1}})).await.unwrap();
+    db.create(&s, "c", json!({"_id": "1", "tags": "a", "items": {"n": 1}}))
+        .await
+        .unwrap();
     assert_eq!(db.count(&s, "c", &json!({"tags": "a"})).await.unwrap(), 1);
-    db.create(&s, "c", json!({"_id": "2", "tags": ["a", "b"], "items": [{"n": 1}, {"n": 2}]})).await.unwrap();
+    db.create(
+        &s,
+        "c",
+        json!({"_id": "2", "tags": ["a", "b"], "items": [{"n": 1}, {"n": 2}]}),
+    )
+    .await
+    .unwrap();
     assert_eq!(db.count(&s, "c", &json!({"tags": "a"})).await.unwrap(), 2);
     assert_eq!(db.count(&s, "c", &json!({"items.n": 2})).await.unwrap(), 1);
     assert_eq!(db.count(&s, "c", &json!({"items.n": 1})).await.unwrap(), 2);
-    assert_eq!(db.count(&s, "c", &json!({"tags": {"$size": 2}})).await.unwrap(), 1);
-    let plan = db.explain("c", &json!({"tags": "a"}), &Value::Null).await.unwrap();
+    assert_eq!(
+        db.count(&s, "c", &json!({"tags": {"$size": 2}}))
+            .await
+            .unwrap(),
+        1
+    );
+    let plan = db
+        .explain("c", &json!({"tags": "a"}), &Value::Null)
+        .await
+        .unwrap();
     assert!(!plan.is_empty());
 }
 
@@ -374,18 +743,37 @@ async fn sql_agrees_with_in_memory_evaluator() {
     }
     for _ in 0..400 {
         let w = filter(&mut rng, 0);
-        let order = json!([[path(&mut rng), if rng.pick(2) == 0 { "asc" } else { "desc" }]]);
+        let order = json!([[
+            path(&mut rng),
+            if rng.pick(2) == 0 { "asc" } else { "desc" }
+        ]]);
         let f = Filter::parse(&w).unwrap();
         let sort = crate::filter::parse_order_by(&order).unwrap();
         let mut expect: Vec<&Value> = docs.iter().filter(|d| f.matches(d)).collect();
         expect.sort_by(|a, b| crate::filter::compare_docs(a, b, &sort));
-        let req = QueryRequest { where_: w.clone(), order_by: order.clone(), limit: json!(1000), ..Default::default() };
+        let req = QueryRequest {
+            where_: w.clone(),
+            order_by: order.clone(),
+            limit: json!(1000),
+            ..Default::default()
+        };
         let got = db.query(&s, "diff", &req).await.unwrap();
-        let ids = |v: Vec<&Value>| v.iter().map(|d| d["_id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-        assert_eq!(ids(got.iter().collect()), ids(expect), "where {w} orderBy {order}");
+        let ids = |v: Vec<&Value>| {
+            v.iter()
+                .map(|d| d["_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(got.iter().collect()),
+            ids(expect),
+            "where {w} orderBy {order}"
+        );
     }
     // And the backend's SQL for flat paths is exercised too: a collection without arrays.
-    let backend_check = db.count(&s, "diff", &json!({"c": {"$exists": true}})).await.unwrap();
+    let backend_check = db
+        .count(&s, "diff", &json!({"c": {"$exists": true}}))
+        .await
+        .unwrap();
     assert!(backend_check > 0);
 }
 
@@ -395,12 +783,34 @@ async fn a_panicking_write_fails_alone() {
     use crate::backend::{Action, Backend, Target, WriteOp};
     let dir = tempfile::tempdir().unwrap();
     let bus = std::sync::Arc::new(crate::LocalBus::default());
-    let b = SqliteBackend::open(&dir.path().join("x.db"), SqliteOptions::default(), bus, Vec::new()).unwrap();
-    b.write(WriteOp::Insert { collection: "c".into(), doc: json!({"_id": "a"}) }).await.unwrap();
+    let b = SqliteBackend::open(
+        &dir.path().join("x.db"),
+        SqliteOptions::default(),
+        bus,
+        Vec::new(),
+    )
+    .unwrap();
+    b.write(WriteOp::Insert {
+        collection: "c".into(),
+        doc: json!({"_id": "a"}),
+    })
+    .await
+    .unwrap();
     let boom = |_: Option<&Value>| -> Result<Action, DbError> { panic!("boom") };
-    let r = b.write(WriteOp::Modify { collection: "c".into(), target: Target::Id("a".into()), decide: Box::new(boom) }).await;
+    let r = b
+        .write(WriteOp::Modify {
+            collection: "c".into(),
+            target: Target::Id("a".into()),
+            decide: Box::new(boom),
+        })
+        .await;
     assert!(matches!(r, Err(DbError::Internal(_))));
-    b.write(WriteOp::Insert { collection: "c".into(), doc: json!({"_id": "b"}) }).await.unwrap();
+    b.write(WriteOp::Insert {
+        collection: "c".into(),
+        doc: json!({"_id": "b"}),
+    })
+    .await
+    .unwrap();
     assert_eq!(b.count("c", Filter::True).await.unwrap(), 2);
     b.close();
 }
@@ -410,17 +820,56 @@ async fn unusual_names_are_addressed_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir);
     let s = Caller::Service;
-    db.create(&s, "Notes", json!({"_id": "1", "it's": 1, "中文": {"键": "值"}, "a b": [1]})).await.unwrap();
-    db.create(&s, "notes", json!({"_id": "1", "other": true})).await.unwrap();
+    db.create(
+        &s,
+        "Notes",
+        json!({"_id": "1", "it's": 1, "中文": {"键": "值"}, "a b": [1]}),
+    )
+    .await
+    .unwrap();
+    db.create(&s, "notes", json!({"_id": "1", "other": true}))
+        .await
+        .unwrap();
     assert_eq!(db.count(&s, "Notes", &json!({"it's": 1})).await.unwrap(), 1);
-    assert_eq!(db.count(&s, "Notes", &json!({"中文.键": "值"})).await.unwrap(), 1);
+    assert_eq!(
+        db.count(&s, "Notes", &json!({"中文.键": "值"}))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(db.count(&s, "Notes", &json!({"a b": 1})).await.unwrap(), 1);
-    assert_eq!(db.get(&s, "notes", "1").await.unwrap().unwrap(), json!({"_id": "1", "other": true}));
-    db.ensure_index("Notes", &["中文.键", "-it's"], false).await.unwrap();
-    db.ensure_index("Notes", &["中文.键", "-it's"], false).await.unwrap();
-    let plan = db.explain("Notes", &json!({"中文.键": "值"}), &json!([["it's", "desc"]])).await.unwrap().join("\n");
+    assert_eq!(
+        db.get(&s, "notes", "1").await.unwrap().unwrap(),
+        json!({"_id": "1", "other": true})
+    );
+    db.ensure_index("Notes", &["中文.键", "-it's"], false)
+        .await
+        .unwrap();
+    db.ensure_index("Notes", &["中文.键", "-it's"], false)
+        .await
+        .unwrap();
+    let plan = db
+        .explain(
+            "Notes",
+            &json!({"中文.键": "值"}),
+            &json!([["it's", "desc"]]),
+        )
+        .await
+        .unwrap()
+        .join("\n");
     assert!(plan.contains("USING INDEX mbs_"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-    let got = db.query(&s, "Notes", &QueryRequest { where_: json!({"it's": {"$gte": 1}}), field: json!({"中文": true}), ..Default::default() }).await.unwrap();
+    let got = db
+        .query(
+            &s,
+            "Notes",
+            &QueryRequest {
+                where_: json!({"it's": {"$gte": 1}}),
+                field: json!({"中文": true}),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(got, vec![json!({"_id": "1", "中文": {"键": "值"}})]);
 }

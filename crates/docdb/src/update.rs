@@ -125,7 +125,15 @@ fn values(op: &str, v: &Value) -> Result<Vec<Value>, DbError> {
 fn check_write_value(v: &Value) -> Result<(), DbError> {
     let mut copy = v.clone();
     // $serverDate is resolved later, on the whole document; here only validate shape.
-    value::prepare_stored(&mut copy, 1, &value::DocLimits { max_bytes: usize::MAX, max_depth: usize::MAX }, 0)
+    value::prepare_stored(
+        &mut copy,
+        1,
+        &value::DocLimits {
+            max_bytes: usize::MAX,
+            max_depth: usize::MAX,
+        },
+        0,
+    )
 }
 
 impl Update {
@@ -140,11 +148,15 @@ impl Update {
         let mut ops = Vec::new();
         parse_into(m, None, &mut ops)?;
         if ops.len() > MAX_OPS {
-            return Err(DbError::invalid(format!("update has more than {MAX_OPS} operations")));
+            return Err(DbError::invalid(format!(
+                "update has more than {MAX_OPS} operations"
+            )));
         }
         for (i, (a, op)) in ops.iter().enumerate() {
             if reserved(a) {
-                return Err(DbError::invalid(format!("{a}: _id and _openid cannot be updated")));
+                return Err(DbError::invalid(format!(
+                    "{a}: _id and _openid cannot be updated"
+                )));
             }
             if let Op::Rename(to) = op {
                 if reserved(to) {
@@ -166,7 +178,9 @@ impl Update {
                 for x in &targets_a {
                     for y in &targets_b {
                         if x.starts_with(y) || y.starts_with(x) {
-                            return Err(DbError::invalid(format!("update paths {x} and {y} conflict")));
+                            return Err(DbError::invalid(format!(
+                                "update paths {x} and {y} conflict"
+                            )));
                         }
                     }
                 }
@@ -190,7 +204,11 @@ impl Update {
     }
 }
 
-fn parse_into(m: &Map<String, Value>, prefix: Option<&FieldPath>, ops: &mut Vec<(FieldPath, Op)>) -> Result<(), DbError> {
+fn parse_into(
+    m: &Map<String, Value>,
+    prefix: Option<&FieldPath>,
+    ops: &mut Vec<(FieldPath, Op)>,
+) -> Result<(), DbError> {
     for (k, v) in m {
         if k.starts_with('$') {
             return Err(DbError::invalid(format!(
@@ -206,10 +224,15 @@ fn parse_into(m: &Map<String, Value>, prefix: Option<&FieldPath>, ops: &mut Vec<
             return Err(DbError::invalid(format!("field path {path} is too long")));
         }
         if ops.len() > MAX_OPS {
-            return Err(DbError::invalid(format!("update has more than {MAX_OPS} operations")));
+            return Err(DbError::invalid(format!(
+                "update has more than {MAX_OPS} operations"
+            )));
         }
         match v {
-            Value::Object(o) if o.len() == 1 && (o.contains_key(value::DATE) || o.contains_key(value::SERVER_DATE)) => {
+            Value::Object(o)
+                if o.len() == 1
+                    && (o.contains_key(value::DATE) || o.contains_key(value::SERVER_DATE)) =>
+            {
                 check_write_value(v)?;
                 ops.push((path, Op::Set(v.clone())));
             }
@@ -217,12 +240,17 @@ fn parse_into(m: &Map<String, Value>, prefix: Option<&FieldPath>, ops: &mut Vec<
                 if o.len() != 1 {
                     return Err(DbError::invalid(format!("{path}: one operator per field")));
                 }
-                let (op, arg) = o.iter().next().ok_or_else(|| DbError::invalid("empty operator"))?;
+                let (op, arg) = o
+                    .iter()
+                    .next()
+                    .ok_or_else(|| DbError::invalid("empty operator"))?;
                 ops.push((path, parse_op(op, arg)?));
             }
             Value::Object(o) if !o.is_empty() => {
                 if o.keys().any(|k| k.starts_with('$')) {
-                    return Err(DbError::invalid(format!("{path}: an object mixes operators ($…) and field names")));
+                    return Err(DbError::invalid(format!(
+                        "{path}: an object mixes operators ($…) and field names"
+                    )));
                 }
                 parse_into(o, Some(&path), ops)?;
             }
@@ -258,10 +286,19 @@ fn parse_op(op: &str, arg: &Value) -> Result<Op, DbError> {
         }
         "$rename" => match arg {
             Value::String(s) => Op::Rename(FieldPath::parse(s)?),
-            _ => return Err(DbError::invalid("$rename takes the new field path as a string")),
+            _ => {
+                return Err(DbError::invalid(
+                    "$rename takes the new field path as a string",
+                ));
+            }
         },
         "$push" => match arg {
-            Value::Array(_) => Op::Push { each: values("$push", arg)?, position: None, sort: None, slice: None },
+            Value::Array(_) => Op::Push {
+                each: values("$push", arg)?,
+                position: None,
+                sort: None,
+                slice: None,
+            },
             Value::Object(o) if o.contains_key("each") || o.contains_key("$each") => {
                 let mut each = Vec::new();
                 let mut position = None;
@@ -271,18 +308,39 @@ fn parse_op(op: &str, arg: &Value) -> Result<Op, DbError> {
                     match k.trim_start_matches('$') {
                         "each" => each = values("$push.each", v)?,
                         "position" => {
-                            position = Some(v.as_i64().ok_or_else(|| DbError::invalid("$push.position takes an integer"))?)
+                            position = Some(v.as_i64().ok_or_else(|| {
+                                DbError::invalid("$push.position takes an integer")
+                            })?)
                         }
-                        "slice" => slice = Some(v.as_i64().ok_or_else(|| DbError::invalid("$push.slice takes an integer"))?),
+                        "slice" => {
+                            slice =
+                                Some(v.as_i64().ok_or_else(|| {
+                                    DbError::invalid("$push.slice takes an integer")
+                                })?)
+                        }
                         "sort" => sort = Some(parse_push_sort(v)?),
-                        other => return Err(DbError::invalid(format!("$push: unknown option {other:?}"))),
+                        other => {
+                            return Err(DbError::invalid(format!(
+                                "$push: unknown option {other:?}"
+                            )));
+                        }
                     }
                 }
-                Op::Push { each, position, sort, slice }
+                Op::Push {
+                    each,
+                    position,
+                    sort,
+                    slice,
+                }
             }
             other => {
                 check_write_value(other)?;
-                Op::Push { each: vec![other.clone()], position: None, sort: None, slice: None }
+                Op::Push {
+                    each: vec![other.clone()],
+                    position: None,
+                    sort: None,
+                    slice: None,
+                }
             }
         },
         "$pop" => match arg.as_i64() {
@@ -299,8 +357,13 @@ fn parse_op(op: &str, arg: &Value) -> Result<Op, DbError> {
             }
         },
         "$addToSet" => match arg {
-            Value::Object(o) if o.len() == 1 && (o.contains_key("each") || o.contains_key("$each")) => {
-                let v = o.get("each").or_else(|| o.get("$each")).unwrap_or(&Value::Null);
+            Value::Object(o)
+                if o.len() == 1 && (o.contains_key("each") || o.contains_key("$each")) =>
+            {
+                let v = o
+                    .get("each")
+                    .or_else(|| o.get("$each"))
+                    .unwrap_or(&Value::Null);
                 Op::AddToSet(values("$addToSet.each", v)?)
             }
             other => {
@@ -343,7 +406,11 @@ fn parse_push_sort(v: &Value) -> Result<PushSort, DbError> {
 }
 
 /// The container that holds the last segment of `path`, created as needed when `create`.
-fn parent_mut<'a>(doc: &'a mut Value, path: &FieldPath, create: bool) -> Result<Option<&'a mut Value>, DbError> {
+fn parent_mut<'a>(
+    doc: &'a mut Value,
+    path: &FieldPath,
+    create: bool,
+) -> Result<Option<&'a mut Value>, DbError> {
     let segs = path.segments();
     let mut cur = doc;
     for seg in &segs[..segs.len() - 1] {
@@ -362,14 +429,18 @@ fn parent_mut<'a>(doc: &'a mut Value, path: &FieldPath, create: bool) -> Result<
             }
             Value::Array(a) => {
                 let Some(i) = array_index(seg) else {
-                    return Err(DbError::invalid(format!("{path}: {seg:?} is not an index of the array on the way")));
+                    return Err(DbError::invalid(format!(
+                        "{path}: {seg:?} is not an index of the array on the way"
+                    )));
                 };
                 if i >= a.len() {
                     if !create {
                         return Ok(None);
                     }
                     if i > a.len() + 10_000 {
-                        return Err(DbError::invalid(format!("{path}: array index {i} too far past the end")));
+                        return Err(DbError::invalid(format!(
+                            "{path}: array index {i} too far past the end"
+                        )));
                     }
                     a.resize(i + 1, Value::Null);
                     a[i] = Value::Object(Map::new());
@@ -425,18 +496,25 @@ fn set_at(doc: &mut Value, path: &FieldPath, v: Value) -> Result<(), DbError> {
         }
         Value::Array(a) => {
             let Some(i) = array_index(last) else {
-                return Err(DbError::invalid(format!("{path}: {last:?} is not an index of the array")));
+                return Err(DbError::invalid(format!(
+                    "{path}: {last:?} is not an index of the array"
+                )));
             };
             if i >= a.len() {
                 if i > a.len() + 10_000 {
-                    return Err(DbError::invalid(format!("{path}: array index {i} too far past the end")));
+                    return Err(DbError::invalid(format!(
+                        "{path}: array index {i} too far past the end"
+                    )));
                 }
                 a.resize(i + 1, Value::Null);
             }
             a[i] = v;
             Ok(())
         }
-        other => Err(DbError::invalid(format!("{path}: cannot create a field inside a {} value", type_name(other)))),
+        other => Err(DbError::invalid(format!(
+            "{path}: cannot create a field inside a {} value",
+            type_name(other)
+        ))),
     }
 }
 
@@ -457,22 +535,41 @@ fn remove_at(doc: &mut Value, path: &FieldPath) -> Result<Option<Value>, DbError
 }
 
 fn resolve_server_dates(v: &mut Value, now: i64) -> Result<(), DbError> {
-    value::prepare_stored(v, 1, &value::DocLimits { max_bytes: usize::MAX, max_depth: usize::MAX }, now)
+    value::prepare_stored(
+        v,
+        1,
+        &value::DocLimits {
+            max_bytes: usize::MAX,
+            max_depth: usize::MAX,
+        },
+        now,
+    )
 }
 
 fn arith(cur: &Number, n: &Number, mul: bool) -> Value {
     if let (Some(a), Some(b)) = (cur.as_i64(), n.as_i64()) {
-        let r = if mul { a.checked_mul(b) } else { a.checked_add(b) };
+        let r = if mul {
+            a.checked_mul(b)
+        } else {
+            a.checked_add(b)
+        };
         if let Some(r) = r {
             return Value::from(r);
         }
     }
     let (a, b) = (cur.as_f64().unwrap_or(0.0), n.as_f64().unwrap_or(0.0));
     let r = if mul { a * b } else { a + b };
-    Number::from_f64(r).map(Value::Number).unwrap_or(Value::Null)
+    Number::from_f64(r)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
-fn array_at<'a>(doc: &'a mut Value, path: &FieldPath, op: &str, create: bool) -> Result<Option<&'a mut Vec<Value>>, DbError> {
+fn array_at<'a>(
+    doc: &'a mut Value,
+    path: &FieldPath,
+    op: &str,
+    create: bool,
+) -> Result<Option<&'a mut Vec<Value>>, DbError> {
     if get_mut(doc, path)?.is_none() {
         if !create {
             return Ok(None);
@@ -481,7 +578,10 @@ fn array_at<'a>(doc: &'a mut Value, path: &FieldPath, op: &str, create: bool) ->
     }
     match get_mut(doc, path)? {
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(other) => Err(DbError::invalid(format!("{op} on {path}: the field holds a {}, not an array", type_name(other)))),
+        Some(other) => Err(DbError::invalid(format!(
+            "{op} on {path}: the field holds a {}, not an array",
+            type_name(other)
+        ))),
         None => Ok(None),
     }
 }
@@ -491,7 +591,13 @@ fn record(doc: &Value, path: &FieldPath, ch: &mut Changes) {
     ch.updated.insert(path.as_str().to_string(), v);
 }
 
-fn apply_op(doc: &mut Value, path: &FieldPath, op: &Op, now: i64, ch: &mut Changes) -> Result<(), DbError> {
+fn apply_op(
+    doc: &mut Value,
+    path: &FieldPath,
+    op: &Op,
+    now: i64,
+    ch: &mut Changes,
+) -> Result<(), DbError> {
     match op {
         Op::Set(v) => {
             let mut v = v.clone();
@@ -520,11 +626,16 @@ fn apply_op(doc: &mut Value, path: &FieldPath, op: &Op, now: i64, ch: &mut Chang
                 }
                 Some(Value::Number(cur)) => arith(cur, n, mul),
                 Some(other) => {
-                    return Err(DbError::invalid(format!("{name} on {path}: the field holds a {}, not a number", type_name(other))));
+                    return Err(DbError::invalid(format!(
+                        "{name} on {path}: the field holds a {}, not a number",
+                        type_name(other)
+                    )));
                 }
             };
             if new.is_null() {
-                return Err(DbError::invalid(format!("{name} on {path}: result is not a finite number")));
+                return Err(DbError::invalid(format!(
+                    "{name} on {path}: result is not a finite number"
+                )));
             }
             set_at(doc, path, new)?;
             record(doc, path, ch);
@@ -532,7 +643,11 @@ fn apply_op(doc: &mut Value, path: &FieldPath, op: &Op, now: i64, ch: &mut Chang
         Op::Min(v) | Op::Max(v) => {
             let mut v = v.clone();
             resolve_server_dates(&mut v, now)?;
-            let want = if matches!(op, Op::Min(_)) { Ordering::Less } else { Ordering::Greater };
+            let want = if matches!(op, Op::Min(_)) {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
             let replace = match path.get(doc) {
                 None => true,
                 Some(cur) => compare(Some(&v), Some(cur)) == want,
@@ -549,7 +664,12 @@ fn apply_op(doc: &mut Value, path: &FieldPath, op: &Op, now: i64, ch: &mut Chang
                 record(doc, to, ch);
             }
         }
-        Op::Push { each, position, sort, slice } => {
+        Op::Push {
+            each,
+            position,
+            sort,
+            slice,
+        } => {
             let mut each = each.clone();
             for v in &mut each {
                 resolve_server_dates(v, now)?;
@@ -680,15 +800,27 @@ mod tests {
 
     #[test]
     fn set_merge_and_operators() {
-        let (d, ch) = up(json!({"a": 1, "s": {"x": 1, "y": 2}}), json!({"s": {"x": 5}, "b": {"$set": {"k": 1}}}));
+        let (d, ch) = up(
+            json!({"a": 1, "s": {"x": 1, "y": 2}}),
+            json!({"s": {"x": 5}, "b": {"$set": {"k": 1}}}),
+        );
         assert_eq!(d, json!({"a": 1, "s": {"x": 5, "y": 2}, "b": {"k": 1}}));
         assert_eq!(ch.updated.get("s.x"), Some(&json!(5)));
-        let (d, _) = up(json!({"n": 1, "f": 1.5}), json!({"n": {"$inc": 2}, "f": {"$mul": 2}, "m": {"$inc": 1}}));
+        let (d, _) = up(
+            json!({"n": 1, "f": 1.5}),
+            json!({"n": {"$inc": 2}, "f": {"$mul": 2}, "m": {"$inc": 1}}),
+        );
         assert_eq!(d, json!({"n": 3, "f": 3.0, "m": 1}));
-        let (d, ch) = up(json!({"a": 1, "b": 2}), json!({"a": {"$remove": true}, "b": {"$rename": "c"}}));
+        let (d, ch) = up(
+            json!({"a": 1, "b": 2}),
+            json!({"a": {"$remove": true}, "b": {"$rename": "c"}}),
+        );
         assert_eq!(d, json!({"c": 2}));
         assert_eq!(ch.removed, vec!["a".to_string(), "b".to_string()]);
-        let (d, _) = up(json!({"lo": 5, "hi": 5}), json!({"lo": {"$min": 3}, "hi": {"$min": 9}}));
+        let (d, _) = up(
+            json!({"lo": 5, "hi": 5}),
+            json!({"lo": {"$min": 3}, "hi": {"$min": 9}}),
+        );
         assert_eq!(d, json!({"lo": 3, "hi": 5}));
         let (d, _) = up(json!({}), json!({"t": {"$serverDate": {"offset": 1}}}));
         assert_eq!(d, json!({"t": {"$date": 1001}}));
@@ -698,7 +830,10 @@ mod tests {
 
     #[test]
     fn array_operators() {
-        let (d, _) = up(json!({"a": [3, 1]}), json!({"a": {"$push": {"each": [2, 9], "position": 1, "sort": 1, "slice": 3}}}));
+        let (d, _) = up(
+            json!({"a": [3, 1]}),
+            json!({"a": {"$push": {"each": [2, 9], "position": 1, "sort": 1, "slice": 3}}}),
+        );
         assert_eq!(d, json!({"a": [1, 2, 3]}));
         let (d, _) = up(json!({"a": [1, 2, 3]}), json!({"a": {"$pop": 1}}));
         assert_eq!(d, json!({"a": [1, 2]}));
@@ -706,15 +841,30 @@ mod tests {
         assert_eq!(d, json!({"a": [2, 3]}));
         let (d, _) = up(json!({"a": [2]}), json!({"a": {"$unshift": [0, 1]}}));
         assert_eq!(d, json!({"a": [0, 1, 2]}));
-        let (d, _) = up(json!({"a": [1]}), json!({"a": {"$addToSet": {"each": [1, 2, 2]}}}));
+        let (d, _) = up(
+            json!({"a": [1]}),
+            json!({"a": {"$addToSet": {"each": [1, 2, 2]}}}),
+        );
         assert_eq!(d, json!({"a": [1, 2]}));
-        let (d, _) = up(json!({"a": [1, 5, 7]}), json!({"a": {"$pull": {"$gte": 5}}}));
+        let (d, _) = up(
+            json!({"a": [1, 5, 7]}),
+            json!({"a": {"$pull": {"$gte": 5}}}),
+        );
         assert_eq!(d, json!({"a": [1]}));
-        let (d, _) = up(json!({"a": [{"s": 1}, {"s": 4}]}), json!({"a": {"$pull": {"s": {"$lt": 3}}}}));
+        let (d, _) = up(
+            json!({"a": [{"s": 1}, {"s": 4}]}),
+            json!({"a": {"$pull": {"s": {"$lt": 3}}}}),
+        );
         assert_eq!(d, json!({"a": [{"s": 4}]}));
-        let (d, _) = up(json!({"a": [1, 2, 1, 3]}), json!({"a": {"$pullAll": [1, 3]}}));
+        let (d, _) = up(
+            json!({"a": [1, 2, 1, 3]}),
+            json!({"a": {"$pullAll": [1, 3]}}),
+        );
         assert_eq!(d, json!({"a": [2]}));
-        let (d, _) = up(json!({"a": [{"x": 2}, {"x": 1}]}), json!({"a": {"$push": {"each": [{"x": 3}], "sort": {"x": -1}}}}));
+        let (d, _) = up(
+            json!({"a": [{"x": 2}, {"x": 1}]}),
+            json!({"a": {"$push": {"each": [{"x": 3}], "sort": {"x": -1}}}}),
+        );
         assert_eq!(d, json!({"a": [{"x": 3}, {"x": 2}, {"x": 1}]}));
     }
 

@@ -59,7 +59,11 @@ fn as_date_map(m: &Map<String, Value>) -> Option<i64> {
         return None;
     }
     let v = m.get(DATE)?;
-    v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
 }
 
 /// A date value.
@@ -72,7 +76,11 @@ pub fn date(ms: i64) -> Value {
 fn num_bits(f: f64) -> [u8; 8] {
     let f = if f == 0.0 { 0.0 } else { f }; // -0 == 0
     let bits = f.to_bits();
-    let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
     ordered.to_be_bytes()
 }
 
@@ -162,7 +170,10 @@ pub struct DocLimits {
 
 impl Default for DocLimits {
     fn default() -> Self {
-        DocLimits { max_bytes: 256 * 1024, max_depth: 64 }
+        DocLimits {
+            max_bytes: 256 * 1024,
+            max_depth: 64,
+        }
     }
 }
 
@@ -177,12 +188,19 @@ pub fn check_field_name(name: &str) -> Result<(), DbError> {
         return Err(DbError::invalid("field name longer than 255 bytes"));
     }
     if name.starts_with('$') {
-        return Err(DbError::invalid(format!("field name {name:?} may not start with '$'")));
+        return Err(DbError::invalid(format!(
+            "field name {name:?} may not start with '$'"
+        )));
     }
     if name.contains('.') {
-        return Err(DbError::invalid(format!("field name {name:?} may not contain '.'")));
+        return Err(DbError::invalid(format!(
+            "field name {name:?} may not contain '.'"
+        )));
     }
-    if name.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
         return Err(DbError::invalid(format!(
             "field name {name:?} may not contain '\"', '\\' or control characters"
         )));
@@ -195,17 +213,30 @@ pub fn check_id(id: &str) -> Result<(), DbError> {
     if id.is_empty() || id.len() > 128 {
         return Err(DbError::invalid("_id must be 1 to 128 characters"));
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@')) {
-        return Err(DbError::invalid("_id may contain only letters, digits and _ - . : @"));
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'))
+    {
+        return Err(DbError::invalid(
+            "_id may contain only letters, digits and _ - . : @",
+        ));
     }
     Ok(())
 }
 
 /// Validates a value that will be stored, resolving `$serverDate` into `$date` (`now` ms).
 /// `depth` is the depth of `v` itself (a document is 1).
-pub fn prepare_stored(v: &mut Value, depth: usize, limits: &DocLimits, now: i64) -> Result<(), DbError> {
+pub fn prepare_stored(
+    v: &mut Value,
+    depth: usize,
+    limits: &DocLimits,
+    now: i64,
+) -> Result<(), DbError> {
     if depth > limits.max_depth {
-        return Err(DbError::invalid(format!("document nested deeper than {} levels", limits.max_depth)));
+        return Err(DbError::invalid(format!(
+            "document nested deeper than {} levels",
+            limits.max_depth
+        )));
     }
     match v {
         Value::Object(m) => {
@@ -217,7 +248,9 @@ pub fn prepare_stored(v: &mut Value, depth: usize, limits: &DocLimits, now: i64)
                 }
                 if m.contains_key(DATE) {
                     if as_date_map(m).is_none() {
-                        return Err(DbError::invalid("$date takes integer milliseconds since the epoch"));
+                        return Err(DbError::invalid(
+                            "$date takes integer milliseconds since the epoch",
+                        ));
                     }
                     return Ok(());
                 }
@@ -252,14 +285,16 @@ pub fn server_date_offset(inner: &Value) -> Result<i64, DbError> {
         Value::Object(o) => {
             for k in o.keys() {
                 if k != "offset" {
-                    return Err(DbError::invalid(format!("$serverDate: unknown option {k:?} (only \"offset\")")));
+                    return Err(DbError::invalid(format!(
+                        "$serverDate: unknown option {k:?} (only \"offset\")"
+                    )));
                 }
             }
             match o.get("offset") {
                 None => Ok(0),
-                Some(n) => n
-                    .as_i64()
-                    .ok_or_else(|| DbError::invalid("$serverDate.offset must be integer milliseconds")),
+                Some(n) => n.as_i64().ok_or_else(|| {
+                    DbError::invalid("$serverDate.offset must be integer milliseconds")
+                }),
             }
         }
         _ => Err(DbError::invalid("$serverDate takes {\"offset\": ms}")),
@@ -316,8 +351,19 @@ mod tests {
             json!({"$date": 10}),
         ];
         for w in ordered.windows(2) {
-            assert_eq!(compare(Some(&w[0]), Some(&w[1])), Ordering::Less, "{} < {}", w[0], w[1]);
-            assert!(key_of(Some(&w[0])) < key_of(Some(&w[1])), "{} < {}", w[0], w[1]);
+            assert_eq!(
+                compare(Some(&w[0]), Some(&w[1])),
+                Ordering::Less,
+                "{} < {}",
+                w[0],
+                w[1]
+            );
+            assert!(
+                key_of(Some(&w[0])) < key_of(Some(&w[1])),
+                "{} < {}",
+                w[0],
+                w[1]
+            );
         }
         assert!(equal(Some(&json!(1)), Some(&json!(1.0))));
         assert!(equal(None, Some(&json!(null))));
@@ -329,9 +375,17 @@ mod tests {
         let mut d = json!({"a": {"$serverDate": {"offset": 5}}, "b": [{"$date": 7}]});
         prepare_stored(&mut d, 1, &DocLimits::default(), 100).unwrap();
         assert_eq!(d, json!({"a": {"$date": 105}, "b": [{"$date": 7}]}));
-        for bad in [json!({"$x": 1}), json!({"a.b": 1}), json!({"a": {"$date": "x"}}), json!({"a\"": 1})] {
+        for bad in [
+            json!({"$x": 1}),
+            json!({"a.b": 1}),
+            json!({"a": {"$date": "x"}}),
+            json!({"a\"": 1}),
+        ] {
             let mut bad = bad;
-            assert!(prepare_stored(&mut bad, 1, &DocLimits::default(), 0).is_err(), "{bad}");
+            assert!(
+                prepare_stored(&mut bad, 1, &DocLimits::default(), 0).is_err(),
+                "{bad}"
+            );
         }
         let mut deep = json!(1);
         for _ in 0..70 {

@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release -p minibase-edge --example health -- path/to/minibase.toml
 //! ```
+#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::routing::get;
@@ -13,13 +14,21 @@ use std::sync::Arc;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).map(std::path::PathBuf::from);
     let config = config::load(path, None)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let app = Router::new().route(
             "/api/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})) }),
+            get(|| async {
+                axum::Json(
+                    serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+                )
+            }),
         );
-        let edge = minibase_edge::Edge::bind(&config, Arc::new(minibase_edge::EdgeStats::default())).await?;
+        let edge =
+            minibase_edge::Edge::bind(&config, Arc::new(minibase_edge::EdgeStats::default()))
+                .await?;
         eprintln!("http {:?} https {:?}", edge.http_addr(), edge.https_addr());
         edge.serve(app, async {
             let _ = tokio::signal::ctrl_c().await;

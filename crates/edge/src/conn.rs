@@ -88,7 +88,11 @@ impl DrainHub {
         if !inner.draining {
             inner.waiting.insert(id, tx);
         } // else: the sender drops here and the receiver completes at once
-        DrainTicket { hub: self.clone(), id, rx }
+        DrainTicket {
+            hub: self.clone(),
+            id,
+            rx,
+        }
     }
 
     fn start(&self) {
@@ -191,12 +195,16 @@ impl ConnState {
 
     fn bump(&self) {
         // Not an atomic increment: any change is enough for the watchdog to notice.
-        self.activity.store(self.activity.load(Relaxed).wrapping_add(1), Relaxed);
+        self.activity
+            .store(self.activity.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
     fn on_read(&self) {
         self.bump();
-        if self.in_flight.load(Relaxed) == 0 && self.head_since.load(Relaxed) == 0 && !self.h2.load(Relaxed) {
+        if self.in_flight.load(Relaxed) == 0
+            && self.head_since.load(Relaxed) == 0
+            && !self.h2.load(Relaxed)
+        {
             self.head_since.store(self.now_ms() + 1, Relaxed);
         }
     }
@@ -233,7 +241,11 @@ impl ConnState {
         let head = self.head_since.load(Relaxed);
         if head != 0 && !self.h2.load(Relaxed) {
             let deadline = head - 1 + header;
-            return if now >= deadline { Verdict::HeaderTimeout } else { Verdict::Recheck(at(deadline)) };
+            return if now >= deadline {
+                Verdict::HeaderTimeout
+            } else {
+                Verdict::Recheck(at(deadline))
+            };
         }
         let deadline = w.changed_at_ms + idle;
         if now >= deadline {
@@ -266,19 +278,31 @@ pub(crate) struct Slot {
 
 impl Slot {
     pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit, open: OpenGuard) -> Slot {
-        Slot { _permit: permit, _open: open }
+        Slot {
+            _permit: permit,
+            _open: open,
+        }
     }
 }
 
 impl<IO> Tracked<IO> {
     /// `sniff`: look at the first bytes for the h2 preface (plaintext h2c with prior knowledge).
     pub(crate) fn new(io: IO, state: Arc<ConnState>, sniff: bool, slot: Slot) -> Self {
-        Tracked { io, state, sniff, _slot: slot }
+        Tracked {
+            io,
+            state,
+            sniff,
+            _slot: slot,
+        }
     }
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.io).poll_read(cx, buf);
@@ -300,7 +324,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r
@@ -350,8 +378,18 @@ pub(crate) struct AppService {
 }
 
 impl AppService {
-    pub(crate) fn new(app: Router, info: ConnectionInfo, state: Arc<ConnState>, hsts: Option<HeaderValue>) -> Self {
-        AppService { app, info, state, hsts }
+    pub(crate) fn new(
+        app: Router,
+        info: ConnectionInfo,
+        state: Arc<ConnState>,
+        hsts: Option<HeaderValue>,
+    ) -> Self {
+        AppService {
+            app,
+            info,
+            state,
+            hsts,
+        }
     }
 }
 
@@ -367,7 +405,11 @@ impl hyper::service::Service<http::Request<Incoming>> for AppService {
         let guard = InFlight(Some(self.state.clone()));
         // Router is always ready (poll_ready is a no-op), and cloning it is one Arc increment.
         let mut app = self.app.clone();
-        AppFuture { inner: app.call(req), guard, hsts: self.hsts.clone() }
+        AppFuture {
+            inner: app.call(req),
+            guard,
+            hsts: self.hsts.clone(),
+        }
     }
 }
 
@@ -408,7 +450,9 @@ impl Future for AppFuture {
             Err(never) => match never {},
         };
         if let Some(v) = this.hsts.take() {
-            res.headers_mut().entry(STRICT_TRANSPORT_SECURITY).or_insert(v);
+            res.headers_mut()
+                .entry(STRICT_TRANSPORT_SECURITY)
+                .or_insert(v);
         }
         this.guard.finish();
         Poll::Ready(Ok(res))
@@ -428,7 +472,9 @@ pub(crate) async fn drive<IO>(
 {
     let settings = env.settings;
     let remote = svc.info.remote;
-    let conn = env.builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    let conn = env
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let watchdog = tokio::time::sleep(settings.header_timeout.min(settings.idle_timeout));
     tokio::pin!(watchdog);
@@ -473,7 +519,10 @@ mod tests {
     use super::*;
 
     fn settings() -> ConnSettings {
-        ConnSettings { header_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(75) }
+        ConnSettings {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -495,7 +544,10 @@ mod tests {
         s.on_read();
         s.request_started();
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert!(matches!(s.check(&settings(), &mut w), Verdict::Recheck(_)), "in-flight requests are never cut");
+        assert!(
+            matches!(s.check(&settings(), &mut w), Verdict::Recheck(_)),
+            "in-flight requests are never cut"
+        );
         s.request_finished();
         // the watchdog wakes at least every header_timeout while idle
         for _ in 0..6 {

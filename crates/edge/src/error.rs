@@ -9,7 +9,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
     /// A configured address is not a socket address.
-    #[error("config key `{key}`: {addr:?} is not a socket address; write host:port such as \"0.0.0.0:443\"")]
+    #[error(
+        "config key `{key}`: {addr:?} is not a socket address; write host:port such as \"0.0.0.0:443\""
+    )]
     BadAddr {
         /// The config key (`server.http_addr`, …).
         key: &'static str,
@@ -51,7 +53,10 @@ pub enum EdgeError {
 
 impl EdgeError {
     pub(crate) fn data_dir(path: impl Into<PathBuf>, source: io::Error) -> EdgeError {
-        EdgeError::DataDir { path: path.into(), source }
+        EdgeError::DataDir {
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -64,7 +69,9 @@ pub(crate) fn bind_hint(err: &io::Error, port: u16) -> &'static str {
         io::ErrorKind::PermissionDenied if port < 1024 => {
             "ports below 1024 need CAP_NET_BIND_SERVICE: run under the shipped systemd unit (AmbientCapabilities=CAP_NET_BIND_SERVICE) or `sudo setcap cap_net_bind_service=+ep $(command -v minibase)`"
         }
-        io::ErrorKind::PermissionDenied => "the operating system refused: check SELinux/AppArmor or the user's rights",
+        io::ErrorKind::PermissionDenied => {
+            "the operating system refused: check SELinux/AppArmor or the user's rights"
+        }
         io::ErrorKind::AddrNotAvailable => {
             "this machine has no such address: use 0.0.0.0 (all IPv4 addresses), [::] or one of the machine's own IPs (on cloud servers the public IP is usually not on the machine: use 0.0.0.0)"
         }

@@ -24,6 +24,7 @@
 //! Modules: `listener` (binding), `conn` (one connection: timeouts, accounting), `redirect`
 //! (HTTP → HTTPS and ACME http-01).
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod acme;
 mod conn;
@@ -71,7 +72,11 @@ impl Bound {
             hint: "the socket was bound but its address cannot be read",
             source,
         })?;
-        Ok(Bound { listener, addr, kind })
+        Ok(Bound {
+            listener,
+            addr,
+            kind,
+        })
     }
 }
 
@@ -105,23 +110,42 @@ impl Edge {
         let http = if s.http_addr.is_empty() {
             None
         } else {
-            Some(Bound::bind("server.http_addr", &s.http_addr, ListenerKind::Http)?)
+            Some(Bound::bind(
+                "server.http_addr",
+                &s.http_addr,
+                ListenerKind::Http,
+            )?)
         };
         let https = if tls.is_some() {
-            Some(Bound::bind("server.https_addr", &s.https_addr, ListenerKind::Https)?)
+            Some(Bound::bind(
+                "server.https_addr",
+                &s.https_addr,
+                ListenerKind::Https,
+            )?)
         } else {
             None
         };
         let (redirect, redirect_router) = if s.redirect_addr.is_empty() {
             (None, None)
         } else {
-            let bound = Bound::bind("server.redirect_addr", &s.redirect_addr, ListenerKind::Redirect)?;
+            let bound = Bound::bind(
+                "server.redirect_addr",
+                &s.redirect_addr,
+                ListenerKind::Redirect,
+            )?;
             let target = redirect::RedirectTarget {
-                domains: s.domains.iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect(),
+                domains: s
+                    .domains
+                    .iter()
+                    .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
                 allow_local: config.tls.mode == TlsMode::SelfSigned,
                 https_port: https.as_ref().map(|b| b.addr.port()).unwrap_or(443),
             };
-            (Some(bound), Some(redirect::router(target, challenges.clone())))
+            (
+                Some(bound),
+                Some(redirect::router(target, challenges.clone())),
+            )
         };
         let hsts = matches!(config.tls.mode, TlsMode::Files | TlsMode::Acme)
             .then(|| HeaderValue::from_static("max-age=31536000"));
@@ -179,14 +203,26 @@ impl Edge {
         let shutdown_signal = Shutdown::default();
         let tracker = TaskTracker::new();
         let shared = Arc::new(Shared {
-            env: ConnEnv { builder: conn::http_builder(), settings: self.settings, shutdown: shutdown_signal.clone() },
+            env: ConnEnv {
+                builder: conn::http_builder(),
+                settings: self.settings,
+                shutdown: shutdown_signal.clone(),
+            },
             stats: self.stats.clone(),
-            limiter: Arc::new(Semaphore::new(self.max_connections.min(Semaphore::MAX_PERMITS))),
+            limiter: Arc::new(Semaphore::new(
+                self.max_connections.min(Semaphore::MAX_PERMITS),
+            )),
             tracker: tracker.clone(),
         });
         let mut loops = Vec::new();
         if let Some(b) = self.http {
-            loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), None, None)));
+            loops.push(tokio::spawn(accept_loop(
+                shared.clone(),
+                b,
+                app.clone(),
+                None,
+                None,
+            )));
         }
         if self.tls.is_none() {
             // `systemctl reload` sends SIGHUP; without TLS there is nothing to reload, but the
@@ -196,10 +232,22 @@ impl Edge {
         if let (Some(b), Some(tls)) = (self.https, self.tls) {
             tls.spawn(self.stats.clone(), shutdown_signal.graceful.clone());
             let acceptor = tls.acceptor.clone();
-            loops.push(tokio::spawn(accept_loop(shared.clone(), b, app.clone(), Some(acceptor), self.hsts)));
+            loops.push(tokio::spawn(accept_loop(
+                shared.clone(),
+                b,
+                app.clone(),
+                Some(acceptor),
+                self.hsts,
+            )));
         }
         if let (Some(b), Some(router)) = (self.redirect, self.redirect_router) {
-            loops.push(tokio::spawn(accept_loop(shared.clone(), b, router, None, None)));
+            loops.push(tokio::spawn(accept_loop(
+                shared.clone(),
+                b,
+                router,
+                None,
+                None,
+            )));
         }
         drop(app);
 
@@ -213,7 +261,10 @@ impl Edge {
             let _ = l.await;
         }
         tracker.close();
-        if tokio::time::timeout(self.shutdown_timeout, tracker.wait()).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 open_connections = self.stats.open_connections(),
                 "server.shutdown_timeout passed: closing the remaining connections"
@@ -240,7 +291,11 @@ async fn ignore_sighup(stop: tokio_util::sync::CancellationToken) {
 }
 
 fn nonzero(d: Duration) -> Duration {
-    if d.is_zero() { Duration::from_secs(u64::MAX / 4) } else { d }
+    if d.is_zero() {
+        Duration::from_secs(u64::MAX / 4)
+    } else {
+        d
+    }
 }
 
 /// What every accept loop and connection task shares.
@@ -258,7 +313,13 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     hsts: Option<HeaderValue>,
 ) {
-    let listener = Arc::new(Listener { app, tls, hsts, kind: bound.kind, local: bound.addr });
+    let listener = Arc::new(Listener {
+        app,
+        tls,
+        hsts,
+        kind: bound.kind,
+        local: bound.addr,
+    });
     let graceful = shared.env.shutdown.graceful.clone();
     let stop = graceful.cancelled();
     tokio::pin!(stop);
@@ -287,7 +348,13 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        shared.tracker.spawn(handle(shared.clone(), listener.clone(), stream, remote, permit));
+        shared.tracker.spawn(handle(
+            shared.clone(),
+            listener.clone(),
+            stream,
+            remote,
+            permit,
+        ));
     }
 }
 
@@ -307,9 +374,19 @@ async fn handle(
     remote: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let Listener { app, tls, hsts, kind, local } = &*listener;
+    let Listener {
+        app,
+        tls,
+        hsts,
+        kind,
+        local,
+    } = &*listener;
     let (app, hsts, kind) = (app.clone(), hsts.clone(), *kind);
-    let info = ConnectionInfo { remote, local: *local, tls: tls.is_some() };
+    let info = ConnectionInfo {
+        remote,
+        local: *local,
+        tls: tls.is_some(),
+    };
     let slot = conn::Slot::new(permit, OpenGuard::new(shared.stats.clone(), kind));
     let stats = shared.stats.listener(kind);
     let mut ticket = shared.env.shutdown.hub.register();

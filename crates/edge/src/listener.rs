@@ -12,15 +12,22 @@ const BACKLOG: i32 = 4096;
 
 /// Binds `addr` (the value of config key `key`).
 pub(crate) fn bind(key: &'static str, addr: &str) -> Result<TcpListener, EdgeError> {
-    let parsed: SocketAddr =
-        addr.parse().map_err(|_| EdgeError::BadAddr { key, addr: addr.to_string() })?;
+    let parsed: SocketAddr = addr.parse().map_err(|_| EdgeError::BadAddr {
+        key,
+        addr: addr.to_string(),
+    })?;
     let err = |source: std::io::Error| EdgeError::Bind {
         key,
         addr: addr.to_string(),
         hint: bind_hint(&source, parsed.port()),
         source,
     };
-    let socket = Socket::new(Domain::for_address(parsed), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    let socket = Socket::new(
+        Domain::for_address(parsed),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(err)?;
     socket.set_reuse_address(true).map_err(err)?;
     if parsed.is_ipv6() && parsed.ip().is_unspecified() {
         // `[::]:443` should also accept IPv4, as nginx's `listen [::]:443` users expect.

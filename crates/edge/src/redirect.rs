@@ -21,7 +21,9 @@ pub struct Http01Challenges {
 impl Http01Challenges {
     /// Starts answering `GET /.well-known/acme-challenge/<token>` with `key_authorization`.
     pub fn insert(&self, token: &str, key_authorization: &str) {
-        self.tokens.write().insert(token.to_string(), key_authorization.to_string());
+        self.tokens
+            .write()
+            .insert(token.to_string(), key_authorization.to_string());
     }
 
     /// Stops answering for `token`.
@@ -68,16 +70,19 @@ struct RedirectState {
 
 /// The router served on the redirect listener.
 pub(crate) fn router(target: RedirectTarget, challenges: Arc<Http01Challenges>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .with_state(RedirectState { target: Arc::new(target), challenges })
+    Router::new().fallback(handle).with_state(RedirectState {
+        target: Arc::new(target),
+        challenges,
+    })
 }
 
 fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     let mut res = Response::new(Body::from(body.into()));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -94,7 +99,9 @@ fn host_without_port(authority: &str) -> Option<String> {
     };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty()
-        || !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':' | '*'))
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':' | '*'))
     {
         return None;
     }
@@ -113,7 +120,12 @@ async fn handle(State(st): State<RedirectState>, req: Request) -> Response {
         .uri()
         .authority()
         .map(|a| a.as_str().to_string())
-        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        });
     let Some(host) = authority.as_deref().and_then(host_without_port) else {
         return plain(StatusCode::BAD_REQUEST, "missing or invalid Host header\n");
     };
@@ -128,12 +140,19 @@ async fn handle(State(st): State<RedirectState>, req: Request) -> Response {
         443 => String::new(),
         p => format!(":{p}"),
     };
-    let pq = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
     let location = format!("https://{host}{port}{pq}");
     let Ok(value) = HeaderValue::from_str(&location) else {
         return plain(StatusCode::BAD_REQUEST, "invalid request target\n");
     };
-    let mut res = plain(StatusCode::MOVED_PERMANENTLY, format!("Moved to {location}\n"));
+    let mut res = plain(
+        StatusCode::MOVED_PERMANENTLY,
+        format!("Moved to {location}\n"),
+    );
     res.headers_mut().insert(header::LOCATION, value);
     res
 }
@@ -162,8 +181,14 @@ mod tests {
 
     #[test]
     fn ports_and_trailing_dots_are_dropped() {
-        assert_eq!(host_without_port("API.Example.com:80").as_deref(), Some("api.example.com"));
-        assert_eq!(host_without_port("api.example.com.").as_deref(), Some("api.example.com"));
+        assert_eq!(
+            host_without_port("API.Example.com:80").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            host_without_port("api.example.com.").as_deref(),
+            Some("api.example.com")
+        );
         assert_eq!(host_without_port("[::1]:8080").as_deref(), Some("[::1]"));
         assert_eq!(host_without_port("evil.com/x"), None);
         assert_eq!(host_without_port(""), None);

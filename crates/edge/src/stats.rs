@@ -17,7 +17,11 @@ pub enum ListenerKind {
 
 impl ListenerKind {
     /// All kinds, in a stable order (for metrics).
-    pub const ALL: [ListenerKind; 3] = [ListenerKind::Http, ListenerKind::Https, ListenerKind::Redirect];
+    pub const ALL: [ListenerKind; 3] = [
+        ListenerKind::Http,
+        ListenerKind::Https,
+        ListenerKind::Redirect,
+    ];
 
     /// The label used in metrics and logs: `http`, `https`, `redirect`.
     pub fn as_str(self) -> &'static str {
@@ -74,7 +78,10 @@ impl EdgeStats {
 
     /// Open connections on every listener together.
     pub fn open_connections(&self) -> u64 {
-        ListenerKind::ALL.iter().map(|k| self.listener(*k).open.load(Relaxed)).sum()
+        ListenerKind::ALL
+            .iter()
+            .map(|k| self.listener(*k).open.load(Relaxed))
+            .sum()
     }
 }
 
@@ -91,7 +98,6 @@ impl OpenGuard {
         l.open.fetch_add(1, Relaxed);
         OpenGuard { stats, kind }
     }
-
 }
 
 impl Drop for OpenGuard {

@@ -22,15 +22,28 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 async fn roundtrip(p: &dyn DnsProvider) -> minibase_edge::dns::TxtRecord {
-    let rec = p.create_txt("_acme-challenge.api.example.com", "v4lu3-ABC_def").await.unwrap();
+    let rec = p
+        .create_txt("_acme-challenge.api.example.com", "v4lu3-ABC_def")
+        .await
+        .unwrap();
     assert_eq!(rec.fqdn, "_acme-challenge.api.example.com");
     rec
 }
 
 #[tokio::test]
 async fn dnspod_creates_and_deletes_txt_records_with_tc3_signatures() {
-    let fake = FakeDnspod::start("AKIDtest0000", "secretkey0000", &["example.com", "other.org"], None).await;
-    let p = from_config(&acme("dnspod", &fake.url(), "AKIDtest0000", "secretkey0000"), &no_env).unwrap();
+    let fake = FakeDnspod::start(
+        "AKIDtest0000",
+        "secretkey0000",
+        &["example.com", "other.org"],
+        None,
+    )
+    .await;
+    let p = from_config(
+        &acme("dnspod", &fake.url(), "AKIDtest0000", "secretkey0000"),
+        &no_env,
+    )
+    .unwrap();
     let rec = roundtrip(p.as_ref()).await;
     let log = fake.log();
     assert_eq!(log.created.len(), 1);
@@ -41,13 +54,24 @@ async fn dnspod_creates_and_deletes_txt_records_with_tc3_signatures() {
     p.delete_txt(&rec).await.unwrap();
     assert!(fake.log().records.is_empty());
 
-    let bad = from_config(&acme("dnspod", &fake.url(), "AKIDtest0000", "wrong"), &no_env).unwrap();
+    let bad = from_config(
+        &acme("dnspod", &fake.url(), "AKIDtest0000", "wrong"),
+        &no_env,
+    )
+    .unwrap();
     match bad.create_txt("_acme-challenge.api.example.com", "x").await {
         Err(DnsError::Api { code, .. }) => assert_eq!(code, "AuthFailure.SignatureFailure"),
         other => panic!("{other:?}"),
     }
-    let unknown = from_config(&acme("dnspod", &fake.url(), "AKIDother", "secretkey0000"), &no_env).unwrap();
-    match unknown.create_txt("_acme-challenge.api.example.com", "x").await {
+    let unknown = from_config(
+        &acme("dnspod", &fake.url(), "AKIDother", "secretkey0000"),
+        &no_env,
+    )
+    .unwrap();
+    match unknown
+        .create_txt("_acme-challenge.api.example.com", "x")
+        .await
+    {
         Err(DnsError::Api { code, .. }) => assert_eq!(code, "AuthFailure.SecretIdNotFound"),
         other => panic!("{other:?}"),
     }
@@ -57,14 +81,21 @@ async fn dnspod_creates_and_deletes_txt_records_with_tc3_signatures() {
     }
     // a 500 from the API is retried once
     fake.fail_next(1);
-    let rec = p.create_txt("_acme-challenge.www.other.org", "y").await.unwrap();
+    let rec = p
+        .create_txt("_acme-challenge.www.other.org", "y")
+        .await
+        .unwrap();
     assert_eq!(rec.zone, "other.org");
 }
 
 #[tokio::test]
 async fn alidns_creates_and_deletes_txt_records_with_rpc_signatures() {
     let fake = FakeAlidns::start("LTAItest", "alisecret", &["example.com"], None).await;
-    let p = from_config(&acme("alidns", &fake.url(), "LTAItest", "alisecret"), &no_env).unwrap();
+    let p = from_config(
+        &acme("alidns", &fake.url(), "LTAItest", "alisecret"),
+        &no_env,
+    )
+    .unwrap();
     let rec = roundtrip(p.as_ref()).await;
     let log = fake.log();
     assert_eq!(log.created[0].zone, "example.com");
@@ -78,20 +109,29 @@ async fn alidns_creates_and_deletes_txt_records_with_rpc_signatures() {
         other => panic!("{other:?}"),
     }
     fake.fail_next(1);
-    p.create_txt("_acme-challenge.example.com", "z").await.unwrap();
+    p.create_txt("_acme-challenge.example.com", "z")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn cloudflare_creates_and_deletes_txt_records_with_an_api_token() {
     let fake = FakeCloudflare::start("cf-token-123", &["example.com"], None).await;
-    let p = from_config(&acme("cloudflare", &fake.url(), "", "cf-token-123"), &no_env).unwrap();
+    let p = from_config(
+        &acme("cloudflare", &fake.url(), "", "cf-token-123"),
+        &no_env,
+    )
+    .unwrap();
     let rec = roundtrip(p.as_ref()).await;
     assert_eq!(fake.log().created[0].zone, "example.com");
     p.delete_txt(&rec).await.unwrap();
     assert!(fake.log().records.is_empty());
     let bad = from_config(&acme("cloudflare", &fake.url(), "", "wrong"), &no_env).unwrap();
     match bad.create_txt("_acme-challenge.api.example.com", "x").await {
-        Err(DnsError::Api { code, message, .. }) => assert!(code == "10000" && message.contains("Authentication"), "{code} {message}"),
+        Err(DnsError::Api { code, message, .. }) => assert!(
+            code == "10000" && message.contains("Authentication"),
+            "{code} {message}"
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -104,10 +144,22 @@ fn credentials_come_from_config_or_the_providers_usual_variables() {
         _ => None,
     };
     assert!(from_config(&acme("dnspod", "", "", ""), &env).is_ok());
-    let err = from_config(&acme("alidns", "", "", ""), &env).err().unwrap().to_string();
+    let err = from_config(&acme("alidns", "", "", ""), &env)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("ALIBABA_CLOUD_ACCESS_KEY_ID"), "{err}");
-    let err = from_config(&acme("cloudflare", "", "", ""), &env).err().unwrap().to_string();
-    assert!(err.contains("CLOUDFLARE_API_TOKEN") && err.contains("MINIBASE_TLS__ACME__DNS_KEY_SECRET"), "{err}");
-    let err = from_config(&acme("route53", "", "", ""), &env).err().unwrap().to_string();
+    let err = from_config(&acme("cloudflare", "", "", ""), &env)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("CLOUDFLARE_API_TOKEN") && err.contains("MINIBASE_TLS__ACME__DNS_KEY_SECRET"),
+        "{err}"
+    );
+    let err = from_config(&acme("route53", "", "", ""), &env)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("tls.acme.dns_provider"), "{err}");
 }

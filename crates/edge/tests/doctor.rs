@@ -26,7 +26,9 @@ fn opts(port: u16, http_port: u16, ca: Option<&Path>) -> DoctorOptions {
 }
 
 fn status(r: &Report, id: &str) -> Status {
-    r.check(id).unwrap_or_else(|| panic!("no check {id}: {}", r.render())).status
+    r.check(id)
+        .unwrap_or_else(|| panic!("no check {id}: {}", r.render()))
+        .status
 }
 
 fn assert_fails(r: &Report, id: &str, fix_words: &[&str]) {
@@ -34,7 +36,10 @@ fn assert_fails(r: &Report, id: &str, fix_words: &[&str]) {
     assert_eq!(c.status, Status::Fail, "{id} should fail:\n{}", r.render());
     let fix = c.fix.as_deref().unwrap_or("");
     for w in fix_words {
-        assert!(fix.contains(w), "the fix for {id} should mention {w:?}: {fix}");
+        assert!(
+            fix.contains(w),
+            "the fix for {id} should mention {w:?}: {fix}"
+        );
     }
     assert!(!r.ok);
 }
@@ -63,15 +68,30 @@ async fn our_edge_in_files_mode_passes_and_shows_hsts_and_json() {
         c.server.domains = vec![HOST.into()];
     });
     let srv = Running::start(&c).await;
-    let r = run(&opts(srv.port(), srv.redirect.unwrap().port(), Some(&pki.root_pem))).await;
+    let r = run(&opts(
+        srv.port(),
+        srv.redirect.unwrap().port(),
+        Some(&pki.root_pem),
+    ))
+    .await;
     assert_healthy(&r);
     assert_eq!(status(&r, "hsts"), Status::Pass);
     assert_eq!(status(&r, "json"), Status::Pass);
-    assert!(r.check("tls13").unwrap().message.contains("HTTP/2"), "{}", r.render());
+    assert!(
+        r.check("tls13").unwrap().message.contains("HTTP/2"),
+        "{}",
+        r.render()
+    );
     // the JSON form of the report
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["ok"], true);
-    assert!(json["checks"].as_array().unwrap().iter().any(|c| c["id"] == "chain" && c["status"] == "pass"));
+    assert!(
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "chain" && c["status"] == "pass")
+    );
 
     // without the private root: untrusted
     let r = run(&opts(srv.port(), srv.redirect.unwrap().port(), None)).await;
@@ -92,7 +112,11 @@ async fn our_edge_in_self_signed_and_off_modes() {
     let ca = srv.dev_ca.clone().unwrap();
     let r = run(&opts(srv.port(), srv.redirect.unwrap().port(), Some(&ca))).await;
     assert_healthy(&r);
-    assert_eq!(status(&r, "hsts"), Status::Warn, "no HSTS for development certificates");
+    assert_eq!(
+        status(&r, "hsts"),
+        Status::Warn,
+        "no HSTS for development certificates"
+    );
     srv.stop().await;
 
     // tls.mode = "off": the plain listener speaks no TLS at all
@@ -107,7 +131,11 @@ async fn our_edge_in_self_signed_and_off_modes() {
     }));
     let r = run(&opts(port, free_port(), None)).await;
     assert_fails(&r, "tls12", &["serve HTTPS"]);
-    assert!(r.check("tls12").unwrap().message.contains("plain HTTP"), "{}", r.render());
+    assert!(
+        r.check("tls12").unwrap().message.contains("plain HTTP"),
+        "{}",
+        r.render()
+    );
     assert_fails(&r, "redirect", &["server.redirect_addr"]);
     assert_eq!(status(&r, "chain"), Status::Skip);
     let _ = tx.send(());
@@ -116,7 +144,11 @@ async fn our_edge_in_self_signed_and_off_modes() {
 
 #[tokio::test]
 async fn ip_hosts_and_localhost_fail_the_url_check() {
-    for url in ["https://127.0.0.1/", "https://localhost/", "http://api.example.com/"] {
+    for url in [
+        "https://127.0.0.1/",
+        "https://localhost/",
+        "http://api.example.com/",
+    ] {
         let mut o = DoctorOptions::new(url);
         o.resolve = Some("127.0.0.1".parse().unwrap());
         o.http_port = free_port();
@@ -132,7 +164,12 @@ async fn an_expiring_certificate_warns() {
     let pki = Pki::new(dir.path());
     let now = OffsetDateTime::now_utc();
     let files = pki
-        .leaf_valid(&[HOST], KeyKind::Ecdsa, now - time::Duration::days(80), now + time::Duration::days(10))
+        .leaf_valid(
+            &[HOST],
+            KeyKind::Ecdsa,
+            now - time::Duration::days(80),
+            now + time::Duration::days(10),
+        )
         .write(dir.path(), "soon");
     let c = tls_config(|c| {
         c.tls.cert_file = files.bundle.clone();
@@ -159,9 +196,13 @@ async fn nginx(cert_file: &Path, key_file: &Path, tls_lines: &str, redirect: boo
     let https = free_port();
     let http = free_port();
     let port80 = if redirect {
-        format!("server {{ listen 127.0.0.1:{http}; return 301 https://$host:{https}$request_uri; }}")
+        format!(
+            "server {{ listen 127.0.0.1:{http}; return 301 https://$host:{https}$request_uri; }}"
+        )
     } else {
-        format!("server {{ listen 127.0.0.1:{http}; default_type text/plain; return 200 'welcome'; }}")
+        format!(
+            "server {{ listen 127.0.0.1:{http}; default_type text/plain; return 200 'welcome'; }}"
+        )
     };
     let servers = format!(
         "server {{\n  listen 127.0.0.1:{https} ssl http2;\n  server_name {HOST};\n  ssl_certificate {};\n  ssl_certificate_key {};\n  {tls_lines}\n  \
@@ -178,7 +219,13 @@ async fn nginx_configured_right_passes() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let files = pki.leaf(&[HOST], KeyKind::Rsa).write(dir.path(), "ok");
-    let n = nginx(&files.bundle, &files.key, "ssl_protocols TLSv1.2 TLSv1.3;", true).await;
+    let n = nginx(
+        &files.bundle,
+        &files.key,
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        true,
+    )
+    .await;
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_healthy(&r);
     assert_eq!(status(&r, "hsts"), Status::Pass);
@@ -189,11 +236,20 @@ async fn nginx_configured_right_passes() {
 async fn nginx_without_the_intermediate_fails_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let files = pki.leaf(&[HOST], KeyKind::Rsa).write(dir.path(), "leafonly");
+    let files = pki
+        .leaf(&[HOST], KeyKind::Rsa)
+        .write(dir.path(), "leafonly");
     let n = nginx(&files.cert, &files.key, "", true).await;
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_fails(&r, "chain", &["bundle"]);
-    assert!(r.check("chain").unwrap().message.contains("incomplete chain"), "{}", r.render());
+    assert!(
+        r.check("chain")
+            .unwrap()
+            .message
+            .contains("incomplete chain"),
+        "{}",
+        r.render()
+    );
     assert_eq!(status(&r, "name"), Status::Pass);
 }
 
@@ -203,19 +259,31 @@ async fn nginx_with_an_expired_certificate_fails_expiry() {
     let pki = Pki::new(dir.path());
     let now = OffsetDateTime::now_utc();
     let files = pki
-        .leaf_valid(&[HOST], KeyKind::Ecdsa, now - time::Duration::days(100), now - time::Duration::days(3))
+        .leaf_valid(
+            &[HOST],
+            KeyKind::Ecdsa,
+            now - time::Duration::days(100),
+            now - time::Duration::days(3),
+        )
         .write(dir.path(), "expired");
     let n = nginx(&files.bundle, &files.key, "", true).await;
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_fails(&r, "expiry", &["renew"]);
-    assert_eq!(status(&r, "chain"), Status::Pass, "the chain itself is fine: {}", r.render());
+    assert_eq!(
+        status(&r, "chain"),
+        Status::Pass,
+        "the chain itself is fine: {}",
+        r.render()
+    );
 }
 
 #[tokio::test]
 async fn nginx_with_the_wrong_name_fails_name() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let files = pki.leaf(&["www.other.test"], KeyKind::Rsa).write(dir.path(), "wrong");
+    let files = pki
+        .leaf(&["www.other.test"], KeyKind::Rsa)
+        .write(dir.path(), "wrong");
     let n = nginx(&files.bundle, &files.key, "", true).await;
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_fails(&r, "name", &["covers this domain"]);
@@ -231,18 +299,28 @@ async fn nginx_with_tls13_only_fails_tls12() {
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_fails(&r, "tls12", &["ssl_protocols TLSv1.2 TLSv1.3"]);
     assert_eq!(status(&r, "tls13"), Status::Pass);
-    assert_eq!(status(&r, "chain"), Status::Pass, "certificates still checked over TLS 1.3");
+    assert_eq!(
+        status(&r, "chain"),
+        Status::Pass,
+        "certificates still checked over TLS 1.3"
+    );
 }
 
 #[tokio::test]
 async fn nginx_without_a_redirect_fails_redirect() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let files = pki.leaf(&[HOST], KeyKind::Ecdsa).write(dir.path(), "noredirect");
+    let files = pki
+        .leaf(&[HOST], KeyKind::Ecdsa)
+        .write(dir.path(), "noredirect");
     let n = nginx(&files.bundle, &files.key, "", false).await;
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_fails(&r, "redirect", &["return 301"]);
-    assert!(r.check("redirect").unwrap().message.contains("200"), "{}", r.render());
+    assert!(
+        r.check("redirect").unwrap().message.contains("200"),
+        "{}",
+        r.render()
+    );
     // and nothing listening at all on the HTTP port
     let r = run(&opts(n.https, free_port(), Some(&pki.root_pem))).await;
     assert_fails(&r, "redirect", &["security group"]);
@@ -253,9 +331,19 @@ async fn nginx_with_tls10_still_enabled_warns() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let files = pki.leaf(&[HOST], KeyKind::Rsa).write(dir.path(), "legacy");
-    let n = nginx(&files.bundle, &files.key, "ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers DEFAULT:@SECLEVEL=0;", true).await;
+    let n = nginx(
+        &files.bundle,
+        &files.key,
+        "ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers DEFAULT:@SECLEVEL=0;",
+        true,
+    )
+    .await;
     let r = run(&opts(n.https, n.http, Some(&pki.root_pem))).await;
     assert_eq!(status(&r, "legacy_tls"), Status::Warn, "{}", r.render());
-    assert!(r.check("legacy_tls").unwrap().message.contains("TLS 1.0"), "{}", r.render());
+    assert!(
+        r.check("legacy_tls").unwrap().message.contains("TLS 1.0"),
+        "{}",
+        r.render()
+    );
     assert!(r.ok, "old protocols only warn");
 }

@@ -226,11 +226,16 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Res
             ctx.clone(),
             // A number: the id of a running call (answered later through `complete`); a
             // string: the answer's JSON, already there; `{ error }`: the error's JSON.
-            move |ctx: Ctx<'js>, op: String, args: String| -> rquickjs::Result<rquickjs::Value<'js>> {
+            move |ctx: Ctx<'js>,
+                  op: String,
+                  args: String|
+                  -> rquickjs::Result<rquickjs::Value<'js>> {
                 let args: serde_json::Value = serde_json::from_str(&args)
                     .map_err(|e| throw(&ctx, &format!("invalid arguments: {e}"), None))?;
                 match sh.start_op(op, args) {
-                    crate::worker::OpStart::Pending(id) => Ok(rquickjs::Value::new_number(ctx, id as f64)),
+                    crate::worker::OpStart::Pending(id) => {
+                        Ok(rquickjs::Value::new_number(ctx, id as f64))
+                    }
                     crate::worker::OpStart::Done(Ok(text)) => {
                         Ok(rquickjs::String::from_str(ctx, &text)?.into_value())
                     }

@@ -180,8 +180,13 @@ impl Pool {
             let mut st = self.state.lock();
             if ticket.get() == QUEUED && !st.closed {
                 if let Some(seat) = self.seat(&mut st, false) {
-                    let at = st.queue.iter().position(|j| Arc::ptr_eq(&j.ticket, &ticket));
-                    let job = at.and_then(|i| st.queue.remove(i)).expect("a queued call is in the queue");
+                    let at = st
+                        .queue
+                        .iter()
+                        .position(|j| Arc::ptr_eq(&j.ticket, &ticket));
+                    let job = at
+                        .and_then(|i| st.queue.remove(i))
+                        .expect("a queued call is in the queue");
                     ticket.set(RUNNING);
                     drop(st);
                     self.start(seat, job)?;
@@ -281,7 +286,9 @@ impl Pool {
         if st.queue.is_empty() || st.running >= self.cpu_slots {
             return;
         }
-        let Some(seat) = self.seat(&mut st, false) else { return };
+        let Some(seat) = self.seat(&mut st, false) else {
+            return;
+        };
         let job = st.queue.pop_front().expect("the queue is not empty");
         job.ticket.set(RUNNING);
         drop(st);

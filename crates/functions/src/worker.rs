@@ -679,10 +679,15 @@ impl Worker {
                 let (pool, ticket) = (&self.pool, &self.ticket);
                 let waiting = |blocked: bool| {
                     if let (Some(pool), Some(ticket)) = (pool.upgrade(), ticket) {
-                        if blocked { pool.blocked(ticket) } else { pool.resumed(ticket) }
+                        if blocked {
+                            pool.blocked(ticket)
+                        } else {
+                            pool.resumed(ticket)
+                        }
                     }
                 };
-                let (result, keep) = engine.invoke(event, call, &mut self.stash, &self.rx, &waiting);
+                let (result, keep) =
+                    engine.invoke(event, call, &mut self.stash, &self.rx, &waiting);
                 JobOutcome {
                     result,
                     keep,
@@ -972,6 +977,9 @@ impl Engine {
 
     /// The event loop of one invocation. `Ok(Err(_))`: the function failed (instance fine);
     /// `Err(_)`: the instance must go (timeout, memory, bug).
+    // The call's parts (seq, event, context) and the loop's plumbing (stash, channel,
+    // deadline, waiting hook) are each used once; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn drive(
         &mut self,
         seq: u64,

@@ -95,7 +95,9 @@ impl JwtKeys {
             return Err(JwtError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(JwtError::Malformed);
         };
         if h != HEADER_B64 {
@@ -125,7 +127,8 @@ impl JwtKeys {
         mac.update(b".");
         mac.update(p.as_bytes());
         // constant-time comparison (and a length check) inside `hmac`
-        mac.verify_slice(&sig[..n]).map_err(|_| JwtError::Signature)?;
+        mac.verify_slice(&sig[..n])
+            .map_err(|_| JwtError::Signature)?;
         let claims: Claims = B64
             .decode(p)
             .ok()
@@ -142,7 +145,15 @@ impl JwtKeys {
 }
 
 /// Claims for a new token.
-pub fn claims(uid: &str, sid: &str, openid: &str, unionid: Option<&str>, platform: &str, now: i64, ttl_secs: i64) -> Claims {
+pub fn claims(
+    uid: &str,
+    sid: &str,
+    openid: &str,
+    unionid: Option<&str>,
+    platform: &str,
+    now: i64,
+    ttl_secs: i64,
+) -> Claims {
     Claims {
         iss: ISSUER.into(),
         sub: uid.into(),
@@ -181,7 +192,10 @@ mod tests {
     fn other_secret_refused() {
         let a = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
         let b = JwtKeys::new(b"fedcba9876543210fedcba9876543210");
-        assert_eq!(b.decode(&a.encode(&sample(1000)), 1001), Err(JwtError::Signature));
+        assert_eq!(
+            b.decode(&a.encode(&sample(1000)), 1001),
+            Err(JwtError::Signature)
+        );
     }
 
     #[test]
@@ -189,9 +203,15 @@ mod tests {
         let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
         let h = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let p = B64.encode(serde_json::to_vec(&sample(1000)).unwrap());
-        assert_eq!(k.decode(&format!("{h}.{p}."), 1001), Err(JwtError::Algorithm));
+        assert_eq!(
+            k.decode(&format!("{h}.{p}."), 1001),
+            Err(JwtError::Algorithm)
+        );
         let h = B64.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
-        assert_eq!(k.decode(&format!("{h}.{p}.AAAA"), 1001), Err(JwtError::Algorithm));
+        assert_eq!(
+            k.decode(&format!("{h}.{p}.AAAA"), 1001),
+            Err(JwtError::Algorithm)
+        );
     }
 
     #[test]
@@ -209,7 +229,10 @@ mod tests {
     fn issued_header_is_the_constant_compared_as_text() {
         assert_eq!(HEADER_B64, B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#));
         let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
-        assert!(k.encode(&sample(1000)).starts_with(&format!("{HEADER_B64}.")));
+        assert!(
+            k.encode(&sample(1000))
+                .starts_with(&format!("{HEADER_B64}."))
+        );
     }
 
     /// A token signed with our secret under another spelling of the HS256 header.
@@ -237,13 +260,28 @@ mod tests {
         let (input, sig) = t.rsplit_once('.').unwrap();
         let raw = B64.decode(sig).unwrap();
         let truncated = B64.encode(&raw[..31]);
-        assert_eq!(k.decode(&format!("{input}.{truncated}"), 1001), Err(JwtError::Signature));
+        assert_eq!(
+            k.decode(&format!("{input}.{truncated}"), 1001),
+            Err(JwtError::Signature)
+        );
         let longer = B64.encode([raw.as_slice(), &[0u8; 8]].concat());
-        assert_eq!(k.decode(&format!("{input}.{longer}"), 1001), Err(JwtError::Signature));
+        assert_eq!(
+            k.decode(&format!("{input}.{longer}"), 1001),
+            Err(JwtError::Signature)
+        );
         let much_longer = B64.encode([raw.as_slice(), &[0u8; 64]].concat());
-        assert_eq!(k.decode(&format!("{input}.{much_longer}"), 1001), Err(JwtError::Signature));
-        assert_eq!(k.decode(&format!("{input}.{sig}!"), 1001), Err(JwtError::Malformed));
-        assert_eq!(k.decode(&format!("{input}."), 1001), Err(JwtError::Signature));
+        assert_eq!(
+            k.decode(&format!("{input}.{much_longer}"), 1001),
+            Err(JwtError::Signature)
+        );
+        assert_eq!(
+            k.decode(&format!("{input}.{sig}!"), 1001),
+            Err(JwtError::Malformed)
+        );
+        assert_eq!(
+            k.decode(&format!("{input}."), 1001),
+            Err(JwtError::Signature)
+        );
     }
 
     #[test]

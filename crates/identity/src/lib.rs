@@ -14,6 +14,7 @@
 //! - **Platform secrets** (WeChat `session_key`) are sealed with AES-256-GCM ([`seal`]) in the
 //!   internal collection `_user_secrets` and never leave the server.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod jwt;
 pub mod seal;
@@ -130,12 +131,15 @@ impl Identity {
     /// into `data_dir`; revoked sessions whose tokens may still be alive are loaded.
     pub async fn open(config: &config::Config, db: Database) -> anyhow::Result<Identity> {
         let secret = if config.auth.jwt_secret.is_empty() {
-            config::generated::load_or_generate(&config.server.data_dir, "jwt_secret").map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create the JWT secret in {}: {e}",
-                    config::generated::secret_path(&config.server.data_dir, "jwt_secret").display()
-                )
-            })?
+            config::generated::load_or_generate(&config.server.data_dir, "jwt_secret").map_err(
+                |e| {
+                    anyhow::anyhow!(
+                        "cannot create the JWT secret in {}: {e}",
+                        config::generated::secret_path(&config.server.data_dir, "jwt_secret")
+                            .display()
+                    )
+                },
+            )?
         } else {
             config.auth.jwt_secret.expose().to_string()
         };
@@ -180,7 +184,10 @@ impl Identity {
             let n = docs.len() as u64;
             let mut revoked = self.inner.revoked.write();
             for d in docs {
-                if let (Some(id), Some(at)) = (str_field(&d, "_id"), d.get("revoked_at").and_then(Value::as_i64)) {
+                if let (Some(id), Some(at)) = (
+                    str_field(&d, "_id"),
+                    d.get("revoked_at").and_then(Value::as_i64),
+                ) {
                     revoked.insert(id, at + ttl_ms);
                 }
             }
@@ -199,10 +206,14 @@ impl Identity {
     /// Verifies an access token (no I/O). 401 when malformed, forged, expired or revoked.
     pub fn verify_access(&self, token: &str) -> Result<UserIdentity, ApiError> {
         let now = now_ms();
-        let claims = self.inner.keys.decode(token, now / 1000).map_err(|e| match e {
-            jwt::JwtError::Expired => unauthorized("access token expired: refresh it"),
-            _ => unauthorized("invalid access token"),
-        })?;
+        let claims = self
+            .inner
+            .keys
+            .decode(token, now / 1000)
+            .map_err(|e| match e {
+                jwt::JwtError::Expired => unauthorized("access token expired: refresh it"),
+                _ => unauthorized("invalid access token"),
+            })?;
         if let Some(until) = self.inner.revoked.read().get(&claims.sid) {
             if *until > now {
                 return Err(unauthorized("session signed out"));
@@ -228,7 +239,12 @@ impl Identity {
             let sealed = self.inner.sealer.seal(key.as_bytes(), &uid);
             self.inner
                 .db
-                .set(&Caller::System, USER_SECRETS, &uid, json!({ "session_key": sealed, "updated_at": now_ms() }))
+                .set(
+                    &Caller::System,
+                    USER_SECRETS,
+                    &uid,
+                    json!({ "session_key": sealed, "updated_at": now_ms() }),
+                )
                 .await
                 .map_err(ApiError::from)?;
         }
@@ -248,14 +264,22 @@ impl Identity {
             "expires_at": now + self.inner.refresh_ttl_ms,
             "revoked": false,
         });
-        self.inner.db.set(&Caller::System, SESSIONS, &sid, session).await.map_err(ApiError::from)?;
+        self.inner
+            .db
+            .set(&Caller::System, SESSIONS, &sid, session)
+            .await
+            .map_err(ApiError::from)?;
         Ok(self.tokens(&sid, &secret, user))
     }
 
     async fn upsert_user(&self, uid: &str, login: &PlatformLogin) -> Result<UserView, ApiError> {
         let db = &self.inner.db;
         let now = json!({ "$date": now_ms() });
-        match db.get(&Caller::System, USERS, uid).await.map_err(ApiError::from)? {
+        match db
+            .get(&Caller::System, USERS, uid)
+            .await
+            .map_err(ApiError::from)?
+        {
             Some(existing) => {
                 let mut update = serde_json::Map::new();
                 update.insert("last_login_at".into(), now);
@@ -292,7 +316,9 @@ impl Identity {
                             .get(&Caller::System, USERS, uid)
                             .await
                             .map_err(ApiError::from)?
-                            .ok_or_else(|| ApiError::internal("user vanished after a create conflict"))?;
+                            .ok_or_else(|| {
+                                ApiError::internal("user vanished after a create conflict")
+                            })?;
                         Ok(user_view(&existing))
                     }
                     Err(e) => Err(e.into()),
@@ -321,7 +347,9 @@ impl Identity {
     }
 
     fn parse_refresh(token: &str) -> Result<(&str, &str), ApiError> {
-        let (sid, secret) = token.split_once('.').ok_or_else(|| unauthorized("invalid refresh token"))?;
+        let (sid, secret) = token
+            .split_once('.')
+            .ok_or_else(|| unauthorized("invalid refresh token"))?;
         let hexish = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
         if !hexish(sid, 32) || !hexish(secret, 64) {
             return Err(unauthorized("invalid refresh token"));
@@ -343,7 +371,12 @@ impl Identity {
             return Err(unauthorized("session signed out"));
         }
         let now = now_ms();
-        if session.get("expires_at").and_then(Value::as_i64).unwrap_or(0) <= now {
+        if session
+            .get("expires_at")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            <= now
+        {
             return Err(unauthorized("refresh token expired: sign in again"));
         }
         let presented = hash_secret(secret);
@@ -351,13 +384,19 @@ impl Identity {
         let previous: Vec<String> = session
             .get("previous")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if presented != current {
             if previous.contains(&presented) {
                 tracing::warn!(session = %sid, "refresh token reuse detected; revoking the session");
                 self.revoke(sid, "refresh token reuse").await?;
-                return Err(unauthorized("refresh token already used: the session was revoked, sign in again"));
+                return Err(unauthorized(
+                    "refresh token already used: the session was revoked, sign in again",
+                ));
             }
             return Err(unauthorized("invalid refresh token"));
         }
@@ -387,10 +426,16 @@ impl Identity {
             // Someone rotated this very secret at the same moment: one of the two is a replay.
             tracing::warn!(session = %sid, "concurrent refresh with one token; revoking the session");
             self.revoke(sid, "concurrent refresh").await?;
-            return Err(unauthorized("refresh token already used: the session was revoked, sign in again"));
+            return Err(unauthorized(
+                "refresh token already used: the session was revoked, sign in again",
+            ));
         }
         let uid = str_field(&session, "uid").unwrap_or_default();
-        let user = match db.get(&Caller::System, USERS, &uid).await.map_err(ApiError::from)? {
+        let user = match db
+            .get(&Caller::System, USERS, &uid)
+            .await
+            .map_err(ApiError::from)?
+        {
             Some(u) => user_view(&u),
             None => return Err(unauthorized("user no longer exists")),
         };
@@ -400,7 +445,13 @@ impl Identity {
     /// Signs out the session of a refresh token (its current or an earlier secret). Idempotent.
     pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
         let (sid, secret) = Self::parse_refresh(refresh_token)?;
-        let Some(session) = self.inner.db.get(&Caller::System, SESSIONS, sid).await.map_err(ApiError::from)? else {
+        let Some(session) = self
+            .inner
+            .db
+            .get(&Caller::System, SESSIONS, sid)
+            .await
+            .map_err(ApiError::from)?
+        else {
             return Err(unauthorized("invalid refresh token"));
         };
         let presented = hash_secret(secret);
@@ -417,7 +468,10 @@ impl Identity {
 
     async fn revoke(&self, sid: &str, reason: &str) -> Result<(), ApiError> {
         let now = now_ms();
-        self.inner.revoked.write().insert(sid.to_string(), now + self.inner.access_ttl_secs * 1000);
+        self.inner
+            .revoked
+            .write()
+            .insert(sid.to_string(), now + self.inner.access_ttl_secs * 1000);
         self.inner
             .db
             .update_by_id(
@@ -433,19 +487,35 @@ impl Identity {
 
     /// The user with this id.
     pub async fn user(&self, uid: &str) -> Result<Option<UserView>, ApiError> {
-        Ok(self.inner.db.get(&Caller::System, USERS, uid).await.map_err(ApiError::from)?.map(|d| user_view(&d)))
+        Ok(self
+            .inner
+            .db
+            .get(&Caller::System, USERS, uid)
+            .await
+            .map_err(ApiError::from)?
+            .map(|d| user_view(&d)))
     }
 
     /// The user's platform session secret (WeChat `session_key`), unsealed. For server-side
     /// use only (decrypting user data, checking signatures); never answer it.
     pub async fn session_key(&self, uid: &str) -> Result<Option<String>, ApiError> {
-        let Some(doc) = self.inner.db.get(&Caller::System, USER_SECRETS, uid).await.map_err(ApiError::from)? else {
+        let Some(doc) = self
+            .inner
+            .db
+            .get(&Caller::System, USER_SECRETS, uid)
+            .await
+            .map_err(ApiError::from)?
+        else {
             return Ok(None);
         };
-        let Some(sealed) = doc.get("session_key").and_then(Value::as_str) else { return Ok(None) };
+        let Some(sealed) = doc.get("session_key").and_then(Value::as_str) else {
+            return Ok(None);
+        };
         match self.inner.sealer.unseal(sealed, uid) {
             Some(bytes) => Ok(String::from_utf8(bytes).ok()),
-            None => Err(ApiError::internal(format!("sealed session_key of user {uid} does not open"))),
+            None => Err(ApiError::internal(format!(
+                "sealed session_key of user {uid} does not open"
+            ))),
         }
     }
 

@@ -19,10 +19,13 @@ pub struct Sealer {
 impl Sealer {
     /// A sealer whose key is HMAC-SHA256(root_secret, purpose).
     pub fn derive(root_secret: &[u8], purpose: &str) -> Sealer {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(root_secret).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(root_secret).unwrap_or_else(|_| unreachable!());
         mac.update(purpose.as_bytes());
         let key = mac.finalize().into_bytes();
-        Sealer { cipher: Aes256Gcm::new(&key) }
+        Sealer {
+            cipher: Aes256Gcm::new(&key),
+        }
     }
 
     /// Encrypts `plain`, binding it to `context` (e.g. the user id) so a sealed value cannot be
@@ -32,7 +35,13 @@ impl Sealer {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), aes_gcm::aead::Payload { msg: plain, aad: context.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                aes_gcm::aead::Payload {
+                    msg: plain,
+                    aad: context.as_bytes(),
+                },
+            )
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -47,7 +56,13 @@ impl Sealer {
         }
         let (nonce, ct) = raw.split_at(12);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), aes_gcm::aead::Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .ok()
     }
 }
@@ -61,7 +76,10 @@ mod tests {
         let s = Sealer::derive(b"root-secret-root-secret-root-secret", "session_key");
         let sealed = s.seal(b"tiihtNczf5v6AKRyjwEUhQ==", "u1");
         assert!(!sealed.contains("tiih"));
-        assert_eq!(s.unseal(&sealed, "u1").unwrap(), b"tiihtNczf5v6AKRyjwEUhQ==");
+        assert_eq!(
+            s.unseal(&sealed, "u1").unwrap(),
+            b"tiihtNczf5v6AKRyjwEUhQ=="
+        );
         assert!(s.unseal(&sealed, "u2").is_none());
         let other = Sealer::derive(b"another-root-secret-another-root", "session_key");
         assert!(other.unseal(&sealed, "u1").is_none());

@@ -72,9 +72,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config, data_dir } => serve(config, data_dir),
         Command::Init { dir, force } => crate::init::run(&dir, force),
         Command::Doctor(args) => crate::doctor::run(args),
-        Command::Dev { command: DevCommand::FakeWechat { addr, appid, secret, strict } } => {
-            fake_wechat(addr, appid, secret, strict)
-        }
+        Command::Dev {
+            command:
+                DevCommand::FakeWechat {
+                    addr,
+                    appid,
+                    secret,
+                    strict,
+                },
+        } => fake_wechat(addr, appid, secret, strict),
         Command::Version => {
             println!("minibase {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -89,11 +95,17 @@ fn init_logging(config: &config::Config) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(&config.server.log_level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.server.log_format == "pretty" {
         builder.init();
     } else {
-        builder.json().flatten_event(true).with_current_span(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
     }
 }
 
@@ -106,7 +118,9 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
         }
     };
     init_logging(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let signals = ShutdownSignal::listen();
         let stats = Arc::new(edge::EdgeStats::default());
@@ -154,9 +168,14 @@ impl ShutdownSignal {
     fn listen() -> ShutdownSignal {
         use tokio::signal::unix::{SignalKind, signal};
         let open = |kind: SignalKind, name: &str| {
-            signal(kind).map_err(|e| tracing::error!(error = %e, "cannot listen for {name}")).ok()
+            signal(kind)
+                .map_err(|e| tracing::error!(error = %e, "cannot listen for {name}"))
+                .ok()
         };
-        ShutdownSignal { term: open(SignalKind::terminate(), "SIGTERM"), int: open(SignalKind::interrupt(), "SIGINT") }
+        ShutdownSignal {
+            term: open(SignalKind::terminate(), "SIGTERM"),
+            int: open(SignalKind::interrupt(), "SIGINT"),
+        }
     }
 
     /// Resolves on the first SIGTERM or SIGINT.
@@ -176,8 +195,15 @@ impl ShutdownSignal {
     }
 }
 
-fn fake_wechat(addr: std::net::SocketAddr, appid: String, secret: String, strict: bool) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+fn fake_wechat(
+    addr: std::net::SocketAddr,
+    appid: String,
+    secret: String,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let signals = ShutdownSignal::listen();
         let opts = testkit::FakeWechatOptions { appid: appid.clone(), secret, lenient: !strict, ..Default::default() };

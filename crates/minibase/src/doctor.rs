@@ -39,12 +39,18 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     opts.http_port = args.http_port;
     opts.resolve = args.resolve;
     opts.timeout = Duration::from_secs(args.timeout.max(1));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(edge::doctor::run(&opts));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render());
     }
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -11,12 +11,18 @@ pub const ENV_TEMPLATE: &str = include_str!("templates/env.example");
 
 /// Writes both files into `dir`.
 pub fn run(dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
-    let files = [("minibase.toml", CONFIG_TEMPLATE), (".env.example", ENV_TEMPLATE)];
+    let files = [
+        ("minibase.toml", CONFIG_TEMPLATE),
+        (".env.example", ENV_TEMPLATE),
+    ];
     if !force {
         for (name, _) in files {
             let path = dir.join(name);
             if path.exists() {
-                eprintln!("error: {} already exists; use --force to overwrite it", path.display());
+                eprintln!(
+                    "error: {} already exists; use --force to overwrite it",
+                    path.display()
+                );
                 return Ok(ExitCode::from(2));
             }
         }
@@ -24,7 +30,8 @@ pub fn run(dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(dir)?;
     for (name, text) in files {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
     println!("next: put your secrets in .env (see .env.example), then run `minibase serve`");

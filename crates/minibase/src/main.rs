@@ -22,7 +22,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[cfg(feature = "jemalloc")]
 #[allow(non_upper_case_globals, unsafe_code)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static malloc_conf: &[u8; 64] = b"narenas:1,tcache_max:4096,dirty_decay_ms:1000,muzzy_decay_ms:0\0\0";
+pub static malloc_conf: &[u8; 64] =
+    b"narenas:1,tcache_max:4096,dirty_decay_ms:1000,muzzy_decay_ms:0\0\0";
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

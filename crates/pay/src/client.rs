@@ -9,11 +9,13 @@
 use crate::crypto::{ApiV3Key, MerchantKey, parse_public_key_pem};
 use crate::error::PayError;
 use crate::model::{
-    EncryptedResource, JsapiOrder, Notification, NotificationEnvelope, NotificationResource, Refund, RefundRequest,
-    Transaction, validate_out_refund_no, validate_out_trade_no,
+    EncryptedResource, JsapiOrder, Notification, NotificationEnvelope, NotificationResource,
+    Refund, RefundRequest, Transaction, validate_out_refund_no, validate_out_trade_no,
 };
 use crate::sign::{RequestPayment, authorization, request_payment};
-use crate::verify::{PlatformCert, SignedHeaders, Verifier, VerifyError, check_headers, now_secs, verify_with};
+use crate::verify::{
+    PlatformCert, SignedHeaders, Verifier, VerifyError, check_headers, now_secs, verify_with,
+};
 use serde_json::{Value, json};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -63,12 +65,21 @@ impl PayOptions {
         if p.mchid.is_empty() {
             return Ok(None);
         }
-        let appid = if p.appid.is_empty() { c.wechat.appid.clone() } else { p.appid.clone() };
+        let appid = if p.appid.is_empty() {
+            c.wechat.appid.clone()
+        } else {
+            p.appid.clone()
+        };
         if appid.is_empty() {
-            return Err(PayError::Config("wechat_pay.appid (or wechat.appid) must be set".into()));
+            return Err(PayError::Config(
+                "wechat_pay.appid (or wechat.appid) must be set".into(),
+            ));
         }
         let pem = std::fs::read_to_string(&p.merchant_key_file).map_err(|e| {
-            PayError::Config(format!("wechat_pay.merchant_key_file {}: {e}", p.merchant_key_file.display()))
+            PayError::Config(format!(
+                "wechat_pay.merchant_key_file {}: {e}",
+                p.merchant_key_file.display()
+            ))
         })?;
         let merchant_key = MerchantKey::from_pem(&pem, &p.merchant_serial_no)
             .map_err(|e| PayError::Config(format!("wechat_pay.merchant_key_file: {e}")))?;
@@ -77,17 +88,29 @@ impl PayOptions {
         let public_key = if p.public_key_id.is_empty() {
             None
         } else {
-            if !p.public_key_id.starts_with(crate::verify::PUB_KEY_ID_PREFIX) {
-                return Err(PayError::Config("wechat_pay.public_key_id must start with PUB_KEY_ID_".into()));
+            if !p
+                .public_key_id
+                .starts_with(crate::verify::PUB_KEY_ID_PREFIX)
+            {
+                return Err(PayError::Config(
+                    "wechat_pay.public_key_id must start with PUB_KEY_ID_".into(),
+                ));
             }
             let pem = std::fs::read_to_string(&p.public_key_file).map_err(|e| {
-                PayError::Config(format!("wechat_pay.public_key_file {}: {e}", p.public_key_file.display()))
+                PayError::Config(format!(
+                    "wechat_pay.public_key_file {}: {e}",
+                    p.public_key_file.display()
+                ))
             })?;
-            let key = parse_public_key_pem(&pem).map_err(|e| PayError::Config(format!("wechat_pay.public_key_file: {e}")))?;
+            let key = parse_public_key_pem(&pem)
+                .map_err(|e| PayError::Config(format!("wechat_pay.public_key_file: {e}")))?;
             Some((p.public_key_id.clone(), key))
         };
         if public_key.is_none() && !p.platform_certs {
-            return Err(PayError::Config("no way to verify WeChat Pay: set public_key_id/public_key_file or platform_certs".into()));
+            return Err(PayError::Config(
+                "no way to verify WeChat Pay: set public_key_id/public_key_file or platform_certs"
+                    .into(),
+            ));
         }
         Ok(Some(PayOptions {
             mchid: p.mchid.clone(),
@@ -143,7 +166,9 @@ pub struct WechatPayClient {
 
 impl std::fmt::Debug for WechatPayClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WechatPayClient").field("mchid", &self.inner.opts.mchid).finish_non_exhaustive()
+        f.debug_struct("WechatPayClient")
+            .field("mchid", &self.inner.opts.mchid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,11 +178,22 @@ impl WechatPayClient {
         let http = reqwest::Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("minibase/", env!("CARGO_PKG_VERSION"), " (wechatpay-apiv3)"))
+            .user_agent(concat!(
+                "minibase/",
+                env!("CARGO_PKG_VERSION"),
+                " (wechatpay-apiv3)"
+            ))
             .build()
             .map_err(|e| PayError::Config(format!("http client: {e}")))?;
         let verifier = Verifier::new(opts.public_key.clone());
-        Ok(WechatPayClient { inner: Arc::new(Inner { opts, http, verifier, refresh: tokio::sync::Mutex::new(None) }) })
+        Ok(WechatPayClient {
+            inner: Arc::new(Inner {
+                opts,
+                http,
+                verifier,
+                refresh: tokio::sync::Mutex::new(None),
+            }),
+        })
     }
 
     /// The options in use.
@@ -197,7 +233,9 @@ impl WechatPayClient {
         if let Some(t) = &o.time_expire {
             body["time_expire"] = json!(t);
         }
-        let v: Value = self.call_json("POST", "/v3/pay/transactions/jsapi", Some(&body)).await?;
+        let v: Value = self
+            .call_json("POST", "/v3/pay/transactions/jsapi", Some(&body))
+            .await?;
         v.get("prepay_id")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -211,7 +249,13 @@ impl WechatPayClient {
         let prepay_id = prepay_id.to_string();
         tokio::task::spawn_blocking(move || {
             let nonce = mb_core::ids::random_alnum(32);
-            request_payment(&inner.opts.merchant_key, &inner.opts.appid, &prepay_id, now_secs(), &nonce)
+            request_payment(
+                &inner.opts.merchant_key,
+                &inner.opts.appid,
+                &prepay_id,
+                now_secs(),
+                &nonce,
+            )
         })
         .await
         .map_err(|e| PayError::Internal(format!("signing task: {e}")))
@@ -220,16 +264,23 @@ impl WechatPayClient {
     /// Queries an order by our order number.
     pub async fn query_order(&self, out_trade_no: &str) -> Result<Transaction, PayError> {
         validate_out_trade_no(out_trade_no).map_err(PayError::Invalid)?;
-        let path = format!("/v3/pay/transactions/out-trade-no/{}?mchid={}", out_trade_no, self.mchid());
+        let path = format!(
+            "/v3/pay/transactions/out-trade-no/{}?mchid={}",
+            out_trade_no,
+            self.mchid()
+        );
         let v = self.call_json("GET", &path, None).await?;
-        serde_json::from_value(v).map_err(|e| PayError::BadMessage(format!("order query answer: {e}")))
+        serde_json::from_value(v)
+            .map_err(|e| PayError::BadMessage(format!("order query answer: {e}")))
     }
 
     /// Closes an unpaid order (idempotent at WeChat Pay).
     pub async fn close_order(&self, out_trade_no: &str) -> Result<(), PayError> {
         validate_out_trade_no(out_trade_no).map_err(PayError::Invalid)?;
         let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}/close");
-        self.call("POST", &path, Some(&json!({"mchid": self.mchid()}))).await.map(|_| ())
+        self.call("POST", &path, Some(&json!({"mchid": self.mchid()})))
+            .await
+            .map(|_| ())
     }
 
     /// Requests a refund (idempotent per `out_refund_no` at WeChat Pay).
@@ -245,49 +296,78 @@ impl WechatPayClient {
         if let Some(reason) = &r.reason {
             body["reason"] = json!(reason);
         }
-        let v = self.call_json("POST", "/v3/refund/domestic/refunds", Some(&body)).await?;
+        let v = self
+            .call_json("POST", "/v3/refund/domestic/refunds", Some(&body))
+            .await?;
         serde_json::from_value(v).map_err(|e| PayError::BadMessage(format!("refund answer: {e}")))
     }
 
     /// Queries a refund by our refund number.
     pub async fn query_refund(&self, out_refund_no: &str) -> Result<Refund, PayError> {
         validate_out_refund_no(out_refund_no).map_err(PayError::Invalid)?;
-        let v = self.call_json("GET", &format!("/v3/refund/domestic/refunds/{out_refund_no}"), None).await?;
-        serde_json::from_value(v).map_err(|e| PayError::BadMessage(format!("refund query answer: {e}")))
+        let v = self
+            .call_json(
+                "GET",
+                &format!("/v3/refund/domestic/refunds/{out_refund_no}"),
+                None,
+            )
+            .await?;
+        serde_json::from_value(v)
+            .map_err(|e| PayError::BadMessage(format!("refund query answer: {e}")))
     }
 
     // ---- notifications ---------------------------------------------------------------------
 
     /// Verifies a notification's signature over the raw body (before anything parses it),
     /// then decrypts its resource. `Verification` errors mean "not from WeChat Pay".
-    pub async fn parse_notification(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<Notification, PayError> {
+    pub async fn parse_notification(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Notification, PayError> {
         self.verify_signed(headers, body).await?;
-        let env: NotificationEnvelope =
-            serde_json::from_slice(body).map_err(|e| PayError::BadMessage(format!("notification body: {e}")))?;
+        let env: NotificationEnvelope = serde_json::from_slice(body)
+            .map_err(|e| PayError::BadMessage(format!("notification body: {e}")))?;
         let plain = self.decrypt_resource(&env.resource)?;
         let resource = if env.event_type.starts_with("TRANSACTION.") {
             NotificationResource::Transaction(
-                serde_json::from_slice(&plain).map_err(|e| PayError::BadMessage(format!("transaction resource: {e}")))?,
+                serde_json::from_slice(&plain)
+                    .map_err(|e| PayError::BadMessage(format!("transaction resource: {e}")))?,
             )
         } else if env.event_type.starts_with("REFUND.") {
             NotificationResource::Refund(
-                serde_json::from_slice(&plain).map_err(|e| PayError::BadMessage(format!("refund resource: {e}")))?,
+                serde_json::from_slice(&plain)
+                    .map_err(|e| PayError::BadMessage(format!("refund resource: {e}")))?,
             )
         } else {
-            return Err(PayError::BadMessage(format!("unknown event_type {:?}", env.event_type)));
+            return Err(PayError::BadMessage(format!(
+                "unknown event_type {:?}",
+                env.event_type
+            )));
         };
-        Ok(Notification { id: env.id, event_type: env.event_type, resource })
+        Ok(Notification {
+            id: env.id,
+            event_type: env.event_type,
+            resource,
+        })
     }
 
     /// Decrypts an `encrypt-resource` with the APIv3 key.
     pub fn decrypt_resource(&self, r: &EncryptedResource) -> Result<Vec<u8>, PayError> {
         if r.algorithm != AEAD_ALGORITHM {
-            return Err(PayError::BadMessage(format!("unsupported resource algorithm {:?}", r.algorithm)));
+            return Err(PayError::BadMessage(format!(
+                "unsupported resource algorithm {:?}",
+                r.algorithm
+            )));
         }
         self.inner
             .opts
             .apiv3_key
-            .decrypt(&r.nonce, r.associated_data.as_deref().unwrap_or(""), &r.ciphertext)
+            .decrypt(
+                &r.nonce,
+                r.associated_data.as_deref().unwrap_or(""),
+                &r.ciphertext,
+            )
             .map_err(|e| PayError::BadMessage(e.0))
     }
 
@@ -308,29 +388,46 @@ impl WechatPayClient {
         if !(200..300).contains(&ans.status) {
             return Err(upstream_error(&ans));
         }
-        let h = SignedHeaders::from_headers(&ans.headers).map_err(|e| PayError::Verification(e.to_string()))?;
+        let h = SignedHeaders::from_headers(&ans.headers)
+            .map_err(|e| PayError::Verification(e.to_string()))?;
         check_headers(&h, now_secs()).map_err(|e| PayError::Verification(e.to_string()))?;
-        let v: Value = serde_json::from_slice(&ans.body).map_err(|e| PayError::BadMessage(format!("certificates: {e}")))?;
+        let v: Value = serde_json::from_slice(&ans.body)
+            .map_err(|e| PayError::BadMessage(format!("certificates: {e}")))?;
         let mut certs = Vec::new();
-        for item in v.get("data").and_then(Value::as_array).into_iter().flatten() {
-            let serial = item.get("serial_no").and_then(Value::as_str).unwrap_or_default();
-            let enc: EncryptedResource = serde_json::from_value(item.get("encrypt_certificate").cloned().unwrap_or_default())
-                .map_err(|e| PayError::BadMessage(format!("certificate entry: {e}")))?;
+        for item in v
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let serial = item
+                .get("serial_no")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let enc: EncryptedResource = serde_json::from_value(
+                item.get("encrypt_certificate").cloned().unwrap_or_default(),
+            )
+            .map_err(|e| PayError::BadMessage(format!("certificate entry: {e}")))?;
             let pem = self.decrypt_resource(&enc)?;
-            let pem = String::from_utf8(pem).map_err(|_| PayError::BadMessage("certificate is not text".into()))?;
-            let cert = PlatformCert::from_pem(&pem, serial).map_err(|e| PayError::BadMessage(e.0))?;
+            let pem = String::from_utf8(pem)
+                .map_err(|_| PayError::BadMessage("certificate is not text".into()))?;
+            let cert =
+                PlatformCert::from_pem(&pem, serial).map_err(|e| PayError::BadMessage(e.0))?;
             certs.push(cert);
         }
         // the answer itself: signed by a key we trust already, or by one of these certificates
         let verified = match self.inner.verifier.verify(&h, &ans.body, now_secs()) {
             Ok(()) => true,
-            Err(VerifyError::UnknownSerial(_)) => certs
-                .iter()
-                .any(|c| c.serial_no == crate::verify::normalize_serial(&h.serial) && verify_with(&c.key, &h, &ans.body).is_ok()),
+            Err(VerifyError::UnknownSerial(_)) => certs.iter().any(|c| {
+                c.serial_no == crate::verify::normalize_serial(&h.serial)
+                    && verify_with(&c.key, &h, &ans.body).is_ok()
+            }),
             Err(_) => false,
         };
         if !verified {
-            return Err(PayError::Verification("the /v3/certificates answer is not signed by WeChat Pay".into()));
+            return Err(PayError::Verification(
+                "the /v3/certificates answer is not signed by WeChat Pay".into(),
+            ));
         }
         let now = now_secs();
         let fresh = certs.iter().filter(|c| c.not_after > now).count();
@@ -387,18 +484,30 @@ impl WechatPayClient {
     /// Verifies a signed answer or notification, refreshing certificates once for an unknown
     /// serial.
     async fn verify_signed(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), PayError> {
-        let h = SignedHeaders::from_headers(headers).map_err(|e| PayError::Verification(e.to_string()))?;
+        let h = SignedHeaders::from_headers(headers)
+            .map_err(|e| PayError::Verification(e.to_string()))?;
         match self.inner.verifier.verify(&h, body, now_secs()) {
-            Err(VerifyError::UnknownSerial(s)) if self.inner.opts.platform_certs && !s.starts_with(crate::verify::PUB_KEY_ID_PREFIX) => {
+            Err(VerifyError::UnknownSerial(s))
+                if self.inner.opts.platform_certs
+                    && !s.starts_with(crate::verify::PUB_KEY_ID_PREFIX) =>
+            {
                 self.refresh_on_demand(&s).await;
-                self.inner.verifier.verify(&h, body, now_secs()).map_err(|e| PayError::Verification(e.to_string()))
+                self.inner
+                    .verifier
+                    .verify(&h, body, now_secs())
+                    .map_err(|e| PayError::Verification(e.to_string()))
             }
             r => r.map_err(|e| PayError::Verification(e.to_string())),
         }
     }
 
     /// One call: signed request, verified 2xx answer (body bytes), or the upstream's error.
-    async fn call(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Vec<u8>, PayError> {
+    async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, PayError> {
         let ans = self.send(method, path_and_query, body).await?;
         if !(200..300).contains(&ans.status) {
             return Err(upstream_error(&ans));
@@ -407,14 +516,25 @@ impl WechatPayClient {
         Ok(ans.body)
     }
 
-    async fn call_json(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Value, PayError> {
+    async fn call_json(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, PayError> {
         let bytes = self.call(method, path_and_query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| PayError::BadMessage(format!("answer is not JSON: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PayError::BadMessage(format!("answer is not JSON: {e}")))
     }
 
     /// Sends a signed request, retrying timeouts, connection failures, 5xx and 429 with
     /// backoff (each attempt freshly signed).
-    async fn send(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<RawAnswer, PayError> {
+    async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<RawAnswer, PayError> {
         let url = reqwest::Url::parse(&format!("{}{}", self.inner.opts.api_base, path_and_query))
             .map_err(|e| PayError::Internal(format!("bad wechat pay URL: {e}")))?;
         let signed_path = match url.query() {
@@ -425,7 +545,9 @@ impl WechatPayClient {
             Some(v) => serde_json::to_string(v).map_err(|e| PayError::Internal(e.to_string()))?,
             None => String::new(),
         };
-        let method: reqwest::Method = method.parse().map_err(|_| PayError::Internal("bad method".into()))?;
+        let method: reqwest::Method = method
+            .parse()
+            .map_err(|_| PayError::Internal("bad method".into()))?;
         let attempts = self.inner.opts.attempts.max(1);
         let mut last_err = PayError::Unreachable("no attempt made".into());
         for attempt in 0..attempts {
@@ -437,7 +559,15 @@ impl WechatPayClient {
                 let (m, p, b) = (method.to_string(), signed_path.clone(), body_text.clone());
                 tokio::task::spawn_blocking(move || {
                     let nonce = mb_core::ids::random_alnum(32);
-                    authorization(&inner.opts.merchant_key, &inner.opts.mchid, &m, &p, now_secs(), &nonce, &b)
+                    authorization(
+                        &inner.opts.merchant_key,
+                        &inner.opts.mchid,
+                        &m,
+                        &p,
+                        now_secs(),
+                        &nonce,
+                        &b,
+                    )
                 })
                 .await
                 .map_err(|e| PayError::Internal(format!("signing task: {e}")))?
@@ -449,7 +579,9 @@ impl WechatPayClient {
                 .header("Authorization", auth)
                 .header("Accept", "application/json");
             if body.is_some() {
-                req = req.header("Content-Type", "application/json").body(body_text.clone());
+                req = req
+                    .header("Content-Type", "application/json")
+                    .body(body_text.clone());
             }
             match self.exchange(req).await {
                 Ok(ans) if ans.status >= 500 || ans.status == 429 => {
@@ -477,12 +609,20 @@ impl WechatPayClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(RawAnswer { status, headers, body })
+        Ok(RawAnswer {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
 fn transport_error(e: reqwest::Error) -> PayError {
-    if e.is_timeout() { PayError::Timeout } else { PayError::Unreachable(without_url(&e)) }
+    if e.is_timeout() {
+        PayError::Timeout
+    } else {
+        PayError::Unreachable(without_url(&e))
+    }
 }
 
 /// reqwest errors print the URL; ours carries no secret, but keep messages short.
@@ -499,12 +639,24 @@ fn without_url(e: &reqwest::Error) -> String {
 
 fn upstream_error(ans: &RawAnswer) -> PayError {
     let v: Value = serde_json::from_slice(&ans.body).unwrap_or(Value::Null);
-    let code = v.get("code").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("HTTP_{}", ans.status));
-    let mut message = v.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+    let code = v
+        .get("code")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP_{}", ans.status));
+    let mut message = v
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if message.chars().count() > 300 {
         message = message.chars().take(300).collect();
     }
-    PayError::Upstream { status: ans.status, code, message }
+    PayError::Upstream {
+        status: ans.status,
+        code,
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -518,17 +670,31 @@ mod tests {
             refund_notify_url("https://a.example.com/api/pay/wechat/notify", ""),
             "https://a.example.com/api/pay/wechat/refund-notify"
         );
-        assert_eq!(refund_notify_url("https://a.example.com/pay", ""), "https://a.example.com/pay");
-        assert_eq!(refund_notify_url("https://a/notify", "https://b/r"), "https://b/r");
+        assert_eq!(
+            refund_notify_url("https://a.example.com/pay", ""),
+            "https://a.example.com/pay"
+        );
+        assert_eq!(
+            refund_notify_url("https://a/notify", "https://b/r"),
+            "https://b/r"
+        );
     }
 
     #[test]
     fn upstream_errors_keep_the_code() {
-        let ans = RawAnswer { status: 403, headers: Default::default(), body: br#"{"code":"ORDERPAID","message":"paid"}"#.to_vec() };
+        let ans = RawAnswer {
+            status: 403,
+            headers: Default::default(),
+            body: br#"{"code":"ORDERPAID","message":"paid"}"#.to_vec(),
+        };
         let e = upstream_error(&ans);
         assert_eq!(e.upstream_code(), Some("ORDERPAID"));
         assert_eq!(e.to_string(), "wechat pay: ORDERPAID: paid");
-        let ans = RawAnswer { status: 502, headers: Default::default(), body: b"<html>".to_vec() };
+        let ans = RawAnswer {
+            status: 502,
+            headers: Default::default(),
+            body: b"<html>".to_vec(),
+        };
         assert_eq!(upstream_error(&ans).upstream_code(), Some("HTTP_502"));
     }
 }

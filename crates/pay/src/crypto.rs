@@ -39,7 +39,9 @@ pub struct MerchantKey {
 
 impl fmt::Debug for MerchantKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MerchantKey").field("serial_no", &self.serial_no).finish_non_exhaustive()
+        f.debug_struct("MerchantKey")
+            .field("serial_no", &self.serial_no)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,11 +51,15 @@ impl MerchantKey {
     pub fn from_pem(pem: &str, serial_no: &str) -> Result<MerchantKey, CryptoError> {
         let pem = pem.trim();
         let key = if pem.contains("BEGIN RSA PRIVATE KEY") {
-            RsaPrivateKey::from_pkcs1_pem(pem).map_err(|_| err("not a valid PKCS#1 RSA private key PEM"))?
+            RsaPrivateKey::from_pkcs1_pem(pem)
+                .map_err(|_| err("not a valid PKCS#1 RSA private key PEM"))?
         } else if pem.contains("BEGIN PRIVATE KEY") {
-            RsaPrivateKey::from_pkcs8_pem(pem).map_err(|_| err("not a valid PKCS#8 RSA private key PEM"))?
+            RsaPrivateKey::from_pkcs8_pem(pem)
+                .map_err(|_| err("not a valid PKCS#8 RSA private key PEM"))?
         } else {
-            return Err(err("expected a PEM private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"));
+            return Err(err(
+                "expected a PEM private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)",
+            ));
         };
         Self::from_key(key, serial_no)
     }
@@ -68,7 +74,11 @@ impl MerchantKey {
             return Err(err("the merchant certificate serial number is empty"));
         }
         let public = key.to_public_key();
-        Ok(MerchantKey { key: SigningKey::<Sha256>::new(key), public, serial_no: serial_no.trim().to_string() })
+        Ok(MerchantKey {
+            key: SigningKey::<Sha256>::new(key),
+            public,
+            serial_no: serial_no.trim().to_string(),
+        })
     }
 
     /// The merchant certificate serial number this key belongs to.
@@ -104,14 +114,21 @@ pub fn parse_public_key_pem(pem: &str) -> Result<RsaPublicKey, CryptoError> {
 
 /// Parses a DER SubjectPublicKeyInfo holding an RSA key (from a certificate).
 pub fn parse_public_key_spki_der(der: &[u8]) -> Result<RsaPublicKey, CryptoError> {
-    RsaPublicKey::from_public_key_der(der).map_err(|_| err("the certificate does not hold an RSA public key"))
+    RsaPublicKey::from_public_key_der(der)
+        .map_err(|_| err("the certificate does not hold an RSA public key"))
 }
 
 /// Whether `signature_b64` is a valid SHA256withRSA signature of `message` by `key`.
 pub fn verify_sha256_rsa(key: &RsaPublicKey, message: &[u8], signature_b64: &str) -> bool {
-    let Ok(raw) = B64.decode(signature_b64.trim()) else { return false };
-    let Ok(sig) = Signature::try_from(raw.as_slice()) else { return false };
-    VerifyingKey::<Sha256>::new(key.clone()).verify(message, &sig).is_ok()
+    let Ok(raw) = B64.decode(signature_b64.trim()) else {
+        return false;
+    };
+    let Ok(sig) = Signature::try_from(raw.as_slice()) else {
+        return false;
+    };
+    VerifyingKey::<Sha256>::new(key.clone())
+        .verify(message, &sig)
+        .is_ok()
 }
 
 /// The APIv3 key (APIv3密钥), for AEAD_AES_256_GCM.
@@ -136,35 +153,64 @@ impl ApiV3Key {
 
     /// Decrypts `ciphertext_b64` (ciphertext ‖ 16-byte tag) with `nonce` (12 bytes) and
     /// `associated_data`; fails on any tampering.
-    pub fn decrypt(&self, nonce: &str, associated_data: &str, ciphertext_b64: &str) -> Result<Vec<u8>, CryptoError> {
+    pub fn decrypt(
+        &self,
+        nonce: &str,
+        associated_data: &str,
+        ciphertext_b64: &str,
+    ) -> Result<Vec<u8>, CryptoError> {
         if nonce.len() != 12 {
             return Err(err("the resource nonce must be 12 bytes"));
         }
-        let data = B64.decode(ciphertext_b64.trim()).map_err(|_| err("the resource ciphertext is not base64"))?;
+        let data = B64
+            .decode(ciphertext_b64.trim())
+            .map_err(|_| err("the resource ciphertext is not base64"))?;
         if data.len() < 16 {
             return Err(err("the resource ciphertext is too short"));
         }
         let nonce = Nonce::from_slice(nonce.as_bytes());
-        let payload = Payload { msg: &data, aad: associated_data.as_bytes() };
-        let out = match self.0.len() {
-            32 => Aes256Gcm::new_from_slice(&self.0).map_err(|_| err("bad key"))?.decrypt(nonce, payload),
-            _ => Aes128Gcm::new_from_slice(&self.0).map_err(|_| err("bad key"))?.decrypt(nonce, payload),
+        let payload = Payload {
+            msg: &data,
+            aad: associated_data.as_bytes(),
         };
-        out.map_err(|_| err("the resource does not decrypt with the APIv3 key (wrong key or tampered)"))
+        let out = match self.0.len() {
+            32 => Aes256Gcm::new_from_slice(&self.0)
+                .map_err(|_| err("bad key"))?
+                .decrypt(nonce, payload),
+            _ => Aes128Gcm::new_from_slice(&self.0)
+                .map_err(|_| err("bad key"))?
+                .decrypt(nonce, payload),
+        };
+        out.map_err(|_| {
+            err("the resource does not decrypt with the APIv3 key (wrong key or tampered)")
+        })
     }
 
     /// Encrypts (used by tests and by the fake WeChat Pay server's checks of our decryption).
-    pub fn encrypt(&self, nonce: &str, associated_data: &str, plaintext: &[u8]) -> Result<String, CryptoError> {
+    pub fn encrypt(
+        &self,
+        nonce: &str,
+        associated_data: &str,
+        plaintext: &[u8],
+    ) -> Result<String, CryptoError> {
         if nonce.len() != 12 {
             return Err(err("the nonce must be 12 bytes"));
         }
         let nonce = Nonce::from_slice(nonce.as_bytes());
-        let payload = Payload { msg: plaintext, aad: associated_data.as_bytes() };
-        let out = match self.0.len() {
-            32 => Aes256Gcm::new_from_slice(&self.0).map_err(|_| err("bad key"))?.encrypt(nonce, payload),
-            _ => Aes128Gcm::new_from_slice(&self.0).map_err(|_| err("bad key"))?.encrypt(nonce, payload),
+        let payload = Payload {
+            msg: plaintext,
+            aad: associated_data.as_bytes(),
         };
-        out.map(|c| B64.encode(c)).map_err(|_| err("encryption failed"))
+        let out = match self.0.len() {
+            32 => Aes256Gcm::new_from_slice(&self.0)
+                .map_err(|_| err("bad key"))?
+                .encrypt(nonce, payload),
+            _ => Aes128Gcm::new_from_slice(&self.0)
+                .map_err(|_| err("bad key"))?
+                .encrypt(nonce, payload),
+        };
+        out.map(|c| B64.encode(c))
+            .map_err(|_| err("encryption failed"))
     }
 }
 
@@ -186,17 +232,51 @@ pub(crate) mod tests {
     fn published_aes_gcm_vector() {
         let key = ApiV3Key::new(b"testAPIv3Key0000").unwrap();
         let plain = key
-            .decrypt("wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC")
+            .decrypt(
+                "wCq51qZv4Yfg",
+                "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
+                "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC",
+            )
             .unwrap();
         assert_eq!(plain, b"Hello World");
         // and encryption reproduces the published ciphertext
-        let c = key.encrypt("wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8", b"Hello World").unwrap();
+        let c = key
+            .encrypt(
+                "wCq51qZv4Yfg",
+                "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
+                b"Hello World",
+            )
+            .unwrap();
         assert_eq!(c, "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC");
         // tampered aad, nonce or ciphertext fail
-        assert!(key.decrypt("wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR9", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC").is_err());
-        assert!(key.decrypt("wCq51qZv4Yfh", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC").is_err());
-        assert!(key.decrypt("wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8", "GsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC").is_err());
-        assert!(key.decrypt("short", "", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC").is_err());
+        assert!(
+            key.decrypt(
+                "wCq51qZv4Yfg",
+                "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR9",
+                "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"
+            )
+            .is_err()
+        );
+        assert!(
+            key.decrypt(
+                "wCq51qZv4Yfh",
+                "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
+                "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"
+            )
+            .is_err()
+        );
+        assert!(
+            key.decrypt(
+                "wCq51qZv4Yfg",
+                "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
+                "GsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"
+            )
+            .is_err()
+        );
+        assert!(
+            key.decrypt("short", "", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC")
+                .is_err()
+        );
         assert!(key.decrypt("wCq51qZv4Yfg", "", "not base64!").is_err());
     }
 
@@ -207,15 +287,23 @@ pub(crate) mod tests {
             let raw = mb_core::ids::random_alnum(32);
             let key = ApiV3Key::new(raw.as_bytes()).unwrap();
             let nonce = mb_core::ids::random_alnum(12);
-            let c = key.encrypt(&nonce, "transaction", "{\"a\":1}".as_bytes()).unwrap();
-            assert_eq!(key.decrypt(&nonce, "transaction", &c).unwrap(), b"{\"a\":1}");
+            let c = key
+                .encrypt(&nonce, "transaction", "{\"a\":1}".as_bytes())
+                .unwrap();
+            assert_eq!(
+                key.decrypt(&nonce, "transaction", &c).unwrap(),
+                b"{\"a\":1}"
+            );
             let other = ApiV3Key::new(mb_core::ids::random_alnum(32).as_bytes()).unwrap();
             assert!(other.decrypt(&nonce, "transaction", &c).is_err());
             assert!(key.decrypt(&nonce, "refund", &c).is_err());
         }
         assert!(ApiV3Key::new(b"short").is_err());
         assert!(ApiV3Key::new(&[0u8; 24]).is_err());
-        assert_eq!(format!("{:?}", ApiV3Key::new(&[7u8; 32]).unwrap()), "ApiV3Key([redacted])");
+        assert_eq!(
+            format!("{:?}", ApiV3Key::new(&[7u8; 32]).unwrap()),
+            "ApiV3Key([redacted])"
+        );
     }
 
     #[test]
@@ -226,7 +314,10 @@ pub(crate) mod tests {
         let a = MerchantKey::from_pem(&p8, "ABC123").unwrap();
         let b = MerchantKey::from_pem(&p1, " ABC123\n").unwrap();
         assert_eq!(b.serial_no(), "ABC123");
-        let pub_pem = key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let pub_pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
         let public = parse_public_key_pem(&pub_pem).unwrap();
         let msg = b"GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n";
         let s1 = a.sign(msg);
@@ -243,8 +334,19 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_pems_are_refused_clearly() {
-        assert!(MerchantKey::from_pem("hello", "S").unwrap_err().0.contains("PEM private key"));
-        assert!(MerchantKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "S").is_err());
+        assert!(
+            MerchantKey::from_pem("hello", "S")
+                .unwrap_err()
+                .0
+                .contains("PEM private key")
+        );
+        assert!(
+            MerchantKey::from_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+                "S"
+            )
+            .is_err()
+        );
         let p8 = test_key().to_pkcs8_pem(LineEnding::LF).unwrap();
         assert!(MerchantKey::from_pem(&p8, "  ").is_err());
         assert!(parse_public_key_pem("nope").is_err());

@@ -13,7 +13,9 @@ pub const SERVICE: &str = "wechat_pay";
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PayError {
     /// `[wechat_pay] mchid` is not set.
-    #[error("WeChat Pay is not configured on this server (set [wechat_pay] mchid and the merchant keys)")]
+    #[error(
+        "WeChat Pay is not configured on this server (set [wechat_pay] mchid and the merchant keys)"
+    )]
     NotConfigured,
     /// A configuration value is unusable (startup).
     #[error("wechat_pay configuration: {0}")]
@@ -79,14 +81,26 @@ impl From<PayError> for ApiError {
             PayError::Invalid(m) => ApiError::invalid(m),
             PayError::NotFound(m) => ApiError::not_found(m),
             PayError::Conflict(m) => ApiError::conflict(m),
-            PayError::Upstream { .. } => ApiError::upstream(ErrorCode::UpstreamError, SERVICE, None, e.to_string()),
-            PayError::Timeout => ApiError::upstream(ErrorCode::DeadlineExceeded, SERVICE, None, e.to_string()),
-            PayError::Unreachable(_) => {
-                ApiError::upstream(ErrorCode::Unavailable, SERVICE, None, "wechat pay is unreachable, try again later")
+            PayError::Upstream { .. } => {
+                ApiError::upstream(ErrorCode::UpstreamError, SERVICE, None, e.to_string())
             }
+            PayError::Timeout => {
+                ApiError::upstream(ErrorCode::DeadlineExceeded, SERVICE, None, e.to_string())
+            }
+            PayError::Unreachable(_) => ApiError::upstream(
+                ErrorCode::Unavailable,
+                SERVICE,
+                None,
+                "wechat pay is unreachable, try again later",
+            ),
             PayError::Verification(_) | PayError::BadMessage(_) => {
                 tracing::warn!(error = %e, "wechat pay answer refused");
-                ApiError::upstream(ErrorCode::UpstreamError, SERVICE, None, "wechat pay answer failed verification")
+                ApiError::upstream(
+                    ErrorCode::UpstreamError,
+                    SERVICE,
+                    None,
+                    "wechat pay answer failed verification",
+                )
             }
             PayError::Config(_) | PayError::Internal(_) => ApiError::internal(e),
         }
@@ -100,7 +114,12 @@ mod tests {
 
     #[test]
     fn upstream_maps_to_502_with_code_in_message() {
-        let e: ApiError = PayError::Upstream { status: 400, code: "PARAM_ERROR".into(), message: "bad".into() }.into();
+        let e: ApiError = PayError::Upstream {
+            status: 400,
+            code: "PARAM_ERROR".into(),
+            message: "bad".into(),
+        }
+        .into();
         assert_eq!(e.code, ErrorCode::UpstreamError);
         let body = e.to_body(None);
         assert_eq!(body["error"]["upstream"]["service"], "wechat_pay");
@@ -108,9 +127,24 @@ mod tests {
         assert_eq!(body["error"]["message"], "wechat pay: PARAM_ERROR: bad");
         let t: ApiError = PayError::Timeout.into();
         assert_eq!(t.code, ErrorCode::DeadlineExceeded);
-        let i: ApiError = PayError::Invalid("amount.total must be a positive integer".into()).into();
+        let i: ApiError =
+            PayError::Invalid("amount.total must be a positive integer".into()).into();
         assert_eq!(i.code, ErrorCode::InvalidArgument);
-        assert!(PayError::Upstream { status: 500, code: "SYSTEM_ERROR".into(), message: String::new() }.is_transient());
-        assert!(!PayError::Upstream { status: 403, code: "ORDERPAID".into(), message: String::new() }.is_transient());
+        assert!(
+            PayError::Upstream {
+                status: 500,
+                code: "SYSTEM_ERROR".into(),
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !PayError::Upstream {
+                status: 403,
+                code: "ORDERPAID".into(),
+                message: String::new()
+            }
+            .is_transient()
+        );
     }
 }

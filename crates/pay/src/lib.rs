@@ -31,6 +31,7 @@
 //! # let _ = payment; Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod client;
 pub mod crypto;
@@ -43,5 +44,7 @@ pub mod verify;
 
 pub use client::{PayOptions, WechatPayClient};
 pub use error::PayError;
-pub use model::{JsapiOrder, Notification, NotificationResource, Refund, RefundRequest, Transaction};
+pub use model::{
+    JsapiOrder, Notification, NotificationResource, Refund, RefundRequest, Transaction,
+};
 pub use sign::RequestPayment;

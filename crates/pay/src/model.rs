@@ -225,7 +225,10 @@ pub fn validate_out_trade_no(s: &str) -> Result<(), String> {
     if !(6..=32).contains(&s.len()) {
         return Err("out_trade_no must be 6 to 32 characters".into());
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*')) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*'))
+    {
         return Err("out_trade_no may only contain digits, letters and _ - | *".into());
     }
     Ok(())
@@ -236,7 +239,10 @@ pub fn validate_out_refund_no(s: &str) -> Result<(), String> {
     if !(1..=64).contains(&s.len()) {
         return Err("out_refund_no must be 1 to 64 characters".into());
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*' | b'@')) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*' | b'@'))
+    {
         return Err("out_refund_no may only contain digits, letters and _ - | * @".into());
     }
     Ok(())
@@ -247,12 +253,18 @@ pub const MAX_AMOUNT_FEN: i64 = i32::MAX as i64;
 
 /// Reads an amount in fen from JSON: a positive integer (no floats, no strings, no zero).
 pub fn parse_fen(v: Option<&serde_json::Value>, field: &str) -> Result<i64, String> {
-    let Some(v) = v else { return Err(format!("{field} is required (an integer number of fen)")) };
+    let Some(v) = v else {
+        return Err(format!("{field} is required (an integer number of fen)"));
+    };
     match v.as_i64() {
         Some(n) if n > 0 && n <= MAX_AMOUNT_FEN => Ok(n),
-        Some(_) => Err(format!("{field} must be a positive integer number of fen, at most {MAX_AMOUNT_FEN}")),
+        Some(_) => Err(format!(
+            "{field} must be a positive integer number of fen, at most {MAX_AMOUNT_FEN}"
+        )),
         None if v.is_u64() => Err(format!("{field} is too large")),
-        None if v.is_f64() => Err(format!("{field} must be an integer number of fen (分), not a decimal")),
+        None if v.is_f64() => Err(format!(
+            "{field} must be an integer number of fen (分), not a decimal"
+        )),
         None => Err(format!("{field} must be an integer number of fen (分)")),
     }
 }
@@ -282,11 +294,29 @@ mod tests {
     fn fen_are_positive_integers_only() {
         assert_eq!(parse_fen(Some(&json!(1)), "amount.total"), Ok(1));
         assert_eq!(parse_fen(Some(&json!(100000)), "amount.total"), Ok(100000));
-        for bad in [json!(0), json!(-1), json!(1.5), json!(1.0), json!("100"), json!(null), json!(true), json!(u64::MAX), json!(1e10)] {
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!(1.0),
+            json!("100"),
+            json!(null),
+            json!(true),
+            json!(u64::MAX),
+            json!(1e10),
+        ] {
             assert!(parse_fen(Some(&bad), "amount.total").is_err(), "{bad}");
         }
-        assert!(parse_fen(None, "amount.total").unwrap_err().contains("required"));
-        assert!(parse_fen(Some(&json!(1.5)), "x").unwrap_err().contains("decimal"));
+        assert!(
+            parse_fen(None, "amount.total")
+                .unwrap_err()
+                .contains("required")
+        );
+        assert!(
+            parse_fen(Some(&json!(1.5)), "x")
+                .unwrap_err()
+                .contains("decimal")
+        );
     }
 
     #[test]

@@ -91,12 +91,16 @@ pub struct CreateOrder {
 }
 
 fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, PayError> {
-    v.as_object().ok_or_else(|| PayError::Invalid(format!("{what} must be a JSON object")))
+    v.as_object()
+        .ok_or_else(|| PayError::Invalid(format!("{what} must be a JSON object")))
 }
 
 fn refuse_unknown(m: &Map<String, Value>, known: &[&str], prefix: &str) -> Result<(), PayError> {
     match m.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(PayError::Invalid(format!("unknown field {prefix}{k} (expected one of: {})", known.join(", ")))),
+        Some(k) => Err(PayError::Invalid(format!(
+            "unknown field {prefix}{k} (expected one of: {})",
+            known.join(", ")
+        ))),
         None => Ok(()),
     }
 }
@@ -115,8 +119,15 @@ fn req_str<'a>(m: &'a Map<String, Value>, key: &str) -> Result<&'a str, PayError
 
 /// Checks an openid's shape (WeChat openids are 28 characters of `[A-Za-z0-9_-]`).
 pub fn validate_openid(s: &str) -> Result<(), PayError> {
-    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(PayError::Invalid("openid must be 1 to 128 characters of letters, digits, _ and -".into()));
+    if s.is_empty()
+        || s.len() > 128
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(PayError::Invalid(
+            "openid must be 1 to 128 characters of letters, digits, _ and -".into(),
+        ));
     }
     Ok(())
 }
@@ -125,39 +136,72 @@ impl CreateOrder {
     /// Validates a JSON request; `now_ms` checks `time_expire` is in the future.
     pub fn from_json(v: &Value, now_ms: i64) -> Result<CreateOrder, PayError> {
         let m = obj(v, "the order")?;
-        refuse_unknown(m, &["description", "out_trade_no", "amount", "openid", "attach", "time_expire"], "")?;
+        refuse_unknown(
+            m,
+            &[
+                "description",
+                "out_trade_no",
+                "amount",
+                "openid",
+                "attach",
+                "time_expire",
+            ],
+            "",
+        )?;
         let description = req_str(m, "description")?.trim();
         if description.is_empty() || description.chars().count() > 127 {
-            return Err(PayError::Invalid("description must be 1 to 127 characters".into()));
+            return Err(PayError::Invalid(
+                "description must be 1 to 127 characters".into(),
+            ));
         }
         let out_trade_no = opt_str(m, "out_trade_no")?.map(str::to_string);
         if let Some(no) = &out_trade_no {
             validate_out_trade_no(no).map_err(PayError::Invalid)?;
         }
-        let amount = m.get("amount").ok_or_else(|| PayError::Invalid("amount is required: {\"total\": <fen>}".into()))?;
+        let amount = m
+            .get("amount")
+            .ok_or_else(|| PayError::Invalid("amount is required: {\"total\": <fen>}".into()))?;
         let am = obj(amount, "amount")?;
         refuse_unknown(am, &["total", "currency"], "amount.")?;
         let total = parse_fen(am.get("total"), "amount.total").map_err(PayError::Invalid)?;
         match am.get("currency") {
             None | Some(Value::Null) => {}
             Some(Value::String(c)) if c == "CNY" => {}
-            Some(_) => return Err(PayError::Invalid("amount.currency can only be \"CNY\"".into())),
+            Some(_) => {
+                return Err(PayError::Invalid(
+                    "amount.currency can only be \"CNY\"".into(),
+                ));
+            }
         }
         let openid = req_str(m, "openid")?;
         validate_openid(openid)?;
         let attach = opt_str(m, "attach")?.map(str::to_string);
         if attach.as_ref().is_some_and(|a| a.chars().count() > 128) {
-            return Err(PayError::Invalid("attach must be at most 128 characters".into()));
+            return Err(PayError::Invalid(
+                "attach must be at most 128 characters".into(),
+            ));
         }
         let time_expire = opt_str(m, "time_expire")?.map(str::to_string);
         if let Some(t) = &time_expire {
-            let at = parse_rfc3339_ms(t)
-                .ok_or_else(|| PayError::Invalid("time_expire must be RFC 3339, e.g. 2024-06-08T10:34:56+08:00".into()))?;
+            let at = parse_rfc3339_ms(t).ok_or_else(|| {
+                PayError::Invalid(
+                    "time_expire must be RFC 3339, e.g. 2024-06-08T10:34:56+08:00".into(),
+                )
+            })?;
             if at <= now_ms + 60_000 {
-                return Err(PayError::Invalid("time_expire must be more than a minute in the future".into()));
+                return Err(PayError::Invalid(
+                    "time_expire must be more than a minute in the future".into(),
+                ));
             }
         }
-        Ok(CreateOrder { description: description.to_string(), out_trade_no, total, openid: openid.to_string(), attach, time_expire })
+        Ok(CreateOrder {
+            description: description.to_string(),
+            out_trade_no,
+            total,
+            openid: openid.to_string(),
+            attach,
+            time_expire,
+        })
     }
 }
 
@@ -178,7 +222,11 @@ impl CreateRefund {
     /// Validates a JSON request.
     pub fn from_json(v: &Value) -> Result<CreateRefund, PayError> {
         let m = obj(v, "the refund")?;
-        refuse_unknown(m, &["out_trade_no", "out_refund_no", "refund", "reason"], "")?;
+        refuse_unknown(
+            m,
+            &["out_trade_no", "out_refund_no", "refund", "reason"],
+            "",
+        )?;
         let out_trade_no = req_str(m, "out_trade_no")?.to_string();
         validate_out_trade_no(&out_trade_no).map_err(PayError::Invalid)?;
         let out_refund_no = opt_str(m, "out_refund_no")?.map(str::to_string);
@@ -188,15 +236,24 @@ impl CreateRefund {
         let refund = parse_fen(m.get("refund"), "refund").map_err(PayError::Invalid)?;
         let reason = opt_str(m, "reason")?.map(str::to_string);
         if reason.as_ref().is_some_and(|r| r.chars().count() > 80) {
-            return Err(PayError::Invalid("reason must be at most 80 characters".into()));
+            return Err(PayError::Invalid(
+                "reason must be at most 80 characters".into(),
+            ));
         }
-        Ok(CreateRefund { out_trade_no, out_refund_no, refund, reason })
+        Ok(CreateRefund {
+            out_trade_no,
+            out_refund_no,
+            refund,
+            reason,
+        })
     }
 }
 
 /// Milliseconds of an RFC 3339 time.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// A stored date value.
@@ -220,7 +277,11 @@ pub fn new_order_doc(
     now_ms: i64,
     reconcile_after_ms: i64,
 ) -> Value {
-    let expire_at = o.time_expire.as_deref().and_then(parse_rfc3339_ms).unwrap_or(now_ms + DEFAULT_EXPIRY_MS);
+    let expire_at = o
+        .time_expire
+        .as_deref()
+        .and_then(parse_rfc3339_ms)
+        .unwrap_or(now_ms + DEFAULT_EXPIRY_MS);
     let mut d = json!({
         "out_trade_no": out_trade_no,
         "openid": o.openid,
@@ -267,7 +328,12 @@ fn states(list: &[OrderState]) -> Value {
 
 /// What disagrees between a genuine transaction and our order (an anomaly), if anything:
 /// `[{"field", "expected", "received"}, …]`.
-pub fn transaction_mismatch(order: &Value, t: &Transaction, appid: &str, mchid: &str) -> Option<Value> {
+pub fn transaction_mismatch(
+    order: &Value,
+    t: &Transaction,
+    appid: &str,
+    mchid: &str,
+) -> Option<Value> {
     let mut diffs = Vec::new();
     let mut diff = |field: &str, expected: Value, received: Value| {
         diffs.push(json!({ "field": field, "expected": expected, "received": received }));
@@ -295,8 +361,17 @@ pub fn transaction_mismatch(order: &Value, t: &Transaction, appid: &str, mchid: 
 
 /// NOTPAY / PAYERROR / CLOSED → SUCCESS, with the transaction's id and time; makes the whole
 /// amount refundable and stops reconciliation.
-pub fn paid_transition(out_trade_no: &str, total: i64, t: &Transaction, now_ms: i64) -> (Value, Value) {
-    let paid_at = t.success_time.as_deref().and_then(parse_rfc3339_ms).unwrap_or(now_ms);
+pub fn paid_transition(
+    out_trade_no: &str,
+    total: i64,
+    t: &Transaction,
+    now_ms: i64,
+) -> (Value, Value) {
+    let paid_at = t
+        .success_time
+        .as_deref()
+        .and_then(parse_rfc3339_ms)
+        .unwrap_or(now_ms);
     let mut update = json!({
         "state": OrderState::Success.as_str(),
         "transaction_id": t.transaction_id.clone().unwrap_or_default(),
@@ -320,7 +395,10 @@ pub fn paid_transition(out_trade_no: &str, total: i64, t: &Transaction, now_ms: 
 pub fn closed_transition(out_trade_no: &str, now_ms: i64) -> (Value, Value) {
     let mut w = by_no(out_trade_no);
     w["state"] = states(&[OrderState::NotPay, OrderState::PayError]);
-    (w, json!({ "state": OrderState::Closed.as_str(), "updated_at": date(now_ms), "reconcile_at": { "$remove": true } }))
+    (
+        w,
+        json!({ "state": OrderState::Closed.as_str(), "updated_at": date(now_ms), "reconcile_at": { "$remove": true } }),
+    )
 }
 
 /// NOTPAY → PAYERROR (the last payment attempt failed; reconciliation goes on).
@@ -356,7 +434,12 @@ fn refund_path(out_refund_no: &str, field: &str) -> String {
 
 /// Reserves `refund` fen of a paid order for a new refund: only when that much is still
 /// refundable and the refund number is new. Runs as one conditional update.
-pub fn reserve_refund(r: &CreateRefund, out_refund_no: &str, now_ms: i64, reconcile_after_ms: i64) -> (Value, Value) {
+pub fn reserve_refund(
+    r: &CreateRefund,
+    out_refund_no: &str,
+    now_ms: i64,
+    reconcile_after_ms: i64,
+) -> (Value, Value) {
     let mut w = by_no(&r.out_trade_no);
     w["state"] = states(&[OrderState::Success, OrderState::Refund]);
     w["refundable"] = json!({ "$gte": r.refund });
@@ -383,7 +466,13 @@ pub fn reserve_refund(r: &CreateRefund, out_refund_no: &str, now_ms: i64, reconc
 /// Applies a refund status reported by WeChat Pay (answer, query or notification) to the
 /// refund `out_refund_no` of amount `amount` (ours, from the stored record). `None` when the
 /// status needs no change.
-pub fn refund_transition(out_trade_no: &str, out_refund_no: &str, amount: i64, r: &Refund, now_ms: i64) -> Option<(Value, Value)> {
+pub fn refund_transition(
+    out_trade_no: &str,
+    out_refund_no: &str,
+    amount: i64,
+    r: &Refund,
+    now_ms: i64,
+) -> Option<(Value, Value)> {
     use refund_status::*;
     let status_path = refund_path(out_refund_no, "status");
     let (from, mut u): (&[&str], Value) = match r.status.as_str() {
@@ -396,8 +485,14 @@ pub fn refund_transition(out_trade_no: &str, out_refund_no: &str, amount: i64, r
                 refund_path(out_refund_no, "success_at"): date(r.success_time.as_deref().and_then(parse_rfc3339_ms).unwrap_or(now_ms)),
             }),
         ),
-        "CLOSED" => (&[PENDING, PROCESSING, ABNORMAL], json!({ status_path.clone(): CLOSED, "refundable": { "$inc": amount } })),
-        "ABNORMAL" => (&[PENDING, PROCESSING], json!({ status_path.clone(): ABNORMAL })),
+        "CLOSED" => (
+            &[PENDING, PROCESSING, ABNORMAL],
+            json!({ status_path.clone(): CLOSED, "refundable": { "$inc": amount } }),
+        ),
+        "ABNORMAL" => (
+            &[PENDING, PROCESSING],
+            json!({ status_path.clone(): ABNORMAL }),
+        ),
         "PROCESSING" => (&[PENDING], json!({ status_path.clone(): PROCESSING })),
         _ => return None,
     };
@@ -414,7 +509,13 @@ pub fn refund_transition(out_trade_no: &str, out_refund_no: &str, amount: i64, r
 }
 
 /// PENDING → FAILED when WeChat Pay refused the refund outright; releases the reservation.
-pub fn refund_failed(out_trade_no: &str, out_refund_no: &str, amount: i64, reason: &str, now_ms: i64) -> (Value, Value) {
+pub fn refund_failed(
+    out_trade_no: &str,
+    out_refund_no: &str,
+    amount: i64,
+    reason: &str,
+    now_ms: i64,
+) -> (Value, Value) {
     let mut w = by_no(out_trade_no);
     w[refund_path(out_refund_no, "status")] = json!(refund_status::PENDING);
     let u = json!({
@@ -432,8 +533,15 @@ pub fn refunds_in_flight(order: &Value) -> Vec<(String, i64, String)> {
     if let Some(m) = order.get("refunds").and_then(Value::as_object) {
         for (no, r) in m {
             let status = r.get("status").and_then(Value::as_str).unwrap_or("");
-            if matches!(status, refund_status::PENDING | refund_status::PROCESSING | refund_status::ABNORMAL) {
-                out.push((no.clone(), r.get("amount").and_then(Value::as_i64).unwrap_or(0), status.to_string()));
+            if matches!(
+                status,
+                refund_status::PENDING | refund_status::PROCESSING | refund_status::ABNORMAL
+            ) {
+                out.push((
+                    no.clone(),
+                    r.get("amount").and_then(Value::as_i64).unwrap_or(0),
+                    status.to_string(),
+                ));
             }
         }
     }
@@ -456,27 +564,84 @@ mod tests {
         assert_eq!(o.out_trade_no, None);
         for (bad, msg) in [
             (json!([]), "object"),
-            (json!({"amount": {"total": 1}, "openid": "o"}), "description is required"),
-            (json!({"description": "", "amount": {"total": 1}, "openid": "o"}), "description must"),
-            (json!({"description": "x", "openid": "o"}), "amount is required"),
-            (json!({"description": "x", "amount": 100, "openid": "o"}), "amount must be a JSON object"),
-            (json!({"description": "x", "amount": {"total": 1.5}, "openid": "o"}), "decimal"),
-            (json!({"description": "x", "amount": {"total": "100"}, "openid": "o"}), "integer"),
-            (json!({"description": "x", "amount": {"total": 0}, "openid": "o"}), "positive"),
-            (json!({"description": "x", "amount": {"total": -5}, "openid": "o"}), "positive"),
-            (json!({"description": "x", "amount": {"total": 1, "currency": "USD"}}), "CNY"),
-            (json!({"description": "x", "amount": {"total_fee": 1}, "openid": "o"}), "unknown field amount.total_fee"),
-            (json!({"description": "x", "amount": {"total": 1}}), "openid is required"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": "o p"}), "openid must"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": 5}), "openid must be a string"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": "o", "out_trade_no": "12"}), "6 to 32"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": "o", "totalFee": 1}), "unknown field totalFee"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": "o", "time_expire": "tomorrow"}), "RFC 3339"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": "o", "time_expire": "2000-01-01T00:00:00+08:00"}), "future"),
-            (json!({"description": "x", "amount": {"total": 1}, "openid": "o", "attach": "a".repeat(129)}), "attach"),
+            (
+                json!({"amount": {"total": 1}, "openid": "o"}),
+                "description is required",
+            ),
+            (
+                json!({"description": "", "amount": {"total": 1}, "openid": "o"}),
+                "description must",
+            ),
+            (
+                json!({"description": "x", "openid": "o"}),
+                "amount is required",
+            ),
+            (
+                json!({"description": "x", "amount": 100, "openid": "o"}),
+                "amount must be a JSON object",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1.5}, "openid": "o"}),
+                "decimal",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": "100"}, "openid": "o"}),
+                "integer",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 0}, "openid": "o"}),
+                "positive",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": -5}, "openid": "o"}),
+                "positive",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1, "currency": "USD"}}),
+                "CNY",
+            ),
+            (
+                json!({"description": "x", "amount": {"total_fee": 1}, "openid": "o"}),
+                "unknown field amount.total_fee",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}}),
+                "openid is required",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": "o p"}),
+                "openid must",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": 5}),
+                "openid must be a string",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": "o", "out_trade_no": "12"}),
+                "6 to 32",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": "o", "totalFee": 1}),
+                "unknown field totalFee",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": "o", "time_expire": "tomorrow"}),
+                "RFC 3339",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": "o", "time_expire": "2000-01-01T00:00:00+08:00"}),
+                "future",
+            ),
+            (
+                json!({"description": "x", "amount": {"total": 1}, "openid": "o", "attach": "a".repeat(129)}),
+                "attach",
+            ),
         ] {
             let e = CreateOrder::from_json(&bad, NOW).unwrap_err();
-            assert!(matches!(&e, PayError::Invalid(m) if m.contains(msg)), "{bad}: {e}");
+            assert!(
+                matches!(&e, PayError::Invalid(m) if m.contains(msg)),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -484,16 +649,30 @@ mod tests {
     fn create_refund_validation() {
         let r = CreateRefund::from_json(&json!({"out_trade_no": "T000001", "refund": 5})).unwrap();
         assert_eq!(r.refund, 5);
-        assert!(CreateRefund::from_json(&json!({"out_trade_no": "T000001", "refund": 0.5})).is_err());
+        assert!(
+            CreateRefund::from_json(&json!({"out_trade_no": "T000001", "refund": 0.5})).is_err()
+        );
         assert!(CreateRefund::from_json(&json!({"out_trade_no": "T000001"})).is_err());
         assert!(CreateRefund::from_json(&json!({"refund": 1})).is_err());
-        assert!(CreateRefund::from_json(&json!({"out_trade_no": "T000001", "refund": 1, "out_refund_no": "a.b"})).is_err());
-        assert!(CreateRefund::from_json(&json!({"out_trade_no": "T000001", "refund": 1, "amount": 1})).is_err());
+        assert!(
+            CreateRefund::from_json(
+                &json!({"out_trade_no": "T000001", "refund": 1, "out_refund_no": "a.b"})
+            )
+            .is_err()
+        );
+        assert!(
+            CreateRefund::from_json(&json!({"out_trade_no": "T000001", "refund": 1, "amount": 1}))
+                .is_err()
+        );
     }
 
     #[test]
     fn mismatches() {
-        let o = CreateOrder::from_json(&json!({"description": "x", "amount": {"total": 100}, "openid": "o"}), NOW).unwrap();
+        let o = CreateOrder::from_json(
+            &json!({"description": "x", "amount": {"total": 100}, "openid": "o"}),
+            NOW,
+        )
+        .unwrap();
         let doc = new_order_doc(&o, "T000001", "wxA", "190", "wx1", NOW, 1000);
         assert_eq!(as_date(doc.get("reconcile_at")), Some(NOW + 1000));
         assert_eq!(as_date(doc.get("expire_at")), Some(NOW + DEFAULT_EXPIRY_MS));
@@ -502,39 +681,76 @@ mod tests {
             mchid: "190".into(),
             out_trade_no: "T000001".into(),
             trade_state: "SUCCESS".into(),
-            amount: Some(TransactionAmount { total: Some(100), ..Default::default() }),
+            amount: Some(TransactionAmount {
+                total: Some(100),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!(transaction_mismatch(&doc, &t, "wxA", "190"), None);
-        t.amount = Some(TransactionAmount { total: Some(1), ..Default::default() });
+        t.amount = Some(TransactionAmount {
+            total: Some(1),
+            ..Default::default()
+        });
         let m = transaction_mismatch(&doc, &t, "wxA", "190").unwrap();
-        assert_eq!(m[0], json!({"field": "amount.total", "expected": 100, "received": 1}));
-        t.amount = Some(TransactionAmount { total: Some(100), ..Default::default() });
+        assert_eq!(
+            m[0],
+            json!({"field": "amount.total", "expected": 100, "received": 1})
+        );
+        t.amount = Some(TransactionAmount {
+            total: Some(100),
+            ..Default::default()
+        });
         t.appid = "wxB".into();
-        assert_eq!(transaction_mismatch(&doc, &t, "wxA", "190").unwrap()[0]["field"], "appid");
+        assert_eq!(
+            transaction_mismatch(&doc, &t, "wxA", "190").unwrap()[0]["field"],
+            "appid"
+        );
         t.appid = "wxA".into();
         t.mchid = "191".into();
-        assert_eq!(transaction_mismatch(&doc, &t, "wxA", "190").unwrap()[0]["field"], "mchid");
+        assert_eq!(
+            transaction_mismatch(&doc, &t, "wxA", "190").unwrap()[0]["field"],
+            "mchid"
+        );
     }
 
     #[test]
     fn transitions_name_their_starting_states() {
-        let t = Transaction { transaction_id: Some("4200".into()), success_time: Some("2024-06-08T10:34:56+08:00".into()), ..Default::default() };
+        let t = Transaction {
+            transaction_id: Some("4200".into()),
+            success_time: Some("2024-06-08T10:34:56+08:00".into()),
+            ..Default::default()
+        };
         let (w, u) = paid_transition("T000001", 100, &t, NOW);
         assert_eq!(w["state"]["$in"], json!(["NOTPAY", "PAYERROR", "CLOSED"]));
         assert_eq!(u["paid_at"]["$date"], 1_717_814_096_000i64);
         assert_eq!(u["refundable"], 100);
-        let r = CreateRefund { out_trade_no: "T000001".into(), out_refund_no: None, refund: 30, reason: None };
+        let r = CreateRefund {
+            out_trade_no: "T000001".into(),
+            out_refund_no: None,
+            refund: 30,
+            reason: None,
+        };
         let (w, u) = reserve_refund(&r, "R1", NOW, 1000);
         assert_eq!(w["refundable"]["$gte"], 30);
         assert_eq!(w["refunds.R1"]["$exists"], false);
         assert_eq!(u["refundable"]["$inc"], -30);
-        let done = Refund { status: "SUCCESS".into(), refund_id: "50".into(), ..Default::default() };
+        let done = Refund {
+            status: "SUCCESS".into(),
+            refund_id: "50".into(),
+            ..Default::default()
+        };
         let (w, u) = refund_transition("T000001", "R1", 30, &done, NOW).unwrap();
-        assert_eq!(w["refunds.R1.status"]["$in"], json!(["PENDING", "PROCESSING", "ABNORMAL"]));
+        assert_eq!(
+            w["refunds.R1.status"]["$in"],
+            json!(["PENDING", "PROCESSING", "ABNORMAL"])
+        );
         assert_eq!(u["refunded"]["$inc"], 30);
         assert_eq!(u["state"], "REFUND");
-        let unknown = Refund { status: "WHATEVER".into(), ..Default::default() };
+        let unknown = Refund {
+            status: "WHATEVER".into(),
+            ..Default::default()
+        };
         assert!(refund_transition("T000001", "R1", 30, &unknown, NOW).is_none());
     }
 }

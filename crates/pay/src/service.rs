@@ -11,7 +11,9 @@
 use crate::client::WechatPayClient;
 use crate::error::PayError;
 use crate::model::{JsapiOrder, NotificationResource, Refund, RefundRequest, Transaction};
-use crate::orders::{self, ANOMALIES, CreateOrder, CreateRefund, ORDERS, OrderState, date, refund_status};
+use crate::orders::{
+    self, ANOMALIES, CreateOrder, CreateRefund, ORDERS, OrderState, date, refund_status,
+};
 use crate::sign::RequestPayment;
 use docdb::{Database, DbError, QueryRequest};
 use mb_core::{Caller, now_ms};
@@ -108,7 +110,9 @@ pub struct PayService {
 
 impl std::fmt::Debug for PayService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PayService").field("mchid", &self.inner.client.mchid()).finish_non_exhaustive()
+        f.debug_struct("PayService")
+            .field("mchid", &self.inner.client.mchid())
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,20 +139,38 @@ fn state_of(doc: &Value) -> Option<OrderState> {
 /// [`PayService::new`], and by the server even when WeChat Pay is not configured (so the
 /// rule is always in force).
 pub async fn declare_collections(db: &Database) -> Result<(), PayError> {
-    db.declare_rules(ORDERS, docdb::CollectionRules::parse(Some(orders::ORDERS_READ_RULE), None).map_err(db_err)?)
+    db.declare_rules(
+        ORDERS,
+        docdb::CollectionRules::parse(Some(orders::ORDERS_READ_RULE), None).map_err(db_err)?,
+    )
+    .map_err(db_err)?;
+    db.ensure_index(ORDERS, &["out_trade_no"], true)
+        .await
         .map_err(db_err)?;
-    db.ensure_index(ORDERS, &["out_trade_no"], true).await.map_err(db_err)?;
-    db.ensure_index(ORDERS, &["reconcile_at"], false).await.map_err(db_err)?;
-    db.ensure_index(ORDERS, &["openid", "-created_at"], false).await.map_err(db_err)?;
+    db.ensure_index(ORDERS, &["reconcile_at"], false)
+        .await
+        .map_err(db_err)?;
+    db.ensure_index(ORDERS, &["openid", "-created_at"], false)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 
 impl PayService {
     /// A service over `db`; declares the collections' rule and indexes.
-    pub async fn new(client: WechatPayClient, db: Database, reconcile_after: Duration) -> Result<PayService, PayError> {
+    pub async fn new(
+        client: WechatPayClient,
+        db: Database,
+        reconcile_after: Duration,
+    ) -> Result<PayService, PayError> {
         declare_collections(&db).await?;
         Ok(PayService {
-            inner: Arc::new(Inner { client, db, reconcile_after, sink: parking_lot::RwLock::new(None) }),
+            inner: Arc::new(Inner {
+                client,
+                db,
+                reconcile_after,
+                sink: parking_lot::RwLock::new(None),
+            }),
         })
     }
 
@@ -167,11 +189,22 @@ impl PayService {
     }
 
     async fn find(&self, caller: &Caller, out_trade_no: &str) -> Result<Option<Value>, PayError> {
-        let req = QueryRequest { where_: orders::by_no(out_trade_no), limit: json!(1), ..Default::default() };
-        let docs = self.inner.db.query(caller, ORDERS, &req).await.map_err(|e| match e {
-            DbError::PermissionDenied(_) => PayError::NotFound(format!("no order {out_trade_no}")),
-            other => db_err(other),
-        })?;
+        let req = QueryRequest {
+            where_: orders::by_no(out_trade_no),
+            limit: json!(1),
+            ..Default::default()
+        };
+        let docs = self
+            .inner
+            .db
+            .query(caller, ORDERS, &req)
+            .await
+            .map_err(|e| match e {
+                DbError::PermissionDenied(_) => {
+                    PayError::NotFound(format!("no order {out_trade_no}"))
+                }
+                other => db_err(other),
+            })?;
         Ok(docs.into_iter().next())
     }
 
@@ -180,7 +213,11 @@ impl PayService {
     }
 
     async fn update(&self, (where_, update): (Value, Value)) -> Result<u64, PayError> {
-        self.inner.db.update_where(&Caller::System, ORDERS, &where_, &update).await.map_err(db_err)
+        self.inner
+            .db
+            .update_where(&Caller::System, ORDERS, &where_, &update)
+            .await
+            .map_err(db_err)
     }
 
     // ---- orders ------------------------------------------------------------------------------
@@ -190,7 +227,10 @@ impl PayService {
     /// `out_trade_no` answers the same order (safe retries); another purchase under a used
     /// number is a conflict.
     pub async fn create_order(&self, req: CreateOrder) -> Result<CreatedOrder, PayError> {
-        let out_trade_no = req.out_trade_no.clone().unwrap_or_else(mb_core::ids::new_doc_id);
+        let out_trade_no = req
+            .out_trade_no
+            .clone()
+            .unwrap_or_else(mb_core::ids::new_doc_id);
         if req.out_trade_no.is_some() {
             if let Some(doc) = self.find_system(&out_trade_no).await? {
                 return self.existing_order(doc, &req).await;
@@ -220,45 +260,77 @@ impl PayService {
             Ok(_) => {}
             Err(DbError::Conflict(_)) => {
                 // a concurrent create of the same number won
-                let doc = self
-                    .find_system(&out_trade_no)
-                    .await?
-                    .ok_or_else(|| PayError::Internal("order vanished after a create conflict".into()))?;
+                let doc = self.find_system(&out_trade_no).await?.ok_or_else(|| {
+                    PayError::Internal("order vanished after a create conflict".into())
+                })?;
                 return self.existing_order(doc, &req).await;
             }
             Err(e) => return Err(db_err(e)),
         }
         let payment = client.request_payment(&prepay_id).await?;
-        Ok(CreatedOrder { out_trade_no, prepay_id, payment })
+        Ok(CreatedOrder {
+            out_trade_no,
+            prepay_id,
+            payment,
+        })
     }
 
-    async fn existing_order(&self, doc: Value, req: &CreateOrder) -> Result<CreatedOrder, PayError> {
+    async fn existing_order(
+        &self,
+        doc: Value,
+        req: &CreateOrder,
+    ) -> Result<CreatedOrder, PayError> {
         let no = str_of(&doc, "out_trade_no").to_string();
         if !orders::same_purchase(&doc, req) {
-            return Err(PayError::Conflict(format!("out_trade_no {no} is already used by another order")));
+            return Err(PayError::Conflict(format!(
+                "out_trade_no {no} is already used by another order"
+            )));
         }
         match state_of(&doc) {
             Some(OrderState::NotPay | OrderState::PayError) => {}
             Some(OrderState::Success | OrderState::Refund) => {
                 return Err(PayError::Conflict(format!("order {no} is already paid")));
             }
-            _ => return Err(PayError::Conflict(format!("order {no} is closed; create a new order number"))),
+            _ => {
+                return Err(PayError::Conflict(format!(
+                    "order {no} is closed; create a new order number"
+                )));
+            }
         }
         if orders::as_date(doc.get("expire_at")).is_some_and(|t| t <= now_ms()) {
-            return Err(PayError::Conflict(format!("order {no} has expired; create a new order number")));
+            return Err(PayError::Conflict(format!(
+                "order {no} has expired; create a new order number"
+            )));
         }
         let prepay_id = str_of(&doc, "prepay_id").to_string();
         let payment = self.inner.client.request_payment(&prepay_id).await?;
-        Ok(CreatedOrder { out_trade_no: no, prepay_id, payment })
+        Ok(CreatedOrder {
+            out_trade_no: no,
+            prepay_id,
+            payment,
+        })
     }
 
     /// Reads an order as `caller` sees it (a payer only their own; `NotFound` otherwise).
     /// With `sync`, an unpaid order is first checked with WeChat Pay.
-    pub async fn get_order(&self, caller: &Caller, out_trade_no: &str, sync: bool) -> Result<Value, PayError> {
+    pub async fn get_order(
+        &self,
+        caller: &Caller,
+        out_trade_no: &str,
+        sync: bool,
+    ) -> Result<Value, PayError> {
         crate::model::validate_out_trade_no(out_trade_no).map_err(PayError::Invalid)?;
         let not_found = || PayError::NotFound(format!("no order {out_trade_no}"));
-        let doc = self.find(caller, out_trade_no).await?.ok_or_else(not_found)?;
-        if sync && matches!(state_of(&doc), Some(OrderState::NotPay | OrderState::PayError)) {
+        let doc = self
+            .find(caller, out_trade_no)
+            .await?
+            .ok_or_else(not_found)?;
+        if sync
+            && matches!(
+                state_of(&doc),
+                Some(OrderState::NotPay | OrderState::PayError)
+            )
+        {
             self.sync_order(&doc).await?;
             return self.find(caller, out_trade_no).await?.ok_or_else(not_found);
         }
@@ -269,29 +341,45 @@ impl PayService {
     /// closing a paid one is a conflict (refund it instead).
     pub async fn close_order(&self, out_trade_no: &str) -> Result<Value, PayError> {
         crate::model::validate_out_trade_no(out_trade_no).map_err(PayError::Invalid)?;
-        let doc = self.find_system(out_trade_no).await?.ok_or_else(|| PayError::NotFound(format!("no order {out_trade_no}")))?;
+        let doc = self
+            .find_system(out_trade_no)
+            .await?
+            .ok_or_else(|| PayError::NotFound(format!("no order {out_trade_no}")))?;
         match state_of(&doc) {
             Some(OrderState::Closed) => return Ok(doc),
             Some(s) if s.is_paid() => {
-                return Err(PayError::Conflict(format!("order {out_trade_no} is paid; refund it instead of closing")));
+                return Err(PayError::Conflict(format!(
+                    "order {out_trade_no} is paid; refund it instead of closing"
+                )));
             }
             _ => {}
         }
         match self.inner.client.close_order(out_trade_no).await {
             Ok(()) => {
-                if self.update(orders::closed_transition(out_trade_no, now_ms())).await? == 1 {
+                if self
+                    .update(orders::closed_transition(out_trade_no, now_ms()))
+                    .await?
+                    == 1
+                {
                     self.emit(PayEventKind::Closed, out_trade_no, None);
                 }
             }
             Err(e) if e.upstream_code() == Some("ORDERPAID") => {
                 self.sync_order(&doc).await?;
-                return Err(PayError::Conflict(format!("order {out_trade_no} was paid meanwhile; refund it instead")));
+                return Err(PayError::Conflict(format!(
+                    "order {out_trade_no} was paid meanwhile; refund it instead"
+                )));
             }
             Err(e) => return Err(e),
         }
-        let doc = self.find_system(out_trade_no).await?.ok_or_else(|| PayError::NotFound(format!("no order {out_trade_no}")))?;
+        let doc = self
+            .find_system(out_trade_no)
+            .await?
+            .ok_or_else(|| PayError::NotFound(format!("no order {out_trade_no}")))?;
         if state_of(&doc).is_some_and(OrderState::is_paid) {
-            return Err(PayError::Conflict(format!("order {out_trade_no} was paid meanwhile; refund it instead")));
+            return Err(PayError::Conflict(format!(
+                "order {out_trade_no} was paid meanwhile; refund it instead"
+            )));
         }
         Ok(doc)
     }
@@ -312,7 +400,9 @@ impl PayService {
         };
         match method {
             "createOrder" => {
-                let created = self.create_order(CreateOrder::from_json(args, now_ms())?).await?;
+                let created = self
+                    .create_order(CreateOrder::from_json(args, now_ms())?)
+                    .await?;
                 to_json(&created)
             }
             "queryOrder" => {
@@ -338,22 +428,48 @@ impl PayService {
     /// `out_refund_no` answers (and if needed re-submits) the same refund.
     pub async fn refund(&self, req: CreateRefund) -> Result<RefundOutcome, PayError> {
         let no = &req.out_trade_no;
-        let doc = self.find_system(no).await?.ok_or_else(|| PayError::NotFound(format!("no order {no}")))?;
+        let doc = self
+            .find_system(no)
+            .await?
+            .ok_or_else(|| PayError::NotFound(format!("no order {no}")))?;
         if !state_of(&doc).is_some_and(OrderState::is_paid) {
-            return Err(PayError::Conflict(format!("order {no} is not paid ({})", str_of(&doc, "state"))));
+            return Err(PayError::Conflict(format!(
+                "order {no} is not paid ({})",
+                str_of(&doc, "state")
+            )));
         }
-        let total = doc.pointer("/amount/total").and_then(Value::as_i64).unwrap_or(0);
-        let out_refund_no = req.out_refund_no.clone().unwrap_or_else(|| format!("R{}", mb_core::ids::new_doc_id()));
+        let total = doc
+            .pointer("/amount/total")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let out_refund_no = req
+            .out_refund_no
+            .clone()
+            .unwrap_or_else(|| format!("R{}", mb_core::ids::new_doc_id()));
         if req.out_refund_no.is_some() {
             if let Some(existing) = doc.pointer(&format!("/refunds/{out_refund_no}")) {
-                return self.existing_refund(no, &out_refund_no, total, existing, &req).await;
+                return self
+                    .existing_refund(no, &out_refund_no, total, existing, &req)
+                    .await;
             }
         }
-        let reserved = self.update(orders::reserve_refund(&req, &out_refund_no, now_ms(), self.reconcile_after_ms())).await?;
+        let reserved = self
+            .update(orders::reserve_refund(
+                &req,
+                &out_refund_no,
+                now_ms(),
+                self.reconcile_after_ms(),
+            ))
+            .await?;
         if reserved == 0 {
-            let doc = self.find_system(no).await?.ok_or_else(|| PayError::NotFound(format!("no order {no}")))?;
+            let doc = self
+                .find_system(no)
+                .await?
+                .ok_or_else(|| PayError::NotFound(format!("no order {no}")))?;
             if let Some(existing) = doc.pointer(&format!("/refunds/{out_refund_no}")) {
-                return self.existing_refund(no, &out_refund_no, total, existing, &req).await;
+                return self
+                    .existing_refund(no, &out_refund_no, total, existing, &req)
+                    .await;
             }
             let left = doc.get("refundable").and_then(Value::as_i64).unwrap_or(0);
             return Err(PayError::Conflict(format!(
@@ -361,7 +477,8 @@ impl PayService {
                 req.refund
             )));
         }
-        self.submit_refund(no, &out_refund_no, req.refund, total, req.reason.clone()).await
+        self.submit_refund(no, &out_refund_no, req.refund, total, req.reason.clone())
+            .await
     }
 
     async fn existing_refund(
@@ -374,12 +491,19 @@ impl PayService {
     ) -> Result<RefundOutcome, PayError> {
         let amount = rec.get("amount").and_then(Value::as_i64).unwrap_or(0);
         if amount != req.refund {
-            return Err(PayError::Conflict(format!("out_refund_no {out_refund_no} is already used for {amount} fen")));
+            return Err(PayError::Conflict(format!(
+                "out_refund_no {out_refund_no} is already used for {amount} fen"
+            )));
         }
         let status = str_of(rec, "status");
         if status == refund_status::PENDING {
-            let reason = rec.get("reason").and_then(Value::as_str).map(str::to_string);
-            return self.submit_refund(no, out_refund_no, amount, total, reason).await;
+            let reason = rec
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            return self
+                .submit_refund(no, out_refund_no, amount, total, reason)
+                .await;
         }
         Ok(RefundOutcome {
             out_trade_no: no.to_string(),
@@ -399,11 +523,22 @@ impl PayService {
         total: i64,
         reason: Option<String>,
     ) -> Result<RefundOutcome, PayError> {
-        let req = RefundRequest { out_trade_no: no.into(), out_refund_no: out_refund_no.into(), refund: amount, total, reason };
+        let req = RefundRequest {
+            out_trade_no: no.into(),
+            out_refund_no: out_refund_no.into(),
+            refund: amount,
+            total,
+            reason,
+        };
         match self.inner.client.refund(&req).await {
             Ok(r) => {
-                self.apply_refund_status(no, out_refund_no, amount, &r).await?;
-                let status = if r.status.is_empty() { refund_status::PROCESSING.to_string() } else { r.status.clone() };
+                self.apply_refund_status(no, out_refund_no, amount, &r)
+                    .await?;
+                let status = if r.status.is_empty() {
+                    refund_status::PROCESSING.to_string()
+                } else {
+                    r.status.clone()
+                };
                 Ok(RefundOutcome {
                     out_trade_no: no.into(),
                     out_refund_no: out_refund_no.into(),
@@ -414,7 +549,14 @@ impl PayService {
             }
             Err(e) if matches!(e, PayError::Upstream { .. }) && !e.is_transient() => {
                 // refused outright: nothing was refunded, release the reservation
-                self.update(orders::refund_failed(no, out_refund_no, amount, &e.to_string(), now_ms())).await?;
+                self.update(orders::refund_failed(
+                    no,
+                    out_refund_no,
+                    amount,
+                    &e.to_string(),
+                    now_ms(),
+                ))
+                .await?;
                 Err(e)
             }
             // unknown outcome (timeout, 5xx): recorded as PENDING, the reconciler re-submits it
@@ -433,13 +575,23 @@ impl PayService {
         }
     }
 
-    async fn apply_refund_status(&self, no: &str, out_refund_no: &str, amount: i64, r: &Refund) -> Result<bool, PayError> {
-        let Some(t) = orders::refund_transition(no, out_refund_no, amount, r, now_ms()) else { return Ok(false) };
+    async fn apply_refund_status(
+        &self,
+        no: &str,
+        out_refund_no: &str,
+        amount: i64,
+        r: &Refund,
+    ) -> Result<bool, PayError> {
+        let Some(t) = orders::refund_transition(no, out_refund_no, amount, r, now_ms()) else {
+            return Ok(false);
+        };
         let moved = self.update(t).await? == 1;
         if moved {
             match r.status.as_str() {
                 "SUCCESS" => self.emit(PayEventKind::Refunded, no, Some(out_refund_no)),
-                "CLOSED" | "ABNORMAL" => self.emit(PayEventKind::RefundFailed, no, Some(out_refund_no)),
+                "CLOSED" | "ABNORMAL" => {
+                    self.emit(PayEventKind::RefundFailed, no, Some(out_refund_no))
+                }
                 _ => {}
             }
         }
@@ -452,16 +604,28 @@ impl PayService {
     /// decrypted, then applied once. `Ok` = acknowledge (204), also for genuine
     /// notifications that disagree with our order (recorded in `_pay_anomalies`, never
     /// applied) or that we have already applied.
-    pub async fn handle_notification(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), NotifyRejection> {
-        let n = self.inner.client.parse_notification(headers, body).await.map_err(|e| {
-            let status = match &e {
-                PayError::Verification(_) => 401,
-                PayError::BadMessage(_) => 400,
-                _ => 500,
-            };
-            tracing::warn!(error = %e, status, "wechat pay notification refused");
-            NotifyRejection { status, message: e.to_string() }
-        })?;
+    pub async fn handle_notification(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), NotifyRejection> {
+        let n = self
+            .inner
+            .client
+            .parse_notification(headers, body)
+            .await
+            .map_err(|e| {
+                let status = match &e {
+                    PayError::Verification(_) => 401,
+                    PayError::BadMessage(_) => 400,
+                    _ => 500,
+                };
+                tracing::warn!(error = %e, status, "wechat pay notification refused");
+                NotifyRejection {
+                    status,
+                    message: e.to_string(),
+                }
+            })?;
         let applied = match &n.resource {
             NotificationResource::Transaction(t) if n.event_type == "TRANSACTION.SUCCESS" => {
                 self.apply_transaction(t, "notify", Some(&n.id)).await
@@ -476,59 +640,131 @@ impl PayService {
     }
 
     /// Applies a genuine transaction (from a notification or a query) to its order.
-    async fn apply_transaction(&self, t: &Transaction, source: &str, notification: Option<&str>) -> Result<(), PayError> {
+    async fn apply_transaction(
+        &self,
+        t: &Transaction,
+        source: &str,
+        notification: Option<&str>,
+    ) -> Result<(), PayError> {
         let Some(doc) = self.find_system(&t.out_trade_no).await? else {
             return self
-                .anomaly("unknown_order", &t.out_trade_no, None, source, notification, json!({ "transaction": t }))
+                .anomaly(
+                    "unknown_order",
+                    &t.out_trade_no,
+                    None,
+                    source,
+                    notification,
+                    json!({ "transaction": t }),
+                )
                 .await;
         };
         match t.trade_state.as_str() {
             "SUCCESS" | "REFUND" => {
                 let client = &self.inner.client;
-                if let Some(diff) = orders::transaction_mismatch(&doc, t, client.appid(), client.mchid()) {
+                if let Some(diff) =
+                    orders::transaction_mismatch(&doc, t, client.appid(), client.mchid())
+                {
                     return self
-                        .anomaly("mismatch", &t.out_trade_no, None, source, notification, json!({ "differences": diff, "transaction": t }))
+                        .anomaly(
+                            "mismatch",
+                            &t.out_trade_no,
+                            None,
+                            source,
+                            notification,
+                            json!({ "differences": diff, "transaction": t }),
+                        )
                         .await;
                 }
-                let total = doc.pointer("/amount/total").and_then(Value::as_i64).unwrap_or(0);
-                if self.update(orders::paid_transition(&t.out_trade_no, total, t, now_ms())).await? == 1 {
+                let total = doc
+                    .pointer("/amount/total")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                if self
+                    .update(orders::paid_transition(&t.out_trade_no, total, t, now_ms()))
+                    .await?
+                    == 1
+                {
                     tracing::info!(out_trade_no = %t.out_trade_no, source, "wechat pay order paid");
                     self.emit(PayEventKind::Paid, &t.out_trade_no, None);
                 }
             }
             "CLOSED" | "REVOKED" => {
-                let moved = self.update(orders::closed_transition(&t.out_trade_no, now_ms())).await?;
+                let moved = self
+                    .update(orders::closed_transition(&t.out_trade_no, now_ms()))
+                    .await?;
                 if moved == 1 {
                     self.emit(PayEventKind::Closed, &t.out_trade_no, None);
                 }
             }
             "PAYERROR" => {
-                self.update(orders::payerror_transition(&t.out_trade_no, t.trade_state_desc.as_deref(), now_ms())).await?;
+                self.update(orders::payerror_transition(
+                    &t.out_trade_no,
+                    t.trade_state_desc.as_deref(),
+                    now_ms(),
+                ))
+                .await?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    async fn apply_refund_notice(&self, r: &Refund, notification: Option<&str>) -> Result<(), PayError> {
+    async fn apply_refund_notice(
+        &self,
+        r: &Refund,
+        notification: Option<&str>,
+    ) -> Result<(), PayError> {
         let Some(doc) = self.find_system(&r.out_trade_no).await? else {
-            return self.anomaly("unknown_order", &r.out_trade_no, Some(&r.out_refund_no), "refund-notify", notification, json!({ "refund": r })).await;
+            return self
+                .anomaly(
+                    "unknown_order",
+                    &r.out_trade_no,
+                    Some(&r.out_refund_no),
+                    "refund-notify",
+                    notification,
+                    json!({ "refund": r }),
+                )
+                .await;
         };
-        let Some(rec) = doc.pointer(&format!("/refunds/{}", r.out_refund_no)).filter(|_| !r.out_refund_no.is_empty()) else {
-            return self.anomaly("unknown_refund", &r.out_trade_no, Some(&r.out_refund_no), "refund-notify", notification, json!({ "refund": r })).await;
+        let Some(rec) = doc
+            .pointer(&format!("/refunds/{}", r.out_refund_no))
+            .filter(|_| !r.out_refund_no.is_empty())
+        else {
+            return self
+                .anomaly(
+                    "unknown_refund",
+                    &r.out_trade_no,
+                    Some(&r.out_refund_no),
+                    "refund-notify",
+                    notification,
+                    json!({ "refund": r }),
+                )
+                .await;
         };
         let amount = rec.get("amount").and_then(Value::as_i64).unwrap_or(0);
-        let mchid_ok = r.mchid.as_deref().is_none_or(|m| m == self.inner.client.mchid());
+        let mchid_ok = r
+            .mchid
+            .as_deref()
+            .is_none_or(|m| m == self.inner.client.mchid());
         if r.amount.refund != amount || !mchid_ok {
             let diff = json!([
                 { "field": "amount.refund", "expected": amount, "received": r.amount.refund },
                 { "field": "mchid", "expected": self.inner.client.mchid(), "received": r.mchid },
             ]);
             return self
-                .anomaly("mismatch", &r.out_trade_no, Some(&r.out_refund_no), "refund-notify", notification, json!({ "differences": diff, "refund": r }))
+                .anomaly(
+                    "mismatch",
+                    &r.out_trade_no,
+                    Some(&r.out_refund_no),
+                    "refund-notify",
+                    notification,
+                    json!({ "differences": diff, "refund": r }),
+                )
                 .await;
         }
-        self.apply_refund_status(&r.out_trade_no, &r.out_refund_no, amount, r).await.map(|_| ())
+        self.apply_refund_status(&r.out_trade_no, &r.out_refund_no, amount, r)
+            .await
+            .map(|_| ())
     }
 
     /// Records a genuine message that disagrees with our data, once per distinct content.
@@ -542,9 +778,17 @@ impl PayService {
         detail: Value,
     ) -> Result<(), PayError> {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("{kind}\n{out_trade_no}\n{out_refund_no:?}\n{detail}").as_bytes());
+        let digest = sha2::Sha256::digest(
+            format!("{kind}\n{out_trade_no}\n{out_refund_no:?}\n{detail}").as_bytes(),
+        );
         let id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        tracing::error!(kind, out_trade_no, ?out_refund_no, source, "wechat pay anomaly: a genuine message disagrees with our order; not applied");
+        tracing::error!(
+            kind,
+            out_trade_no,
+            ?out_refund_no,
+            source,
+            "wechat pay anomaly: a genuine message disagrees with our order; not applied"
+        );
         let doc = json!({
             "_id": id,
             "kind": kind,
@@ -562,12 +806,22 @@ impl PayService {
     }
 
     fn emit(&self, kind: PayEventKind, out_trade_no: &str, out_refund_no: Option<&str>) {
-        let Some(sink) = self.inner.sink.read().clone() else { return };
+        let Some(sink) = self.inner.sink.read().clone() else {
+            return;
+        };
         let this = self.clone();
         let (no, rno) = (out_trade_no.to_string(), out_refund_no.map(str::to_string));
         tokio::spawn(async move {
             match this.find_system(&no).await {
-                Ok(Some(order)) => sink.on_event(PayEvent { kind, out_trade_no: no, out_refund_no: rno, order }).await,
+                Ok(Some(order)) => {
+                    sink.on_event(PayEvent {
+                        kind,
+                        out_trade_no: no,
+                        out_refund_no: rno,
+                        order,
+                    })
+                    .await
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "pay event not delivered"),
             }
@@ -582,7 +836,9 @@ impl PayService {
         match self.inner.client.query_order(no).await {
             Ok(t) => {
                 if t.out_trade_no != no {
-                    return Err(PayError::BadMessage("the order query answered another order".into()));
+                    return Err(PayError::BadMessage(
+                        "the order query answered another order".into(),
+                    ));
                 }
                 self.apply_transaction(&t, "query", None).await
             }
@@ -610,12 +866,22 @@ impl PayService {
             limit: json!(50),
             ..Default::default()
         };
-        let due = self.inner.db.query(&Caller::System, ORDERS, &req).await.map_err(db_err)?;
+        let due = self
+            .inner
+            .db
+            .query(&Caller::System, ORDERS, &req)
+            .await
+            .map_err(db_err)?;
         let mut visited = 0;
         for doc in due {
             let id = str_of(&doc, "_id").to_string();
-            let Some(at) = doc.get("reconcile_at").cloned() else { continue };
-            let attempts = doc.get("reconcile_attempts").and_then(Value::as_i64).unwrap_or(0);
+            let Some(at) = doc.get("reconcile_at").cloned() else {
+                continue;
+            };
+            let attempts = doc
+                .get("reconcile_attempts")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             let lease = date(now_ms() + self.lease_ms(attempts));
             let claim = self
                 .inner
@@ -638,7 +904,10 @@ impl PayService {
             }
             // nothing left to wait for: stop visiting (unless something changed meanwhile)
             if let Some(fresh) = self.find_system(str_of(&doc, "out_trade_no")).await? {
-                let final_state = matches!(state_of(&fresh), Some(OrderState::Success | OrderState::Refund | OrderState::Closed));
+                let final_state = matches!(
+                    state_of(&fresh),
+                    Some(OrderState::Success | OrderState::Refund | OrderState::Closed)
+                );
                 if final_state && orders::refunds_in_flight(&fresh).is_empty() {
                     self.inner
                         .db
@@ -658,7 +927,10 @@ impl PayService {
 
     async fn reconcile_order(&self, doc: &Value) -> Result<(), PayError> {
         let no = str_of(doc, "out_trade_no").to_string();
-        if matches!(state_of(doc), Some(OrderState::NotPay | OrderState::PayError)) {
+        if matches!(
+            state_of(doc),
+            Some(OrderState::NotPay | OrderState::PayError)
+        ) {
             match self.inner.client.query_order(&no).await {
                 Ok(t) => self.apply_transaction(&t, "reconcile", None).await?,
                 Err(e) if e.upstream_code() == Some("ORDER_NOT_EXIST") => {
@@ -667,31 +939,53 @@ impl PayService {
                 Err(e) => return Err(e),
             }
             let fresh = self.find_system(&no).await?.unwrap_or_else(|| doc.clone());
-            let expired = orders::as_date(fresh.get("expire_at")).is_some_and(|t| t + 60_000 <= now_ms());
-            if expired && matches!(state_of(&fresh), Some(OrderState::NotPay | OrderState::PayError)) {
+            let expired =
+                orders::as_date(fresh.get("expire_at")).is_some_and(|t| t + 60_000 <= now_ms());
+            if expired
+                && matches!(
+                    state_of(&fresh),
+                    Some(OrderState::NotPay | OrderState::PayError)
+                )
+            {
                 match self.inner.client.close_order(&no).await {
                     Ok(()) => {
-                        if self.update(orders::closed_transition(&no, now_ms())).await? == 1 {
+                        if self
+                            .update(orders::closed_transition(&no, now_ms()))
+                            .await?
+                            == 1
+                        {
                             tracing::info!(out_trade_no = %no, "expired unpaid order closed");
                             self.emit(PayEventKind::Closed, &no, None);
                         }
                     }
-                    Err(e) if e.upstream_code() == Some("ORDERPAID") => self.sync_order(&fresh).await?,
+                    Err(e) if e.upstream_code() == Some("ORDERPAID") => {
+                        self.sync_order(&fresh).await?
+                    }
                     Err(e) if e.upstream_code() == Some("ORDER_NOT_EXIST") => {
-                        self.update(orders::closed_transition(&no, now_ms())).await?;
+                        self.update(orders::closed_transition(&no, now_ms()))
+                            .await?;
                     }
                     Err(e) => return Err(e),
                 }
             }
         }
-        let total = doc.pointer("/amount/total").and_then(Value::as_i64).unwrap_or(0);
+        let total = doc
+            .pointer("/amount/total")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         for (rno, amount, status) in orders::refunds_in_flight(doc) {
             match self.inner.client.query_refund(&rno).await {
                 Ok(r) => {
                     self.apply_refund_status(&no, &rno, amount, &r).await?;
                 }
-                Err(e) if e.upstream_code() == Some("RESOURCE_NOT_EXISTS") && status == refund_status::PENDING => {
-                    let reason = doc.pointer(&format!("/refunds/{rno}/reason")).and_then(Value::as_str).map(str::to_string);
+                Err(e)
+                    if e.upstream_code() == Some("RESOURCE_NOT_EXISTS")
+                        && status == refund_status::PENDING =>
+                {
+                    let reason = doc
+                        .pointer(&format!("/refunds/{rno}/reason"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
                     match self.submit_refund(&no, &rno, amount, total, reason).await {
                         Ok(_) => {}
                         Err(e) if !e.is_transient() => {} // recorded as FAILED by submit_refund
@@ -708,7 +1002,8 @@ impl PayService {
     /// `reconcile_after`, at most 30 s). Stops when every clone of the service is dropped.
     pub fn spawn_reconciler(&self) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let tick = (self.inner.reconcile_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        let tick = (self.inner.reconcile_after / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(30));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(tick).await;
@@ -721,4 +1016,3 @@ impl PayService {
         })
     }
 }
-

@@ -13,7 +13,13 @@ use serde::{Deserialize, Serialize};
 pub const AUTH_SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
 
 /// The message signed for a request.
-pub fn request_message(method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &str) -> String {
+pub fn request_message(
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &str,
+) -> String {
     format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n{body}\n")
 }
 
@@ -27,7 +33,8 @@ pub fn authorization(
     nonce: &str,
     body: &str,
 ) -> String {
-    let signature = key.sign(request_message(method, path_and_query, timestamp, nonce, body).as_bytes());
+    let signature =
+        key.sign(request_message(method, path_and_query, timestamp, nonce, body).as_bytes());
     format!(
         "{AUTH_SCHEME} mchid=\"{mchid}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{}\",signature=\"{signature}\"",
         key.serial_no()
@@ -59,7 +66,13 @@ pub struct RequestPayment {
 }
 
 /// Builds the `wx.requestPayment` parameters for a prepay id.
-pub fn request_payment(key: &MerchantKey, appid: &str, prepay_id: &str, timestamp: i64, nonce: &str) -> RequestPayment {
+pub fn request_payment(
+    key: &MerchantKey,
+    appid: &str,
+    prepay_id: &str,
+    timestamp: i64,
+    nonce: &str,
+) -> RequestPayment {
     let ts = timestamp.to_string();
     let pay_sign = key.sign(pay_sign_message(appid, &ts, nonce, prepay_id).as_bytes());
     RequestPayment {
@@ -78,17 +91,32 @@ mod tests {
     use crate::crypto::verify_sha256_rsa;
 
     fn key() -> MerchantKey {
-        MerchantKey::from_key(crate::crypto::tests::test_key().clone(), "5157F09EFDC096DE15EBE81A47057A7232F1B8E1").unwrap()
+        MerchantKey::from_key(
+            crate::crypto::tests::test_key().clone(),
+            "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        )
+        .unwrap()
     }
 
     #[test]
     fn message_formats() {
         assert_eq!(
-            request_message("GET", "/v3/certificates", 1554208460, "593BEC0C930BF1AFEB40B4A08C8FB242", ""),
+            request_message(
+                "GET",
+                "/v3/certificates",
+                1554208460,
+                "593BEC0C930BF1AFEB40B4A08C8FB242",
+                ""
+            ),
             "GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n"
         );
         assert_eq!(
-            pay_sign_message("wx8888888888888888", "1414561699", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", "wx201410272009395522657a690389285100"),
+            pay_sign_message(
+                "wx8888888888888888",
+                "1414561699",
+                "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+                "wx201410272009395522657a690389285100"
+            ),
             "wx8888888888888888\n1414561699\n5K8264ILTKCH16CQ2502SI8ZNMTM67VS\nprepay_id=wx201410272009395522657a690389285100\n"
         );
     }
@@ -96,10 +124,28 @@ mod tests {
     #[test]
     fn authorization_header_is_verifiable() {
         let k = key();
-        let h = authorization(&k, "1900009191", "POST", "/v3/pay/transactions/jsapi", 1554208460, "NONCE1", "{\"a\":1}");
+        let h = authorization(
+            &k,
+            "1900009191",
+            "POST",
+            "/v3/pay/transactions/jsapi",
+            1554208460,
+            "NONCE1",
+            "{\"a\":1}",
+        );
         assert!(h.starts_with("WECHATPAY2-SHA256-RSA2048 mchid=\"1900009191\",nonce_str=\"NONCE1\",timestamp=\"1554208460\",serial_no=\"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\",signature=\""));
-        let sig = h.rsplit("signature=\"").next().unwrap().trim_end_matches('"');
-        let msg = request_message("POST", "/v3/pay/transactions/jsapi", 1554208460, "NONCE1", "{\"a\":1}");
+        let sig = h
+            .rsplit("signature=\"")
+            .next()
+            .unwrap()
+            .trim_end_matches('"');
+        let msg = request_message(
+            "POST",
+            "/v3/pay/transactions/jsapi",
+            1554208460,
+            "NONCE1",
+            "{\"a\":1}",
+        );
         assert!(verify_sha256_rsa(k.public_key(), msg.as_bytes(), sig));
     }
 
@@ -113,6 +159,10 @@ mod tests {
         assert_eq!(v["package"], "prepay_id=wx2017");
         assert_eq!(v["signType"], "RSA");
         let msg = "wxAPP\n1414561699\nNONCESTR\nprepay_id=wx2017\n";
-        assert!(verify_sha256_rsa(k.public_key(), msg.as_bytes(), v["paySign"].as_str().unwrap()));
+        assert!(verify_sha256_rsa(
+            k.public_key(),
+            msg.as_bytes(),
+            v["paySign"].as_str().unwrap()
+        ));
     }
 }

@@ -108,14 +108,22 @@ impl PlatformCert {
     pub fn from_pem(pem: &str, expected_serial: &str) -> Result<PlatformCert, CryptoError> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem.trim().as_bytes())
             .map_err(|_| CryptoError("the platform certificate is not PEM".into()))?;
-        let cert = pem.parse_x509().map_err(|_| CryptoError("the platform certificate does not parse".into()))?;
+        let cert = pem
+            .parse_x509()
+            .map_err(|_| CryptoError("the platform certificate does not parse".into()))?;
         let serial = hex_upper(cert.tbs_certificate.raw_serial());
         let expected = normalize_serial(expected_serial);
         if serial != expected {
-            return Err(CryptoError(format!("platform certificate serial {serial} is not the announced {expected}")));
+            return Err(CryptoError(format!(
+                "platform certificate serial {serial} is not the announced {expected}"
+            )));
         }
         let key = parse_public_key_spki_der(cert.tbs_certificate.subject_pki.raw)?;
-        Ok(PlatformCert { serial_no: serial, key, not_after: cert.validity().not_after.timestamp() })
+        Ok(PlatformCert {
+            serial_no: serial,
+            key,
+            not_after: cert.validity().not_after.timestamp(),
+        })
     }
 }
 
@@ -145,7 +153,10 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier with the public-key-mode key (`PUB_KEY_ID_…`, PEM key) when configured.
     pub fn new(public_key: Option<(String, RsaPublicKey)>) -> Verifier {
-        Verifier { public_key, certs: RwLock::new(HashMap::new()) }
+        Verifier {
+            public_key,
+            certs: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Adds (or replaces) platform certificates and forgets expired ones.
@@ -178,13 +189,18 @@ impl Verifier {
                 _ => None,
             };
         }
-        self.certs.read().get(&normalize_serial(serial)).map(|c| c.key.clone())
+        self.certs
+            .read()
+            .get(&normalize_serial(serial))
+            .map(|c| c.key.clone())
     }
 
     /// Checks a signed message at time `now_secs`.
     pub fn verify(&self, h: &SignedHeaders, body: &[u8], now_secs: i64) -> Result<(), VerifyError> {
         check_headers(h, now_secs)?;
-        let key = self.key_for(&h.serial).ok_or_else(|| VerifyError::UnknownSerial(h.serial.clone()))?;
+        let key = self
+            .key_for(&h.serial)
+            .ok_or_else(|| VerifyError::UnknownSerial(h.serial.clone()))?;
         verify_with(&key, h, body)
     }
 }
@@ -203,7 +219,11 @@ pub fn check_headers(h: &SignedHeaders, now_secs: i64) -> Result<(), VerifyError
 
 /// Verifies a signed message with a given key (headers already checked).
 pub fn verify_with(key: &RsaPublicKey, h: &SignedHeaders, body: &[u8]) -> Result<(), VerifyError> {
-    if verify_sha256_rsa(key, &response_message(&h.timestamp, &h.nonce, body), &h.signature) {
+    if verify_sha256_rsa(
+        key,
+        &response_message(&h.timestamp, &h.nonce, body),
+        &h.signature,
+    ) {
         Ok(())
     } else {
         Err(VerifyError::BadSignature)
@@ -227,7 +247,12 @@ mod tests {
 
     fn signed(serial: &str, ts: i64, body: &[u8]) -> SignedHeaders {
         let sig = signer().sign(&response_message(&ts.to_string(), "NONCE", body));
-        SignedHeaders { serial: serial.into(), signature: sig, timestamp: ts.to_string(), nonce: "NONCE".into() }
+        SignedHeaders {
+            serial: serial.into(),
+            signature: sig,
+            timestamp: ts.to_string(),
+            nonce: "NONCE".into(),
+        }
     }
 
     #[test]
@@ -236,14 +261,32 @@ mod tests {
         let v = Verifier::new(Some(("PUB_KEY_ID_0114".into(), pk)));
         let now = 1_700_000_000;
         let body = br#"{"prepay_id":"wx1"}"#;
-        assert_eq!(v.verify(&signed("PUB_KEY_ID_0114", now, body), body, now), Ok(()));
+        assert_eq!(
+            v.verify(&signed("PUB_KEY_ID_0114", now, body), body, now),
+            Ok(())
+        );
         // five minutes either way is fine, more is not
-        assert_eq!(v.verify(&signed("PUB_KEY_ID_0114", now - 300, body), body, now), Ok(()));
-        assert_eq!(v.verify(&signed("PUB_KEY_ID_0114", now + 301, body), body, now), Err(VerifyError::StaleTimestamp));
-        assert_eq!(v.verify(&signed("PUB_KEY_ID_0114", now - 301, body), body, now), Err(VerifyError::StaleTimestamp));
+        assert_eq!(
+            v.verify(&signed("PUB_KEY_ID_0114", now - 300, body), body, now),
+            Ok(())
+        );
+        assert_eq!(
+            v.verify(&signed("PUB_KEY_ID_0114", now + 301, body), body, now),
+            Err(VerifyError::StaleTimestamp)
+        );
+        assert_eq!(
+            v.verify(&signed("PUB_KEY_ID_0114", now - 301, body), body, now),
+            Err(VerifyError::StaleTimestamp)
+        );
         // another public key id, or a body changed after signing
-        assert!(matches!(v.verify(&signed("PUB_KEY_ID_0115", now, body), body, now), Err(VerifyError::UnknownSerial(_))));
-        assert_eq!(v.verify(&signed("PUB_KEY_ID_0114", now, body), b"{}", now), Err(VerifyError::BadSignature));
+        assert!(matches!(
+            v.verify(&signed("PUB_KEY_ID_0115", now, body), body, now),
+            Err(VerifyError::UnknownSerial(_))
+        ));
+        assert_eq!(
+            v.verify(&signed("PUB_KEY_ID_0114", now, body), b"{}", now),
+            Err(VerifyError::BadSignature)
+        );
         // probe
         let mut probe = signed("PUB_KEY_ID_0114", now, body);
         probe.signature = format!("{SIGNTEST_PREFIX}{}", probe.signature);
@@ -258,9 +301,19 @@ mod tests {
         let pk = signer().public_key().clone();
         let v = Verifier::new(None);
         let now = 1_700_000_000;
-        v.add_certs(vec![PlatformCert { serial_no: "5157F09EFDC096DE".into(), key: pk.clone(), not_after: now + 10 }], now);
+        v.add_certs(
+            vec![PlatformCert {
+                serial_no: "5157F09EFDC096DE".into(),
+                key: pk.clone(),
+                not_after: now + 10,
+            }],
+            now,
+        );
         let body = b"";
-        assert_eq!(v.verify(&signed("5157f09efdc096de", now, body), body, now), Ok(()));
+        assert_eq!(
+            v.verify(&signed("5157f09efdc096de", now, body), body, now),
+            Ok(())
+        );
         assert!(!v.knows("PUB_KEY_ID_1"));
         // expired certificates are dropped on the next update
         v.add_certs(vec![], now + 11);
@@ -270,11 +323,17 @@ mod tests {
     #[test]
     fn headers() {
         let mut h = http::HeaderMap::new();
-        assert_eq!(SignedHeaders::from_headers(&h), Err(VerifyError::MissingHeader("wechatpay-serial")));
+        assert_eq!(
+            SignedHeaders::from_headers(&h),
+            Err(VerifyError::MissingHeader("wechatpay-serial"))
+        );
         h.insert("Wechatpay-Serial", "S".parse().unwrap());
         h.insert("Wechatpay-Signature", "SIG".parse().unwrap());
         h.insert("Wechatpay-Timestamp", "1".parse().unwrap());
-        assert_eq!(SignedHeaders::from_headers(&h), Err(VerifyError::MissingHeader("wechatpay-nonce")));
+        assert_eq!(
+            SignedHeaders::from_headers(&h),
+            Err(VerifyError::MissingHeader("wechatpay-nonce"))
+        );
         h.insert("Wechatpay-Nonce", "N".parse().unwrap());
         assert_eq!(SignedHeaders::from_headers(&h).unwrap().nonce, "N");
         assert_eq!(normalize_serial("00ab"), "AB");

@@ -88,7 +88,8 @@ fn cpu_ms(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = s.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0) + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let ticks: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
     ticks * 10 // USER_HZ = 100
 }
 
@@ -119,14 +120,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
     let base = a.base.trim_end_matches('/').to_string();
     let ws_base = base.replacen("http://", "ws://", 1) + "/api/realtime";
     let server: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
 
     // The newest message exists before anyone watches. Sequence numbers start from the clock so
     // that a feed left over from an earlier run never hides the new messages.
-    let base_seq: u64 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 * 1000;
+    let base_seq: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        * 1000;
     let post = |k: u64| {
         let seq = base_seq + k;
         http.post(format!("{base}/api/db/feed/docs"))
@@ -140,10 +148,22 @@ async fn main() {
         let sem = Arc::new(Semaphore::new(64));
         let mut tasks = Vec::with_capacity(a.connections);
         for i in 0..a.connections {
-            let (http, url, sem) = (http.clone(), format!("{base}/api/auth/dev/login"), sem.clone());
+            let (http, url, sem) = (
+                http.clone(),
+                format!("{base}/api/auth/dev/login"),
+                sem.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let _p = sem.acquire().await.unwrap();
-                let v: Value = http.post(url).json(&json!({"openid": format!("oLoad{i}")})).send().await.unwrap().json().await.unwrap();
+                let v: Value = http
+                    .post(url)
+                    .json(&json!({"openid": format!("oLoad{i}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 Some(v["access_token"].as_str().unwrap().to_string())
             }));
         }
@@ -258,9 +278,12 @@ async fn main() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while lat_ms.len() < expected {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some((seq, at))) if seq > base_seq && seq - base_seq <= a.writes as u64 => {
-                lat_ms.push(at.duration_since(sent_at[(seq - base_seq) as usize]).as_secs_f64() * 1000.0)
-            }
+            Ok(Some((seq, at))) if seq > base_seq && seq - base_seq <= a.writes as u64 => lat_ms
+                .push(
+                    at.duration_since(sent_at[(seq - base_seq) as usize])
+                        .as_secs_f64()
+                        * 1000.0,
+                ),
             Ok(Some(_)) => {}
             _ => break,
         }

@@ -43,11 +43,26 @@ const REPLAY_CAP: usize = 10_000;
 
 /// What connections and query tasks tell the dispatcher.
 pub(crate) enum Cmd {
-    Open { conn: ConnId, outbox: Arc<Outbox> },
-    Watch { conn: ConnId, spec: Box<WatchSpec> },
-    Unwatch { conn: ConnId, id: String },
-    Close { conn: ConnId },
-    Loaded { group: usize, epoch: u64, result: Result<Vec<Value>, DbError> },
+    Open {
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+    },
+    Watch {
+        conn: ConnId,
+        spec: Box<WatchSpec>,
+    },
+    Unwatch {
+        conn: ConnId,
+        id: String,
+    },
+    Close {
+        conn: ConnId,
+    },
+    Loaded {
+        group: usize,
+        epoch: u64,
+        result: Result<Vec<Value>, DbError>,
+    },
     Shutdown,
 }
 
@@ -81,7 +96,11 @@ struct Frames<'a> {
 
 impl<'a> Frames<'a> {
     fn new(body: &'a str) -> Self {
-        Frames { body, last: None, built: HashMap::new() }
+        Frames {
+            body,
+            last: None,
+            built: HashMap::new(),
+        }
     }
 
     fn build(&self, prefix: &str) -> Utf8Bytes {
@@ -203,8 +222,20 @@ fn fan_out(g: &mut Group, body: &str, stats: &Stats) {
 }
 
 /// Starts (or restarts) the database query of a group.
-fn start_query(g: &mut Group, gid: usize, epoch: u64, db: &Database, tx: &mpsc::WeakSender<Cmd>, attrib: Option<Attribution>) {
-    g.phase = Phase::Loading(Box::new(Loading { epoch, replay: Vec::new(), stale: false, attrib }));
+fn start_query(
+    g: &mut Group,
+    gid: usize,
+    epoch: u64,
+    db: &Database,
+    tx: &mpsc::WeakSender<Cmd>,
+    attrib: Option<Attribution>,
+) {
+    g.phase = Phase::Loading(Box::new(Loading {
+        epoch,
+        replay: Vec::new(),
+        stale: false,
+        attrib,
+    }));
     spawn_query(g, gid, epoch, db, tx);
 }
 
@@ -215,12 +246,23 @@ fn spawn_query(g: &Group, gid: usize, epoch: u64, db: &Database, tx: &mpsc::Weak
     let query = g.query.clone();
     tokio::spawn(async move {
         let result = db.query(&Caller::System, &collection, &query).await;
-        let _ = tx.send(Cmd::Loaded { group: gid, epoch, result }).await;
+        let _ = tx
+            .send(Cmd::Loaded {
+                group: gid,
+                epoch,
+                result,
+            })
+            .await;
     });
 }
 
 impl Hub {
-    pub(crate) fn new(db: Database, opts: Arc<RealtimeOptions>, tx: mpsc::WeakSender<Cmd>, stats: Arc<Stats>) -> Hub {
+    pub(crate) fn new(
+        db: Database,
+        opts: Arc<RealtimeOptions>,
+        tx: mpsc::WeakSender<Cmd>,
+        stats: Arc<Stats>,
+    ) -> Hub {
         Hub {
             db,
             opts,
@@ -276,11 +318,16 @@ impl Hub {
     fn on_bus_error(&mut self, e: RecvError) -> bool {
         match e {
             RecvError::Lagged(n) => {
-                tracing::warn!(missed = n, "realtime fell behind the change bus: reloading every watch");
+                tracing::warn!(
+                    missed = n,
+                    "realtime fell behind the change bus: reloading every watch"
+                );
                 self.stats.lagged.fetch_add(1, Relaxed);
                 for gid in 0..self.groups.len() {
                     let epoch = self.next_epoch();
-                    let Some(g) = self.groups[gid].as_mut() else { continue };
+                    let Some(g) = self.groups[gid].as_mut() else {
+                        continue;
+                    };
                     match &mut g.phase {
                         Phase::Loading(l) => {
                             l.stale = true;
@@ -305,12 +352,22 @@ impl Hub {
     fn on_cmd(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Open { conn, outbox } => {
-                self.conns.insert(conn, ConnState { outbox, watches: HashMap::new() });
+                self.conns.insert(
+                    conn,
+                    ConnState {
+                        outbox,
+                        watches: HashMap::new(),
+                    },
+                );
             }
             Cmd::Watch { conn, spec } => self.on_watch(conn, *spec),
             Cmd::Unwatch { conn, id } => self.on_unwatch(conn, &id),
             Cmd::Close { conn } => self.on_close(conn),
-            Cmd::Loaded { group, epoch, result } => self.on_loaded(group, epoch, result),
+            Cmd::Loaded {
+                group,
+                epoch,
+                result,
+            } => self.on_loaded(group, epoch, result),
             Cmd::Shutdown => {
                 for c in self.conns.values() {
                     c.outbox.close(crate::outbox::Closed::Shutdown);
@@ -325,16 +382,23 @@ impl Hub {
 
     fn on_watch(&mut self, conn: ConnId, spec: WatchSpec) {
         let max = self.opts.max_watches_per_connection;
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let outbox = c.outbox.clone();
         if c.watches.contains_key(&spec.id) {
-            let e = ApiError::invalid(format!("watch id {:?} is already in use on this connection: unwatch it first", &*spec.id));
+            let e = ApiError::invalid(format!(
+                "watch id {:?} is already in use on this connection: unwatch it first",
+                &*spec.id
+            ));
             return Self::send_error(&outbox, Some(&spec.id), &e);
         }
         if c.watches.len() >= max {
             let e = ApiError::new(
                 ErrorCode::RateLimited,
-                format!("at most {max} watches per connection (realtime.max_watches_per_connection): unwatch one first"),
+                format!(
+                    "at most {max} watches per connection (realtime.max_watches_per_connection): unwatch one first"
+                ),
             );
             return Self::send_error(&outbox, Some(&spec.id), &e);
         }
@@ -347,8 +411,17 @@ impl Hub {
             c.watches.insert(id.clone(), gid);
         }
         self.stats.watches.fetch_add(1, Relaxed);
-        let Some(g) = self.groups[gid].as_mut() else { return };
-        g.subs.insert((conn, id.clone()), Sub { outbox, prefix: Arc::from(snapshot_prefix(&id)), needs_init: true });
+        let Some(g) = self.groups[gid].as_mut() else {
+            return;
+        };
+        g.subs.insert(
+            (conn, id.clone()),
+            Sub {
+                outbox,
+                prefix: Arc::from(snapshot_prefix(&id)),
+                needs_init: true,
+            },
+        );
         if matches!(g.phase, Phase::Ready) {
             self.send_inits(gid);
         }
@@ -362,7 +435,10 @@ impl Hub {
                 self.groups.len() - 1
             }
         };
-        let list = self.by_collection.entry(spec.collection.clone()).or_default();
+        let list = self
+            .by_collection
+            .entry(spec.collection.clone())
+            .or_default();
         list.push(gid);
         let mut g = Group {
             key: spec.key.clone(),
@@ -409,7 +485,9 @@ impl Hub {
 
     fn detach(&mut self, conn: ConnId, id: &Arc<str>, gid: usize) {
         self.stats.watches.fetch_sub(1, Relaxed);
-        let Some(g) = self.groups.get_mut(gid).and_then(Option::as_mut) else { return };
+        let Some(g) = self.groups.get_mut(gid).and_then(Option::as_mut) else {
+            return;
+        };
         g.subs.remove(&(conn, id.clone()));
         if g.subs.is_empty() {
             self.remove_group(gid);
@@ -417,7 +495,9 @@ impl Hub {
     }
 
     fn on_unwatch(&mut self, conn: ConnId, id: &str) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         match c.watches.remove_entry(id) {
             Some((id, gid)) => self.detach(conn, &id, gid),
             None => {
@@ -428,7 +508,9 @@ impl Hub {
     }
 
     fn on_close(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.remove(&conn) else { return };
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
         for (id, gid) in c.watches {
             self.detach(conn, &id, gid);
         }
@@ -436,7 +518,9 @@ impl Hub {
 
     /// Ends every watch of a group with an error frame.
     fn fail_group(&mut self, gid: usize, e: &ApiError) {
-        let Some(g) = self.remove_group(gid) else { return };
+        let Some(g) = self.remove_group(gid) else {
+            return;
+        };
         for ((conn, id), sub) in g.subs {
             Self::send_error(&sub.outbox, Some(&id), e);
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -449,9 +533,14 @@ impl Hub {
     /// Sends the init snapshot to the group's subscribers that are waiting for one.
     fn send_inits(&mut self, gid: usize) {
         let max = self.opts.max_snapshot_bytes;
-        let Some(g) = self.groups[gid].as_mut() else { return };
+        let Some(g) = self.groups[gid].as_mut() else {
+            return;
+        };
         let Some(w) = &g.window else { return };
-        let body = g.init_cache.get_or_insert_with(|| Arc::from(protocol::init_body(w))).clone();
+        let body = g
+            .init_cache
+            .get_or_insert_with(|| Arc::from(protocol::init_body(w)))
+            .clone();
         if body.len() + 200 > max {
             let e = too_big(body.len(), max);
             return self.fail_group(gid, &e);
@@ -473,20 +562,26 @@ impl Hub {
             let e = too_big(body.len(), max);
             return self.fail_group(gid, &e);
         }
-        let Some(g) = self.groups[gid].as_mut() else { return };
+        let Some(g) = self.groups[gid].as_mut() else {
+            return;
+        };
         fan_out(g, &body, &self.stats);
     }
 
     fn on_event(&mut self, ev: &Arc<ChangeEvent>) {
         self.stats.events.fetch_add(1, Relaxed);
-        let Some(list) = self.by_collection.get(&ev.collection) else { return };
+        let Some(list) = self.by_collection.get(&ev.collection) else {
+            return;
+        };
         let mut enc = EventJson::new(ev);
         let max = self.opts.max_snapshot_bytes;
         let mut too_big_bodies: Vec<(usize, usize)> = Vec::new();
         let mut refills: Vec<usize> = Vec::new();
         let mut failed: Vec<usize> = Vec::new();
         for &gid in list {
-            let Some(g) = self.groups[gid].as_mut() else { continue };
+            let Some(g) = self.groups[gid].as_mut() else {
+                continue;
+            };
             match &mut g.phase {
                 Phase::Loading(l) => l.buffer(ev),
                 Phase::Ready => {
@@ -514,7 +609,9 @@ impl Hub {
         }
         for gid in refills {
             let epoch = self.next_epoch();
-            let Some(g) = self.groups[gid].as_mut() else { continue };
+            let Some(g) = self.groups[gid].as_mut() else {
+                continue;
+            };
             let mut attrib = Attribution::default();
             attrib.record(ev);
             self.stats.refills.fetch_add(1, Relaxed);
@@ -528,8 +625,12 @@ impl Hub {
 
     fn on_loaded(&mut self, gid: usize, epoch: u64, result: Result<Vec<Value>, DbError>) {
         let new_epoch = self.next_epoch();
-        let Some(g) = self.groups.get_mut(gid).and_then(Option::as_mut) else { return };
-        let Phase::Loading(l) = &mut g.phase else { return };
+        let Some(g) = self.groups.get_mut(gid).and_then(Option::as_mut) else {
+            return;
+        };
+        let Phase::Loading(l) = &mut g.phase else {
+            return;
+        };
         if l.epoch != epoch {
             return;
         }
@@ -544,7 +645,9 @@ impl Hub {
             Err(e) => {
                 tracing::error!(error = %e, collection = %g.collection, "realtime: a watch's query failed");
                 let e = match e {
-                    DbError::Internal(_) => ApiError::new(ErrorCode::Internal, "the watch's query failed"),
+                    DbError::Internal(_) => {
+                        ApiError::new(ErrorCode::Internal, "the watch's query failed")
+                    }
                     other => ApiError::from(other),
                 };
                 return self.fail_group(gid, &e);
@@ -558,14 +661,19 @@ impl Hub {
             }
         };
         for ev in std::mem::take(&mut l.replay) {
-            if !matches!(w.apply(&ev, &g.matcher, &mut EventJson::new(&ev)), Applied::Changes(_)) {
+            if !matches!(
+                w.apply(&ev, &g.matcher, &mut EventJson::new(&ev)),
+                Applied::Changes(_)
+            ) {
                 // The replay shifted a full window: the database must fill it again.
                 l.epoch = new_epoch;
                 spawn_query(g, gid, new_epoch, &self.db, &self.tx);
                 return;
             }
         }
-        let Phase::Loading(l) = std::mem::replace(&mut g.phase, Phase::Ready) else { return };
+        let Phase::Loading(l) = std::mem::replace(&mut g.phase, Phase::Ready) else {
+            return;
+        };
         let old = g.window.replace(w);
         g.init_cache = None;
         let changes = match (&old, &l.attrib, &g.window) {

@@ -133,16 +133,48 @@ impl Stats {
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
         let gauges: [(&str, &str, &AtomicU64); 3] = [
-            ("minibase_realtime_connections", "Open realtime WebSocket connections.", &self.connections),
-            ("minibase_realtime_watches", "Active realtime watches.", &self.watches),
-            ("minibase_realtime_queries", "Distinct watched queries (watches of the same query share one).", &self.groups),
+            (
+                "minibase_realtime_connections",
+                "Open realtime WebSocket connections.",
+                &self.connections,
+            ),
+            (
+                "minibase_realtime_watches",
+                "Active realtime watches.",
+                &self.watches,
+            ),
+            (
+                "minibase_realtime_queries",
+                "Distinct watched queries (watches of the same query share one).",
+                &self.groups,
+            ),
         ];
         let counters: [(&str, &str, &AtomicU64); 5] = [
-            ("minibase_realtime_events_total", "Committed changes seen by realtime.", &self.events),
-            ("minibase_realtime_snapshots_total", "Snapshot frames queued to watchers.", &self.frames),
-            ("minibase_realtime_refills_total", "orderBy+limit windows refilled from the database.", &self.refills),
-            ("minibase_realtime_slow_consumers_total", "Connections dropped for reading too slowly.", &self.slow_consumers),
-            ("minibase_realtime_lagged_total", "Times realtime fell behind the change bus and reloaded every watch.", &self.lagged),
+            (
+                "minibase_realtime_events_total",
+                "Committed changes seen by realtime.",
+                &self.events,
+            ),
+            (
+                "minibase_realtime_snapshots_total",
+                "Snapshot frames queued to watchers.",
+                &self.frames,
+            ),
+            (
+                "minibase_realtime_refills_total",
+                "orderBy+limit windows refilled from the database.",
+                &self.refills,
+            ),
+            (
+                "minibase_realtime_slow_consumers_total",
+                "Connections dropped for reading too slowly.",
+                &self.slow_consumers,
+            ),
+            (
+                "minibase_realtime_lagged_total",
+                "Times realtime fell behind the change bus and reloaded every watch.",
+                &self.lagged,
+            ),
         ];
         for (kind, list) in [("gauge", &gauges[..]), ("counter", &counters[..])] {
             for (name, help, v) in list {
@@ -262,7 +294,10 @@ impl Realtime {
         if c.by_ip.get(&ip).copied().unwrap_or(0) >= opts.max_connections_per_ip {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
-                format!("too many realtime connections from this address (realtime.max_connections_per_ip = {})", opts.max_connections_per_ip),
+                format!(
+                    "too many realtime connections from this address (realtime.max_connections_per_ip = {})",
+                    opts.max_connections_per_ip
+                ),
             ));
         }
         if let Some(u) = &user {
@@ -279,18 +314,32 @@ impl Realtime {
         }
         *c.by_ip.entry(ip).or_default() += 1;
         self.inner.stats.connections.fetch_add(1, Relaxed);
-        Ok(Admission { counts: self.inner.counts.clone(), stats: self.inner.stats.clone(), user, ip })
+        Ok(Admission {
+            counts: self.inner.counts.clone(),
+            stats: self.inner.stats.clone(),
+            user,
+            ip,
+        })
     }
 
     /// Applies the socket settings: small read buffer (idle connections are cheap), eager
     /// writes, client messages bounded by `limits.body`.
     pub fn configure(&self, ws: WebSocketUpgrade) -> WebSocketUpgrade {
         let max = self.inner.opts.max_message_bytes.max(4096);
-        ws.read_buffer_size(4096).write_buffer_size(0).max_message_size(max).max_frame_size(max)
+        ws.read_buffer_size(4096)
+            .write_buffer_size(0)
+            .max_message_size(max)
+            .max_frame_size(max)
     }
 
     /// Serves an upgraded connection until it ends.
-    pub async fn serve(&self, socket: WebSocket, caller: Caller, admission: Admission, reauth: Option<Reauth>) {
+    pub async fn serve(
+        &self,
+        socket: WebSocket,
+        caller: Caller,
+        admission: Admission,
+        reauth: Option<Reauth>,
+    ) {
         socket::run(self.clone(), socket, caller, admission, reauth).await
     }
 

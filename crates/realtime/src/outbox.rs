@@ -49,7 +49,11 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Outbox {
-        Outbox { state: Mutex::new(State::default()), max_frames: max_frames.max(1), max_bytes }
+        Outbox {
+            state: Mutex::new(State::default()),
+            max_frames: max_frames.max(1),
+            max_bytes,
+        }
     }
 
     /// Queues a frame; `Err` when the outbox is closed (now or before).
@@ -61,7 +65,10 @@ impl Outbox {
             }
             let len = out.len();
             if s.items.len() >= self.max_frames || s.bytes + len > self.max_bytes {
-                let why = Closed::SlowConsumer { frames: s.items.len() + 1, bytes: s.bytes + len };
+                let why = Closed::SlowConsumer {
+                    frames: s.items.len() + 1,
+                    bytes: s.bytes + len,
+                };
                 s.items = VecDeque::new();
                 s.bytes = 0;
                 s.closed = Some(why);
@@ -134,8 +141,17 @@ mod tests {
         let o = Outbox::new(2, 100);
         o.push(f("a")).unwrap();
         o.push(f("b")).unwrap();
-        assert_eq!(o.push(f("c")), Err(Closed::SlowConsumer { frames: 3, bytes: 3 }));
-        assert!(matches!(poll_fn(|cx| o.poll_next(cx)).await, Next::Closed(Closed::SlowConsumer { .. })));
+        assert_eq!(
+            o.push(f("c")),
+            Err(Closed::SlowConsumer {
+                frames: 3,
+                bytes: 3
+            })
+        );
+        assert!(matches!(
+            poll_fn(|cx| o.poll_next(cx)).await,
+            Next::Closed(Closed::SlowConsumer { .. })
+        ));
         assert!(o.push(f("d")).is_err());
 
         let o = Outbox::new(10, 10);

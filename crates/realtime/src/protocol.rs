@@ -55,28 +55,46 @@ pub struct BadMessage {
 }
 
 fn bad(id: Option<&str>, msg: impl Into<String>) -> BadMessage {
-    BadMessage { id: id.map(str::to_string), error: ApiError::invalid(msg.into()) }
+    BadMessage {
+        id: id.map(str::to_string),
+        error: ApiError::invalid(msg.into()),
+    }
 }
 
 fn take_id(m: &Map<String, Value>, kind: &str) -> Result<String, BadMessage> {
     match m.get("id") {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(s.clone()),
-        Some(Value::String(_)) => Err(bad(None, format!("{kind}: id must be 1 to {MAX_ID_LEN} bytes"))),
+        Some(Value::String(_)) => Err(bad(
+            None,
+            format!("{kind}: id must be 1 to {MAX_ID_LEN} bytes"),
+        )),
         Some(_) => Err(bad(None, format!("{kind}: id must be a string"))),
         None => Err(bad(None, format!("{kind}: id is required"))),
     }
 }
 
-fn only_keys(m: &Map<String, Value>, allowed: &[&str], kind: &str, id: Option<&str>) -> Result<(), BadMessage> {
+fn only_keys(
+    m: &Map<String, Value>,
+    allowed: &[&str],
+    kind: &str,
+    id: Option<&str>,
+) -> Result<(), BadMessage> {
     match m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad(id, format!("{kind}: unknown field {k:?} (expected {})", allowed.join(", ")))),
+        Some(k) => Err(bad(
+            id,
+            format!(
+                "{kind}: unknown field {k:?} (expected {})",
+                allowed.join(", ")
+            ),
+        )),
         None => Ok(()),
     }
 }
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
-    let v: Value = serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
     let Value::Object(m) = v else {
         return Err(bad(None, "a message must be a JSON object with a \"type\""));
     };
@@ -88,7 +106,12 @@ pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
     match kind {
         "watch" => {
             let id = take_id(&m, "watch")?;
-            only_keys(&m, &["type", "id", "collection", "where", "orderBy", "limit"], "watch", Some(&id))?;
+            only_keys(
+                &m,
+                &["type", "id", "collection", "where", "orderBy", "limit"],
+                "watch",
+                Some(&id),
+            )?;
             let collection = match m.get("collection") {
                 Some(Value::String(s)) => s.clone(),
                 Some(_) => return Err(bad(Some(&id), "watch: collection must be a string")),
@@ -111,8 +134,14 @@ pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
         "ping" => Ok(ClientMessage::Ping),
         "pong" => Ok(ClientMessage::Pong),
         other => {
-            let id = m.get("id").and_then(Value::as_str).filter(|s| s.len() <= MAX_ID_LEN);
-            Err(bad(id, format!("unknown message type {other:?} (watch, unwatch, ping, pong)")))
+            let id = m
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| s.len() <= MAX_ID_LEN);
+            Err(bad(
+                id,
+                format!("unknown message type {other:?} (watch, unwatch, ping, pong)"),
+            ))
         }
     }
 }
@@ -193,7 +222,10 @@ pub fn init_body(w: &Window) -> String {
 
 /// The shared part of a change snapshot: `"docs":[…],"docChanges":[…]}`.
 pub fn change_body(w: &Window, changes: &[Change]) -> String {
-    let extra: usize = changes.iter().map(|c| 96 + c.doc.as_ref().map_or(0, |d| d.len())).sum();
+    let extra: usize = changes
+        .iter()
+        .map(|c| 96 + c.doc.as_ref().map_or(0, |d| d.len()))
+        .sum();
     let mut out = Vec::with_capacity(32 + w.json_bytes() + extra);
     put_docs(&mut out, w);
     out.put_slice(br#","docChanges":["#);
@@ -245,7 +277,10 @@ mod tests {
                 limit: json!(5),
             }))
         );
-        assert_eq!(parse(r#"{"type":"unwatch","id":"w1"}"#).unwrap(), ClientMessage::Unwatch { id: "w1".into() });
+        assert_eq!(
+            parse(r#"{"type":"unwatch","id":"w1"}"#).unwrap(),
+            ClientMessage::Unwatch { id: "w1".into() }
+        );
         assert_eq!(parse(r#"{"type":"ping"}"#).unwrap(), ClientMessage::Ping);
         assert_eq!(parse(r#"{"type":"pong"}"#).unwrap(), ClientMessage::Pong);
     }
@@ -256,23 +291,56 @@ mod tests {
             ("{", None, "malformed JSON"),
             ("[1]", None, "JSON object"),
             (r#"{"id":"w"}"#, None, "type is required"),
-            (r#"{"type":"watch","collection":"t"}"#, None, "id is required"),
-            (r#"{"type":"watch","id":7,"collection":"t"}"#, None, "id must be a string"),
-            (r#"{"type":"watch","id":"w1"}"#, Some("w1"), "collection is required"),
-            (r#"{"type":"watch","id":"w1","collection":"t","skip":1}"#, Some("w1"), "unknown field \"skip\""),
-            (r#"{"type":"subscribe","id":"w2"}"#, Some("w2"), "unknown message type"),
+            (
+                r#"{"type":"watch","collection":"t"}"#,
+                None,
+                "id is required",
+            ),
+            (
+                r#"{"type":"watch","id":7,"collection":"t"}"#,
+                None,
+                "id must be a string",
+            ),
+            (
+                r#"{"type":"watch","id":"w1"}"#,
+                Some("w1"),
+                "collection is required",
+            ),
+            (
+                r#"{"type":"watch","id":"w1","collection":"t","skip":1}"#,
+                Some("w1"),
+                "unknown field \"skip\"",
+            ),
+            (
+                r#"{"type":"subscribe","id":"w2"}"#,
+                Some("w2"),
+                "unknown message type",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.id.as_deref(), id, "{text}");
-            assert!(e.error.message.contains(needle), "{text}: {}", e.error.message);
+            assert!(
+                e.error.message.contains(needle),
+                "{text}: {}",
+                e.error.message
+            );
         }
     }
 
     #[test]
     fn frames_are_valid_json() {
-        let e: Value = serde_json::from_str(&error_frame(Some("w\"1"), &ApiError::denied("no \"way\""))).unwrap();
-        assert_eq!(e, json!({"type": "error", "id": "w\"1", "error": {"code": "PERMISSION_DENIED", "message": "no \"way\""}}));
-        let m = Matcher { where_: Filter::True, read: Filter::True, order: vec![] };
+        let e: Value =
+            serde_json::from_str(&error_frame(Some("w\"1"), &ApiError::denied("no \"way\"")))
+                .unwrap();
+        assert_eq!(
+            e,
+            json!({"type": "error", "id": "w\"1", "error": {"code": "PERMISSION_DENIED", "message": "no \"way\""}})
+        );
+        let m = Matcher {
+            where_: Filter::True,
+            read: Filter::True,
+            order: vec![],
+        };
         let mut w = Window::from_docs(vec![json!({"_id": "a", "n": 1})], &m, 10, false).unwrap();
         let frame = snapshot_prefix("w1") + &init_body(&w);
         let v: Value = serde_json::from_str(&frame).unwrap();
@@ -290,7 +358,9 @@ mod tests {
             updated_fields: Some(serde_json::from_value(json!({"n": 2})).unwrap()),
             removed_fields: Some(vec!["old".into()]),
         };
-        let crate::window::Applied::Changes(cs) = w.apply(&ev, &m, &mut EventJson::new(&ev)) else { panic!() };
+        let crate::window::Applied::Changes(cs) = w.apply(&ev, &m, &mut EventJson::new(&ev)) else {
+            panic!()
+        };
         let frame = snapshot_prefix("w1") + &change_body(&w, &cs);
         let v: Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(

@@ -11,13 +11,13 @@ use crate::hub::{Cmd, ConnId};
 use crate::outbox::{Closed, Next, Outbox};
 use crate::protocol;
 use crate::session::Session;
-use crate::{Admission, Reauth, Realtime};
+use crate::{Admission, Realtime, Reauth};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use mb_core::{ApiError, Caller, ErrorCode};
 use std::sync::Arc;
-use futures_util::task::AtomicWaker;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::task::{Context, Poll, Wake, Waker};
@@ -57,7 +57,9 @@ struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.outbox.close(Closed::Gone);
-        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(Cmd::Close { conn: self.conn }) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) =
+            self.tx.try_send(Cmd::Close { conn: self.conn })
+        {
             let tx = self.tx.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
@@ -68,7 +70,6 @@ impl Drop for Guard {
     }
 }
 
-
 /// One thing the connection's task waits on (the socket's read side, the timer): its own
 /// waker records that it fired, then wakes the task.
 struct Source {
@@ -78,7 +79,10 @@ struct Source {
 
 impl Default for Source {
     fn default() -> Self {
-        Source { ready: AtomicBool::new(true), task: AtomicWaker::new() }
+        Source {
+            ready: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        }
     }
 }
 
@@ -108,18 +112,42 @@ impl Wake for Source {
 }
 
 /// Serves one upgraded connection until it ends.
-pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admission: Admission, reauth: Option<Reauth>) {
+pub(crate) async fn run(
+    rt: Realtime,
+    mut ws: WebSocket,
+    caller: Caller,
+    admission: Admission,
+    reauth: Option<Reauth>,
+) {
     let _admission = admission;
     let inner = &rt.inner;
     let opts = inner.opts.clone();
     let conn = inner.next_conn.fetch_add(1, Relaxed);
     let outbox = Arc::new(Outbox::new(opts.send_buffer, opts.send_buffer_bytes));
     let tx = inner.tx.clone();
-    if tx.send(Cmd::Open { conn, outbox: outbox.clone() }).await.is_err() {
+    if tx
+        .send(Cmd::Open {
+            conn,
+            outbox: outbox.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
-    let _guard = Guard { conn, outbox: outbox.clone(), tx: tx.clone() };
-    let session = Session { conn, caller, db: inner.db.clone(), opts: opts.clone(), outbox: outbox.clone(), tx };
+    let _guard = Guard {
+        conn,
+        outbox: outbox.clone(),
+        tx: tx.clone(),
+    };
+    let session = Session {
+        conn,
+        caller,
+        db: inner.db.clone(),
+        opts: opts.clone(),
+        outbox: outbox.clone(),
+        tx,
+    };
 
     let period = opts.ping_interval();
     let mut tick = tokio::time::interval_at(Instant::now() + period, period);
@@ -205,7 +233,9 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
                         }
                     }
                     Message::Binary(_) => {
-                        let e = ApiError::invalid("binary frames are not supported: send JSON text frames");
+                        let e = ApiError::invalid(
+                            "binary frames are not supported: send JSON text frames",
+                        );
                         let _ = outbox.push(Utf8Bytes::from(protocol::error_frame(None, &e)));
                     }
                     Message::Ping(_) | Message::Pong(_) => {}
@@ -219,12 +249,21 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
                 } else {
                     (ErrorCode::InvalidArgument, 1002)
                 };
-                break End::Explain(ApiError::new(code, format!("bad WebSocket frame: {msg}")), status, "bad frame");
+                break End::Explain(
+                    ApiError::new(code, format!("bad WebSocket frame: {msg}")),
+                    status,
+                    "bad frame",
+                );
             }
             Ev::Incoming(None) | Ev::WriteFailed => break End::Quiet,
             Ev::Closed(Closed::SlowConsumer { frames, bytes }) => {
                 inner.stats.slow_consumers.fetch_add(1, Relaxed);
-                tracing::info!(conn, frames, bytes, "realtime: disconnecting a slow consumer");
+                tracing::info!(
+                    conn,
+                    frames,
+                    bytes,
+                    "realtime: disconnecting a slow consumer"
+                );
                 break End::Explain(
                     ApiError::unavailable(format!(
                         "this connection reads too slowly: {frames} frames ({bytes} bytes) waiting, over \
@@ -236,19 +275,29 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
                 );
             }
             Ev::Closed(_) => {
-                break End::Explain(ApiError::unavailable("the server is shutting down: reconnect"), 1001, "server shutting down");
+                break End::Explain(
+                    ApiError::unavailable("the server is shutting down: reconnect"),
+                    1001,
+                    "server shutting down",
+                );
             }
             Ev::Tick => {
                 let now = Instant::now();
                 if writing_since.is_some_and(|t| now.duration_since(t) > opts.idle_timeout) {
-                    tracing::info!(conn, "realtime: dropping a connection whose writes made no progress");
+                    tracing::info!(
+                        conn,
+                        "realtime: dropping a connection whose writes made no progress"
+                    );
                     break End::Quiet;
                 }
                 if now.duration_since(last_seen) > opts.idle_timeout {
                     break End::Explain(
                         ApiError::new(
                             ErrorCode::DeadlineExceeded,
-                            format!("nothing received for {}s (realtime.idle_timeout): closing", opts.idle_timeout.as_secs()),
+                            format!(
+                                "nothing received for {}s (realtime.idle_timeout): closing",
+                                opts.idle_timeout.as_secs()
+                            ),
                         ),
                         1001,
                         "idle",
@@ -257,7 +306,10 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
                 if let Some(check) = &reauth {
                     if let Err(e) = check() {
                         break End::Explain(
-                            ApiError::unauthenticated(format!("{}; reconnect with a fresh token", e.message)),
+                            ApiError::unauthenticated(format!(
+                                "{}; reconnect with a fresh token",
+                                e.message
+                            )),
                             1008,
                             "unauthenticated",
                         );
@@ -272,8 +324,15 @@ pub(crate) async fn run(rt: Realtime, mut ws: WebSocket, caller: Caller, admissi
 
     if let End::Explain(error, code, reason) = end {
         let farewell = async {
-            ws.send(Message::Text(Utf8Bytes::from(protocol::error_frame(None, &error)))).await?;
-            ws.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await?;
+            ws.send(Message::Text(Utf8Bytes::from(protocol::error_frame(
+                None, &error,
+            ))))
+            .await?;
+            ws.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await?;
             // The closing handshake: let the client read what is buffered and answer, rather
             // than cutting the TCP connection under its last frames.
             let _ = tokio::time::timeout(CLOSE_REPLY, async {

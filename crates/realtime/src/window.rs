@@ -76,7 +76,11 @@ impl DocKey {
                 desc |= 1 << i;
             }
         }
-        DocKey { parts: Arc::from(parts), desc, id }
+        DocKey {
+            parts: Arc::from(parts),
+            desc,
+            id,
+        }
     }
 
     /// The document's `_id`.
@@ -92,7 +96,11 @@ impl Ord for DocKey {
         while !a.is_empty() && !b.is_empty() {
             let (pa, ra) = next_part(a);
             let (pb, rb) = next_part(b);
-            let o = if self.desc & (1 << i.min(7)) != 0 { pb.cmp(pa) } else { pa.cmp(pb) };
+            let o = if self.desc & (1 << i.min(7)) != 0 {
+                pb.cmp(pa)
+            } else {
+                pa.cmp(pb)
+            };
             if o != Ordering::Equal {
                 return o;
             }
@@ -185,8 +193,20 @@ pub struct Change {
 }
 
 impl Change {
-    fn bare(data_type: DataType, queue_type: QueueType, doc_id: Arc<str>, doc: Option<Bytes>) -> Change {
-        Change { data_type, queue_type, doc_id, doc, updated: None, removed: None }
+    fn bare(
+        data_type: DataType,
+        queue_type: QueueType,
+        doc_id: Arc<str>,
+        doc: Option<Bytes>,
+    ) -> Change {
+        Change {
+            data_type,
+            queue_type,
+            doc_id,
+            doc,
+            updated: None,
+            removed: None,
+        }
     }
 }
 
@@ -206,11 +226,18 @@ fn to_bytes(v: &impl serde::Serialize) -> Bytes {
 impl<'a> EventJson<'a> {
     /// Wraps an event.
     pub fn new(ev: &'a ChangeEvent) -> Self {
-        EventJson { ev, id: None, doc: None, fields: None }
+        EventJson {
+            ev,
+            id: None,
+            doc: None,
+            fields: None,
+        }
     }
 
     fn id(&mut self) -> Arc<str> {
-        self.id.get_or_insert_with(|| Arc::from(self.ev.id.as_str())).clone()
+        self.id
+            .get_or_insert_with(|| Arc::from(self.ev.id.as_str()))
+            .clone()
     }
 
     fn doc(&mut self) -> Option<Bytes> {
@@ -226,14 +253,26 @@ impl<'a> EventJson<'a> {
         }
         let ev = self.ev;
         self.fields
-            .get_or_insert_with(|| (ev.updated_fields.as_ref().map(to_bytes), ev.removed_fields.as_ref().map(to_bytes)))
+            .get_or_insert_with(|| {
+                (
+                    ev.updated_fields.as_ref().map(to_bytes),
+                    ev.removed_fields.as_ref().map(to_bytes),
+                )
+            })
             .clone()
     }
 
     /// The change of this event's document with its content (and fields for updates).
     fn change(&mut self, queue_type: QueueType) -> Change {
         let (updated, removed) = self.fields();
-        Change { data_type: DataType::of(self.ev.op), queue_type, doc_id: self.id(), doc: self.doc(), updated, removed }
+        Change {
+            data_type: DataType::of(self.ev.op),
+            queue_type,
+            doc_id: self.id(),
+            doc: self.doc(),
+            updated,
+            removed,
+        }
     }
 }
 
@@ -263,14 +302,27 @@ pub struct Window {
 impl Window {
     /// A window from a query's result, in query order. `capped` windows were queried with
     /// `limit + 1` and fail with `Err(())` when the result is larger than `limit`.
-    pub fn from_docs(docs: Vec<Value>, m: &Matcher, limit: usize, capped: bool) -> Result<Window, TooMany> {
+    pub fn from_docs(
+        docs: Vec<Value>,
+        m: &Matcher,
+        limit: usize,
+        capped: bool,
+    ) -> Result<Window, TooMany> {
         if capped && docs.len() > limit {
             return Err(TooMany);
         }
         let complete = capped || docs.len() < limit;
-        let mut w = Window { entries: BTreeMap::new(), ids: HashMap::with_capacity(docs.len()), complete, limit, capped };
+        let mut w = Window {
+            entries: BTreeMap::new(),
+            ids: HashMap::with_capacity(docs.len()),
+            complete,
+            limit,
+            capped,
+        };
         for doc in docs {
-            let Some(id) = doc.get("_id").and_then(Value::as_str) else { continue };
+            let Some(id) = doc.get("_id").and_then(Value::as_str) else {
+                continue;
+            };
             let id: Arc<str> = Arc::from(id);
             let key = DocKey::of(&doc, &m.order, id.clone());
             w.ids.insert(id, key.clone());
@@ -343,7 +395,9 @@ impl Window {
                 if self.capped {
                     return Applied::TooMany;
                 }
-                let Some(last) = self.last_key() else { return Applied::Changes(Vec::new()) };
+                let Some(last) = self.last_key() else {
+                    return Applied::Changes(Vec::new());
+                };
                 if key > *last {
                     // Past the end of a full window: outside, and now known to exist.
                     self.complete = false;
@@ -354,7 +408,15 @@ impl Window {
                 let pushed_out = self.remove(&last);
                 self.insert(key, change.doc.clone().unwrap_or_default());
                 self.complete = false;
-                Applied::Changes(vec![change, Change::bare(DataType::Limit, QueueType::Dequeue, last.id.clone(), pushed_out)])
+                Applied::Changes(vec![
+                    change,
+                    Change::bare(
+                        DataType::Limit,
+                        QueueType::Dequeue,
+                        last.id.clone(),
+                        pushed_out,
+                    ),
+                ])
             }
             (None, _) => Applied::Changes(Vec::new()),
             (Some(old), _) if !now_in => {
@@ -397,7 +459,8 @@ pub struct TooMany;
 
 /// Whether dotted path `p` is `prefix` or below it.
 fn within(p: &str, prefix: &str) -> bool {
-    p == prefix || (p.len() > prefix.len() && p.starts_with(prefix) && p.as_bytes()[prefix.len()] == b'.')
+    p == prefix
+        || (p.len() > prefix.len() && p.starts_with(prefix) && p.as_bytes()[prefix.len()] == b'.')
 }
 
 /// What the events of one document amount to, across several events.
@@ -468,7 +531,12 @@ impl Attribution {
         if self.map.len() >= Self::CAP {
             return false;
         }
-        let mut a = Attr { op: ev.op, updated: Map::new(), removed: Vec::new(), last: ev.clone() };
+        let mut a = Attr {
+            op: ev.op,
+            updated: Map::new(),
+            removed: Vec::new(),
+            last: ev.clone(),
+        };
         a.merge_fields(ev);
         self.map.insert(Arc::from(ev.id.as_str()), a);
         true
@@ -484,7 +552,14 @@ impl Attribution {
         } else {
             (None, None)
         };
-        Change { data_type, queue_type, doc_id: id.clone(), doc, updated, removed }
+        Change {
+            data_type,
+            queue_type,
+            doc_id: id.clone(),
+            doc,
+            updated,
+            removed,
+        }
     }
 }
 
@@ -498,10 +573,22 @@ pub fn diff(old: &Window, new: &Window, attrib: &Attribution, m: &Matcher) -> Ve
             continue;
         }
         let change = match attrib.map.get(&key.id) {
-            None => Change::bare(DataType::Limit, QueueType::Dequeue, key.id.clone(), Some(json.clone())),
+            None => Change::bare(
+                DataType::Limit,
+                QueueType::Dequeue,
+                key.id.clone(),
+                Some(json.clone()),
+            ),
             Some(a) => match &a.last.doc {
-                None => Change::bare(DataType::Remove, QueueType::Dequeue, key.id.clone(), Some(json.clone())),
-                Some(d) if !m.visible(d) => Change::bare(DataType::Remove, QueueType::Dequeue, key.id.clone(), None),
+                None => Change::bare(
+                    DataType::Remove,
+                    QueueType::Dequeue,
+                    key.id.clone(),
+                    Some(json.clone()),
+                ),
+                Some(d) if !m.visible(d) => {
+                    Change::bare(DataType::Remove, QueueType::Dequeue, key.id.clone(), None)
+                }
                 Some(d) => attrib.change(a, QueueType::Dequeue, &key.id, Some(to_bytes(d))),
             },
         };
@@ -512,9 +599,18 @@ pub fn diff(old: &Window, new: &Window, attrib: &Attribution, m: &Matcher) -> Ve
         let was_in = old.ids.contains_key(&key.id);
         match (was_in, attrib.map.get(&key.id)) {
             (true, None) => {}
-            (true, Some(a)) => out.push(attrib.change(a, QueueType::Update, &key.id, Some(json.clone()))),
-            (false, None) => entering.push(Change::bare(DataType::Limit, QueueType::Enqueue, key.id.clone(), Some(json.clone()))),
-            (false, Some(a)) => entering.push(attrib.change(a, QueueType::Enqueue, &key.id, Some(json.clone()))),
+            (true, Some(a)) => {
+                out.push(attrib.change(a, QueueType::Update, &key.id, Some(json.clone())))
+            }
+            (false, None) => entering.push(Change::bare(
+                DataType::Limit,
+                QueueType::Enqueue,
+                key.id.clone(),
+                Some(json.clone()),
+            )),
+            (false, Some(a)) => {
+                entering.push(attrib.change(a, QueueType::Enqueue, &key.id, Some(json.clone())))
+            }
         }
     }
     out.extend(entering);
@@ -562,14 +658,23 @@ mod tests {
         match a {
             Applied::Changes(cs) => cs
                 .into_iter()
-                .map(|c| (c.doc_id.to_string(), c.data_type.as_str(), c.queue_type.as_str(), c.doc.is_some()))
+                .map(|c| {
+                    (
+                        c.doc_id.to_string(),
+                        c.data_type.as_str(),
+                        c.queue_type.as_str(),
+                        c.doc.is_some(),
+                    )
+                })
                 .collect(),
             other => panic!("expected changes, got {other:?}"),
         }
     }
 
     fn score_docs(n: &[(&str, i64)]) -> Vec<Value> {
-        n.iter().map(|(id, s)| json!({"_id": id, "score": s})).collect()
+        n.iter()
+            .map(|(id, s)| json!({"_id": id, "score": s}))
+            .collect()
     }
 
     #[test]
@@ -593,34 +698,78 @@ mod tests {
     #[test]
     fn complete_window_add_update_remove() {
         let m = matcher(json!({"done": false}), Value::Null, Value::Null);
-        let mut w = Window::from_docs(vec![json!({"_id": "a", "done": false})], &m, 10, false).unwrap();
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Add, "b", Some(json!({"done": false}))), &m)), [("b".into(), "add", "enqueue", true)]);
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Add, "z", Some(json!({"done": true}))), &m)), []);
+        let mut w =
+            Window::from_docs(vec![json!({"_id": "a", "done": false})], &m, 10, false).unwrap();
+        assert_eq!(
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Add, "b", Some(json!({"done": false}))),
+                &m
+            )),
+            [("b".into(), "add", "enqueue", true)]
+        );
+        assert_eq!(
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Add, "z", Some(json!({"done": true}))),
+                &m
+            )),
+            []
+        );
         let mut up = ev(ChangeOp::Update, "a", Some(json!({"done": false, "n": 1})));
         up.updated_fields = Some(serde_json::from_value(json!({"n": 1})).unwrap());
         up.removed_fields = Some(vec![]);
-        let Applied::Changes(cs) = apply(&mut w, &up, &m) else { panic!() };
-        assert_eq!((cs[0].data_type, cs[0].queue_type), (DataType::Update, QueueType::Update));
+        let Applied::Changes(cs) = apply(&mut w, &up, &m) else {
+            panic!()
+        };
+        assert_eq!(
+            (cs[0].data_type, cs[0].queue_type),
+            (DataType::Update, QueueType::Update)
+        );
         assert_eq!(cs[0].updated.as_deref(), Some(&br#"{"n":1}"#[..]));
         assert_eq!(
-            kinds(apply(&mut w, &ev(ChangeOp::Update, "a", Some(json!({"done": true}))), &m)),
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Update, "a", Some(json!({"done": true}))),
+                &m
+            )),
             [("a".into(), "update", "dequeue", true)]
         );
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Remove, "b", None), &m)), [("b".into(), "remove", "dequeue", true)]);
+        assert_eq!(
+            kinds(apply(&mut w, &ev(ChangeOp::Remove, "b", None), &m)),
+            [("b".into(), "remove", "dequeue", true)]
+        );
         assert!(w.is_empty());
     }
 
     #[test]
     fn hidden_documents_leave_without_content() {
         let m = matcher(Value::Null, json!({"_openid": "me"}), Value::Null);
-        let mut w = Window::from_docs(vec![json!({"_id": "a", "_openid": "me"})], &m, 10, false).unwrap();
+        let mut w =
+            Window::from_docs(vec![json!({"_id": "a", "_openid": "me"})], &m, 10, false).unwrap();
         // Given to someone else: a removal without content, whatever the write was.
-        let moved = ev(ChangeOp::Replace, "a", Some(json!({"_openid": "other", "secret": 1})));
-        let Applied::Changes(cs) = apply(&mut w, &moved, &m) else { panic!() };
-        assert_eq!((cs[0].data_type, cs[0].queue_type), (DataType::Remove, QueueType::Dequeue));
+        let moved = ev(
+            ChangeOp::Replace,
+            "a",
+            Some(json!({"_openid": "other", "secret": 1})),
+        );
+        let Applied::Changes(cs) = apply(&mut w, &moved, &m) else {
+            panic!()
+        };
+        assert_eq!(
+            (cs[0].data_type, cs[0].queue_type),
+            (DataType::Remove, QueueType::Dequeue)
+        );
         assert!(cs[0].doc.is_none() && cs[0].updated.is_none());
         // Someone else's documents never show up.
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Add, "x", Some(json!({"_openid": "other"}))), &m)), []);
+        assert_eq!(
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Add, "x", Some(json!({"_openid": "other"}))),
+                &m
+            )),
+            []
+        );
     }
 
     #[test]
@@ -629,36 +778,83 @@ mod tests {
         let mut w = Window::from_docs(score_docs(&[("a", 9), ("b", 8)]), &m, 2, false).unwrap();
         // Beats the last: enters, pushes the last out.
         assert_eq!(
-            kinds(apply(&mut w, &ev(ChangeOp::Add, "c", Some(json!({"score": 10}))), &m)),
-            [("c".into(), "add", "enqueue", true), ("b".into(), "limit", "dequeue", true)]
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Add, "c", Some(json!({"score": 10}))),
+                &m
+            )),
+            [
+                ("c".into(), "add", "enqueue", true),
+                ("b".into(), "limit", "dequeue", true)
+            ]
         );
         assert_eq!(ids(&w), ["c", "a"]);
         // Past the end of a full window: nothing.
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Add, "d", Some(json!({"score": 1}))), &m)), []);
+        assert_eq!(
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Add, "d", Some(json!({"score": 1}))),
+                &m
+            )),
+            []
+        );
         // Moving up inside: an update of position.
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Update, "a", Some(json!({"score": 11}))), &m)), [("a".into(), "update", "update", true)]);
+        assert_eq!(
+            kinds(apply(
+                &mut w,
+                &ev(ChangeOp::Update, "a", Some(json!({"score": 11}))),
+                &m
+            )),
+            [("a".into(), "update", "update", true)]
+        );
         assert_eq!(ids(&w), ["a", "c"]);
         // Leaving a full window, or moving to its end: the database must say what comes next.
-        assert!(matches!(apply(&mut w, &ev(ChangeOp::Remove, "a", None), &m), Applied::NeedRefill));
-        assert!(matches!(apply(&mut w, &ev(ChangeOp::Update, "c", Some(json!({"score": 0}))), &m), Applied::NeedRefill));
+        assert!(matches!(
+            apply(&mut w, &ev(ChangeOp::Remove, "a", None), &m),
+            Applied::NeedRefill
+        ));
+        assert!(matches!(
+            apply(
+                &mut w,
+                &ev(ChangeOp::Update, "c", Some(json!({"score": 0}))),
+                &m
+            ),
+            Applied::NeedRefill
+        ));
         assert_eq!(ids(&w), ["a", "c"], "untouched when a refill is needed");
     }
 
     #[test]
     fn capped_windows_refuse_to_grow() {
         let m = matcher(Value::Null, Value::Null, Value::Null);
-        assert_eq!(Window::from_docs(score_docs(&[("a", 1), ("b", 2), ("c", 3)]), &m, 2, true).unwrap_err(), TooMany);
+        assert_eq!(
+            Window::from_docs(score_docs(&[("a", 1), ("b", 2), ("c", 3)]), &m, 2, true)
+                .unwrap_err(),
+            TooMany
+        );
         let mut w = Window::from_docs(score_docs(&[("a", 1), ("b", 2)]), &m, 2, true).unwrap();
-        assert!(matches!(apply(&mut w, &ev(ChangeOp::Add, "c", Some(json!({}))), &m), Applied::TooMany));
-        assert_eq!(kinds(apply(&mut w, &ev(ChangeOp::Remove, "a", None), &m)), [("a".into(), "remove", "dequeue", true)]);
+        assert!(matches!(
+            apply(&mut w, &ev(ChangeOp::Add, "c", Some(json!({}))), &m),
+            Applied::TooMany
+        ));
+        assert_eq!(
+            kinds(apply(&mut w, &ev(ChangeOp::Remove, "a", None), &m)),
+            [("a".into(), "remove", "dequeue", true)]
+        );
     }
 
     #[test]
     fn diff_attributes_changes() {
-        let m = matcher(Value::Null, json!({"_openid": "me"}), json!([["score", "desc"]]));
+        let m = matcher(
+            Value::Null,
+            json!({"_openid": "me"}),
+            json!([["score", "desc"]]),
+        );
         let doc = |id: &str, s: i64| json!({"_id": id, "_openid": "me", "score": s});
-        let old = Window::from_docs(vec![doc("a", 9), doc("b", 8), doc("c", 7)], &m, 3, false).unwrap();
-        let new = Window::from_docs(vec![doc("b", 10), doc("c", 7), doc("d", 6)], &m, 3, false).unwrap();
+        let old =
+            Window::from_docs(vec![doc("a", 9), doc("b", 8), doc("c", 7)], &m, 3, false).unwrap();
+        let new =
+            Window::from_docs(vec![doc("b", 10), doc("c", 7), doc("d", 6)], &m, 3, false).unwrap();
         let mut at = Attribution::default();
         let mut up = ev(ChangeOp::Update, "b", Some(doc("b", 10)));
         up.updated_fields = Some(serde_json::from_value(json!({"score": 10, "x.y": 1})).unwrap());
@@ -668,26 +864,55 @@ mod tests {
         at.record(&Arc::new(up2));
         at.record(&Arc::new(ev(ChangeOp::Remove, "a", None)));
         let cs = diff(&old, &new, &at, &m);
-        let k: Vec<_> = cs.iter().map(|c| (c.doc_id.to_string(), c.data_type.as_str(), c.queue_type.as_str())).collect();
+        let k: Vec<_> = cs
+            .iter()
+            .map(|c| {
+                (
+                    c.doc_id.to_string(),
+                    c.data_type.as_str(),
+                    c.queue_type.as_str(),
+                )
+            })
+            .collect();
         assert_eq!(
             k,
-            [("a".into(), "remove", "dequeue"), ("b".into(), "update", "update"), ("d".into(), "limit", "enqueue")]
+            [
+                ("a".into(), "remove", "dequeue"),
+                ("b".into(), "update", "update"),
+                ("d".into(), "limit", "enqueue")
+            ]
         );
         assert_eq!(cs[1].updated.as_deref(), Some(&br#"{"score":10}"#[..]));
         assert_eq!(cs[1].removed.as_deref(), Some(&br#"["x"]"#[..]));
         // A document that became invisible leaves without content.
         let mut at = Attribution::default();
-        at.record(&Arc::new(ev(ChangeOp::Replace, "a", Some(json!({"_openid": "other"})))));
-        let new = Window::from_docs(vec![doc("b", 8), doc("c", 7), doc("d", 6)], &m, 3, false).unwrap();
+        at.record(&Arc::new(ev(
+            ChangeOp::Replace,
+            "a",
+            Some(json!({"_openid": "other"})),
+        )));
+        let new =
+            Window::from_docs(vec![doc("b", 8), doc("c", 7), doc("d", 6)], &m, 3, false).unwrap();
         let cs = diff(&old, &new, &at, &m);
-        assert_eq!((cs[0].data_type, cs[0].doc.is_none()), (DataType::Remove, true));
+        assert_eq!(
+            (cs[0].data_type, cs[0].doc.is_none()),
+            (DataType::Remove, true)
+        );
     }
 
     #[test]
     fn field_paths_nest() {
-        assert!(within("a.b", "a") && within("a", "a") && !within("ab", "a") && !within("a", "a.b"));
+        assert!(
+            within("a.b", "a") && within("a", "a") && !within("ab", "a") && !within("a", "a.b")
+        );
         assert_eq!(combine(ChangeOp::Add, ChangeOp::Update), ChangeOp::Add);
-        assert_eq!(combine(ChangeOp::Update, ChangeOp::Replace), ChangeOp::Replace);
-        assert_eq!(combine(ChangeOp::Replace, ChangeOp::Remove), ChangeOp::Remove);
+        assert_eq!(
+            combine(ChangeOp::Update, ChangeOp::Replace),
+            ChangeOp::Replace
+        );
+        assert_eq!(
+            combine(ChangeOp::Replace, ChangeOp::Remove),
+            ChangeOp::Remove
+        );
     }
 }

@@ -30,7 +30,9 @@ fn json_content_type(headers: &HeaderMap) -> bool {
         Some(v) => {
             let v = v.to_str().unwrap_or("").to_ascii_lowercase();
             let mime = v.split(';').next().unwrap_or("").trim();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) || mime.is_empty()
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+                || mime.is_empty()
         }
     }
 }
@@ -43,7 +45,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
-            de.end().map_err(|e| ApiError::invalid(format!("malformed JSON: {e}")))?;
+            de.end()
+                .map_err(|e| ApiError::invalid(format!("malformed JSON: {e}")))?;
             Ok(v)
         }
         Err(err) => {
@@ -77,7 +80,10 @@ where
             if status.as_u16() == 413 {
                 ApiError::too_large("request body too large")
             } else {
-                ApiError::new(ErrorCode::from_status(status), format!("cannot read body: {}", rejection.body_text()))
+                ApiError::new(
+                    ErrorCode::from_status(status),
+                    format!("cannot read body: {}", rejection.body_text()),
+                )
             }
         })?;
         parse_json(&bytes).map(Json)
@@ -121,7 +127,11 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[ipnet::IpNet]) ->
             return ip;
         }
     }
-    if let Some(ip) = headers.get("x-real-ip").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()) {
+    if let Some(ip) = headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+    {
         return ip;
     }
     peer
@@ -152,14 +162,26 @@ mod tests {
         let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "1.2.3.4, 10.0.0.7".parse().unwrap());
-        assert_eq!(client_ip(&h, "10.0.0.1".parse().unwrap(), &trusted), "1.2.3.4".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(&h, "8.8.8.8".parse().unwrap(), &trusted), "8.8.8.8".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&h, "10.0.0.1".parse().unwrap(), &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(&h, "8.8.8.8".parse().unwrap(), &trusted),
+            "8.8.8.8".parse::<IpAddr>().unwrap()
+        );
         // A client cannot prepend a fake address past the first untrusted hop.
         h.insert("x-forwarded-for", "6.6.6.6, 1.2.3.4".parse().unwrap());
-        assert_eq!(client_ip(&h, "10.0.0.1".parse().unwrap(), &trusted), "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&h, "10.0.0.1".parse().unwrap(), &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
         let mut h = HeaderMap::new();
         h.insert("x-real-ip", "5.6.7.8".parse().unwrap());
-        assert_eq!(client_ip(&h, "10.0.0.1".parse().unwrap(), &trusted), "5.6.7.8".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&h, "10.0.0.1".parse().unwrap(), &trusted),
+            "5.6.7.8".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
@@ -176,6 +198,10 @@ mod tests {
         let e = parse_json::<B>(b"").unwrap_err();
         assert!(e.message.contains("empty body"));
         let e = parse_json::<B>(br#"{"code":"a"} x"#).unwrap_err();
-        assert!(e.message.contains("malformed JSON") || e.message.contains("trailing"), "{}", e.message);
+        assert!(
+            e.message.contains("malformed JSON") || e.message.contains("trailing"),
+            "{}",
+            e.message
+        );
     }
 }

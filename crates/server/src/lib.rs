@@ -14,6 +14,7 @@
 //!
 //! Callers are established by `mb_core::Caller`'s extractor through the [`auth::ServerAuthenticator`]
 //! put into every request (service key, then access tokens).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
 pub mod extract;
@@ -38,16 +39,24 @@ pub struct App {
 
 /// Builds every area from the configuration. Fails with a message naming what is wrong
 /// (a rule that does not parse, a database that cannot be opened, …).
-pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> anyhow::Result<App> {
+pub async fn build(
+    config: config::Config,
+    edge_stats: Arc<edge::EdgeStats>,
+) -> anyhow::Result<App> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create server.data_dir {}: {e}", config.server.data_dir.display())
+        anyhow::anyhow!(
+            "cannot create server.data_dir {}: {e}",
+            config.server.data_dir.display()
+        )
     })?;
     let url = config.database_url();
     let options = docdb::DbOptions::from_config(&config);
     let db = tokio::task::spawn_blocking(move || docdb::Database::open(&url, options))
         .await?
-        .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", config.database_url()))?;
+        .map_err(|e| {
+            anyhow::anyhow!("cannot open the database ({}): {e}", config.database_url())
+        })?;
     let identity = identity::Identity::open(&config, db.clone()).await?;
     let pay = build_pay(&config, &db).await?;
     let files = build_files(&config, &db).await?;
@@ -63,34 +72,59 @@ pub async fn build(config: config::Config, edge_stats: Arc<edge::EdgeStats>) -> 
         wechat: Some(wechat.clone()),
     };
     let functions = routes::functions::bindings::build(&config, &db, pay.as_ref(), bindings)?;
-    let realtime = realtime::Realtime::start(db.clone(), realtime::RealtimeOptions::from_config(&config));
-    let state = AppState::new(config, db, identity, pay, files, wechat, functions, realtime, edge_stats);
+    let realtime =
+        realtime::Realtime::start(db.clone(), realtime::RealtimeOptions::from_config(&config));
+    let areas = state::Areas {
+        db,
+        identity,
+        pay,
+        files,
+        wechat,
+        functions,
+        realtime,
+    };
+    let state = AppState::new(config, areas, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
 }
 
 /// Files: the backend named by `storage.url` (local directories created, S3 credentials
 /// checked), the signing secret, `[storage.rules]` compiled, `_files` indexed.
-async fn build_files(config: &config::Config, db: &docdb::Database) -> anyhow::Result<storage::Files> {
-    let store = storage::Storage::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rules = storage::DocdbRules::from_config(&config.storage.rules).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let index = storage::DocdbFileIndex::open(db.clone()).await.map_err(|e| anyhow::anyhow!("_files: {e}"))?;
+async fn build_files(
+    config: &config::Config,
+    db: &docdb::Database,
+) -> anyhow::Result<storage::Files> {
+    let store = storage::Storage::open(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = storage::DocdbRules::from_config(&config.storage.rules)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let index = storage::DocdbFileIndex::open(db.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("_files: {e}"))?;
     Ok(storage::Files::new(store, Arc::new(index), Arc::new(rules)))
 }
 
 /// WeChat Pay: `_pay_orders`' default rule and indexes always; the client, the certificate
 /// refresher and the reconciler when `[wechat_pay] mchid` is set (a bad key file is a startup
 /// error naming the key). The background tasks stop when the state is dropped.
-async fn build_pay(config: &config::Config, db: &docdb::Database) -> anyhow::Result<Option<pay::service::PayService>> {
-    pay::service::declare_collections(db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(options) = pay::PayOptions::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))? else {
+async fn build_pay(
+    config: &config::Config,
+    db: &docdb::Database,
+) -> anyhow::Result<Option<pay::service::PayService>> {
+    pay::service::declare_collections(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(options) = pay::PayOptions::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))?
+    else {
         return Ok(None);
     };
     let client = pay::WechatPayClient::new(options).map_err(|e| anyhow::anyhow!("{e}"))?;
     client.spawn_certificate_refresher();
-    let service = pay::service::PayService::new(client, db.clone(), config.wechat_pay.reconcile_after.get())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service =
+        pay::service::PayService::new(client, db.clone(), config.wechat_pay.reconcile_after.get())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     service.spawn_reconciler();
     Ok(Some(service))
 }

@@ -12,8 +12,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-const BUCKETS: [f64; 13] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-const METHODS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER"];
+const BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+];
 
 fn method_index(m: &Method) -> usize {
     match *m {
@@ -78,7 +82,11 @@ impl std::hash::Hasher for RouteHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for b in bytes {
             h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
         }
@@ -106,7 +114,12 @@ impl Metrics {
                 return;
             }
         }
-        let stats = self.routes.write().entry(route.to_string()).or_default().clone();
+        let stats = self
+            .routes
+            .write()
+            .entry(route.to_string())
+            .or_default()
+            .clone();
         stats.record(method, status, elapsed);
     }
 
@@ -121,7 +134,10 @@ impl Metrics {
         let routes = self.routes.read();
         let mut names: Vec<&String> = routes.keys().collect();
         names.sort();
-        let _ = writeln!(out, "# HELP minibase_http_requests_total HTTP requests by method, route and status.");
+        let _ = writeln!(
+            out,
+            "# HELP minibase_http_requests_total HTTP requests by method, route and status."
+        );
         let _ = writeln!(out, "# TYPE minibase_http_requests_total counter");
         for name in &names {
             let r = &routes[*name];
@@ -141,8 +157,14 @@ impl Metrics {
                 }
             }
         }
-        let _ = writeln!(out, "# HELP minibase_http_request_duration_seconds HTTP request latency by method and route.");
-        let _ = writeln!(out, "# TYPE minibase_http_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP minibase_http_request_duration_seconds HTTP request latency by method and route."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE minibase_http_request_duration_seconds histogram"
+        );
         for name in &names {
             let r = &routes[*name];
             for (mi, slot) in r.methods.iter().enumerate() {
@@ -157,47 +179,106 @@ impl Metrics {
                     );
                 }
                 let count = m.count.load(Relaxed);
-                let _ = writeln!(out, "minibase_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "minibase_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+                );
                 let _ = writeln!(
                     out,
                     "minibase_http_request_duration_seconds_sum{{{labels}}} {}",
                     m.sum_micros.load(Relaxed) as f64 / 1e6
                 );
-                let _ = writeln!(out, "minibase_http_request_duration_seconds_count{{{labels}}} {count}");
+                let _ = writeln!(
+                    out,
+                    "minibase_http_request_duration_seconds_count{{{labels}}} {count}"
+                );
             }
         }
-        let _ = writeln!(out, "# HELP minibase_http_requests_in_flight Requests being handled.");
+        let _ = writeln!(
+            out,
+            "# HELP minibase_http_requests_in_flight Requests being handled."
+        );
         let _ = writeln!(out, "# TYPE minibase_http_requests_in_flight gauge");
-        let _ = writeln!(out, "minibase_http_requests_in_flight {}", self.in_flight.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "minibase_http_requests_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
     }
 }
 
 /// Renders the listeners' connection counters.
 pub fn render_edge(stats: &edge::EdgeStats, out: &mut String) {
     use edge::ListenerKind;
-    let _ = writeln!(out, "# HELP minibase_open_connections Connections open now, by listener.");
+    let _ = writeln!(
+        out,
+        "# HELP minibase_open_connections Connections open now, by listener."
+    );
     let _ = writeln!(out, "# TYPE minibase_open_connections gauge");
     for kind in ListenerKind::ALL {
-        let _ = writeln!(out, "minibase_open_connections{{listener=\"{}\"}} {}", kind.as_str(), stats.listener(kind).open.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "minibase_open_connections{{listener=\"{}\"}} {}",
+            kind.as_str(),
+            stats.listener(kind).open.load(Relaxed)
+        );
     }
-    let _ = writeln!(out, "# HELP minibase_connections_accepted_total Connections accepted, by listener.");
+    let _ = writeln!(
+        out,
+        "# HELP minibase_connections_accepted_total Connections accepted, by listener."
+    );
     let _ = writeln!(out, "# TYPE minibase_connections_accepted_total counter");
     for kind in ListenerKind::ALL {
-        let _ = writeln!(out, "minibase_connections_accepted_total{{listener=\"{}\"}} {}", kind.as_str(), stats.listener(kind).accepted.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "minibase_connections_accepted_total{{listener=\"{}\"}} {}",
+            kind.as_str(),
+            stats.listener(kind).accepted.load(Relaxed)
+        );
     }
-    let _ = writeln!(out, "# HELP minibase_header_timeouts_total Connections cut for sending headers too slowly.");
+    let _ = writeln!(
+        out,
+        "# HELP minibase_header_timeouts_total Connections cut for sending headers too slowly."
+    );
     let _ = writeln!(out, "# TYPE minibase_header_timeouts_total counter");
     for kind in ListenerKind::ALL {
-        let _ = writeln!(out, "minibase_header_timeouts_total{{listener=\"{}\"}} {}", kind.as_str(), stats.listener(kind).header_timeouts.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "minibase_header_timeouts_total{{listener=\"{}\"}} {}",
+            kind.as_str(),
+            stats.listener(kind).header_timeouts.load(Relaxed)
+        );
     }
-    let _ = writeln!(out, "# HELP minibase_tls_handshakes_total TLS handshakes by result.");
+    let _ = writeln!(
+        out,
+        "# HELP minibase_tls_handshakes_total TLS handshakes by result."
+    );
     let _ = writeln!(out, "# TYPE minibase_tls_handshakes_total counter");
-    let _ = writeln!(out, "minibase_tls_handshakes_total{{result=\"ok\"}} {}", stats.tls_handshakes_ok.load(Relaxed));
-    let _ = writeln!(out, "minibase_tls_handshakes_total{{result=\"failed\"}} {}", stats.tls_handshakes_failed.load(Relaxed));
-    let _ = writeln!(out, "# HELP minibase_certificate_reloads_total Certificate reloads by result.");
+    let _ = writeln!(
+        out,
+        "minibase_tls_handshakes_total{{result=\"ok\"}} {}",
+        stats.tls_handshakes_ok.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "minibase_tls_handshakes_total{{result=\"failed\"}} {}",
+        stats.tls_handshakes_failed.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP minibase_certificate_reloads_total Certificate reloads by result."
+    );
     let _ = writeln!(out, "# TYPE minibase_certificate_reloads_total counter");
-    let _ = writeln!(out, "minibase_certificate_reloads_total{{result=\"ok\"}} {}", stats.cert_reloads_ok.load(Relaxed));
-    let _ = writeln!(out, "minibase_certificate_reloads_total{{result=\"failed\"}} {}", stats.cert_reloads_failed.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "minibase_certificate_reloads_total{{result=\"ok\"}} {}",
+        stats.cert_reloads_ok.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "minibase_certificate_reloads_total{{result=\"failed\"}} {}",
+        stats.cert_reloads_failed.load(Relaxed)
+    );
 }
 
 /// Marks a request in flight until dropped.
@@ -210,7 +291,9 @@ impl Drop for InFlight {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -225,9 +308,15 @@ mod tests {
         m.record(&Method::POST, "unmatched", 404, Duration::from_micros(50));
         let mut out = String::new();
         m.render(&mut out);
-        assert!(out.contains("minibase_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"} 2"));
-        assert!(out.contains("minibase_http_requests_total{method=\"POST\",route=\"unmatched\",status=\"404\"} 1"));
+        assert!(out.contains(
+            "minibase_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"} 2"
+        ));
+        assert!(out.contains(
+            "minibase_http_requests_total{method=\"POST\",route=\"unmatched\",status=\"404\"} 1"
+        ));
         assert!(out.contains("minibase_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",le=\"0.0025\"} 1"));
-        assert!(out.contains("minibase_http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\"} 2"));
+        assert!(out.contains(
+            "minibase_http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\"} 2"
+        ));
     }
 }

@@ -35,12 +35,17 @@ pub struct RequestId(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
         parts
             .extensions
             .get::<RequestContext>()
             .map(|c| RequestId(c.request_id().to_owned()))
-            .ok_or_else(|| ApiError::internal("no request context (the observe middleware is not in front)"))
+            .ok_or_else(|| {
+                ApiError::internal("no request context (the observe middleware is not in front)")
+            })
     }
 }
 
@@ -55,8 +60,11 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 fn sane_request_id(v: Option<&HeaderValue>) -> Option<HeaderValue> {
     let v = v?;
     let b = v.as_bytes();
-    (!b.is_empty() && b.len() <= 64 && b.iter().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b)))
-        .then(|| v.clone())
+    (!b.is_empty()
+        && b.len() <= 64
+        && b.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b)))
+    .then(|| v.clone())
 }
 
 /// A new request id: 16 lowercase hex digits.
@@ -108,10 +116,14 @@ fn exempt_from_timeout(path: &str) -> bool {
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let config = state.config();
-    let request_id = sane_request_id(req.headers().get(&X_REQUEST_ID)).unwrap_or_else(new_request_id);
+    let request_id =
+        sane_request_id(req.headers().get(&X_REQUEST_ID)).unwrap_or_else(new_request_id);
     let method = req.method().clone();
     // Only what the access log and the timeout need; the path is copied only when logged.
-    let path = config.server.access_log.then(|| req.uri().path().to_string());
+    let path = config
+        .server
+        .access_log
+        .then(|| req.uri().path().to_string());
     let no_timeout = exempt_from_timeout(req.uri().path());
     let route = req.extensions().get::<MatchedPath>().cloned();
     let ip = match req.extensions().get::<ConnectionInfo>() {
@@ -134,7 +146,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     } else {
         match tokio::time::timeout(config.server.request_timeout.get(), next.run(req)).await {
             Ok(res) => res,
-            Err(_) => ApiError::new(ErrorCode::DeadlineExceeded, "the request took too long").into_response(),
+            Err(_) => ApiError::new(ErrorCode::DeadlineExceeded, "the request took too long")
+                .into_response(),
         }
     };
     let id_text = request_id.to_str().unwrap_or("");
@@ -143,7 +156,12 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     }
     let status = res.status().as_u16();
     let elapsed = start.elapsed();
-    state.metrics().record(&method, route.as_ref().map_or("unmatched", |r| r.as_str()), status, elapsed);
+    state.metrics().record(
+        &method,
+        route.as_ref().map_or("unmatched", |r| r.as_str()),
+        status,
+        elapsed,
+    );
     if let Some(path) = path {
         tracing::info!(
             target: "minibase::access",
@@ -178,10 +196,14 @@ async fn finalize_error(res: Response, request_id: &str) -> Response {
             if is_json(&parts.headers) {
                 return Response::from_parts(parts, body);
             }
-            let text = match tokio::time::timeout(std::time::Duration::from_secs(1), body.collect()).await {
+            let text = match tokio::time::timeout(std::time::Duration::from_secs(1), body.collect())
+                .await
+            {
                 Ok(Ok(collected)) => {
                     let bytes = collected.to_bytes();
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).trim().to_string()
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
+                        .trim()
+                        .to_string()
                 }
                 _ => String::new(),
             };
@@ -197,7 +219,10 @@ async fn finalize_error(res: Response, request_id: &str) -> Response {
         }
     };
     let body = serde_json::to_vec(&error.to_body(Some(request_id))).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.extensions.insert(error);
     Response::from_parts(parts, Body::from(body))
@@ -209,11 +234,25 @@ mod tests {
 
     #[test]
     fn request_ids() {
-        assert_eq!(sane_request_id(Some(&HeaderValue::from_static("abc-1.2_3"))).unwrap(), "abc-1.2_3");
-        assert_eq!(sane_request_id(Some(&HeaderValue::from_static("a b"))), None);
-        assert_eq!(sane_request_id(Some(&HeaderValue::from_str(&"a".repeat(65)).unwrap())), None);
+        assert_eq!(
+            sane_request_id(Some(&HeaderValue::from_static("abc-1.2_3"))).unwrap(),
+            "abc-1.2_3"
+        );
+        assert_eq!(
+            sane_request_id(Some(&HeaderValue::from_static("a b"))),
+            None
+        );
+        assert_eq!(
+            sane_request_id(Some(&HeaderValue::from_str(&"a".repeat(65)).unwrap())),
+            None
+        );
         assert_ne!(new_request_id(), new_request_id());
         assert_eq!(new_request_id().len(), 16);
-        assert!(new_request_id().as_bytes().iter().all(u8::is_ascii_hexdigit));
+        assert!(
+            new_request_id()
+                .as_bytes()
+                .iter()
+                .all(u8::is_ascii_hexdigit)
+        );
     }
 }

@@ -51,7 +51,10 @@ impl RateLimiter {
             let (rate, burst) = (self.rate, self.burst);
             map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
         }
-        let b = map.entry(ip).or_insert(Bucket { tokens: self.burst, last: now });
+        let b = map.entry(ip).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
         let elapsed = now.duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.last = now;

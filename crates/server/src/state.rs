@@ -28,24 +28,40 @@ struct Inner {
     started: Instant,
 }
 
+/// Every area's service, built by [`crate::build`] and handed to [`AppState::new`] at once
+/// (a new area adds a field here and an accessor on [`AppState`]).
+pub(crate) struct Areas {
+    pub db: docdb::Database,
+    pub identity: identity::Identity,
+    pub pay: Option<pay::service::PayService>,
+    pub files: storage::Files,
+    pub wechat: wechat::Wechat,
+    pub functions: functions::Functions,
+    pub realtime: realtime::Realtime,
+}
+
 impl AppState {
     pub(crate) fn new(
         config: Arc<config::Config>,
-        db: docdb::Database,
-        identity: identity::Identity,
-        pay: Option<pay::service::PayService>,
-        files: storage::Files,
-        wechat: wechat::Wechat,
-        functions: functions::Functions,
-        realtime: realtime::Realtime,
+        areas: Areas,
         edge_stats: Arc<edge::EdgeStats>,
     ) -> AppState {
+        let Areas {
+            db,
+            identity,
+            pay,
+            files,
+            wechat,
+            functions,
+            realtime,
+        } = areas;
         let rate_limiter = (config.limits.rate_per_ip > 0)
             .then(|| RateLimiter::new(config.limits.rate_per_ip, config.limits.effective_burst()));
-        let authenticator = mb_core::Authenticator(Arc::new(crate::auth::ServerAuthenticator::new(
-            config.auth.service_key.expose(),
-            identity.clone(),
-        )));
+        let authenticator =
+            mb_core::Authenticator(Arc::new(crate::auth::ServerAuthenticator::new(
+                config.auth.service_key.expose(),
+                identity.clone(),
+            )));
         AppState {
             inner: Arc::new(Inner {
                 authenticator,

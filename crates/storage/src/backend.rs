@@ -43,7 +43,9 @@ impl ByteRange {
     /// Parses a `Range` header value. `Ok(None)` means "ignore it and serve the whole object"
     /// (other units, several ranges — allowed by RFC 9110); `Err` means malformed.
     pub fn parse_header(v: &str) -> Result<Option<ByteRange>, BadRange> {
-        let Some(spec) = v.trim().strip_prefix("bytes=") else { return Ok(None) };
+        let Some(spec) = v.trim().strip_prefix("bytes=") else {
+            return Ok(None);
+        };
         if spec.contains(',') {
             return Ok(None);
         }
@@ -108,7 +110,10 @@ pub struct Object {
 
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Object").field("meta", &self.meta).field("range", &self.range).finish()
+        f.debug_struct("Object")
+            .field("meta", &self.meta)
+            .field("range", &self.range)
+            .finish()
     }
 }
 
@@ -156,7 +161,15 @@ struct Meter {
 /// sha256 and the first [`SNIFF_LEN`] bytes into the returned handle.
 pub fn metered(body: ByteStream, limit: u64) -> (ByteStream, Arc<Mutex<BodyInfo>>) {
     let info = Arc::new(Mutex::new(BodyInfo::default()));
-    let stream = Metered { inner: body, limit, meter: Some(Meter { hasher: Sha256::new(), info: BodyInfo::default() }), out: info.clone() };
+    let stream = Metered {
+        inner: body,
+        limit,
+        meter: Some(Meter {
+            hasher: Sha256::new(),
+            info: BodyInfo::default(),
+        }),
+        out: info.clone(),
+    };
     (Box::pin(stream), info)
 }
 
@@ -171,7 +184,9 @@ impl Stream for Metered {
     type Item = io::Result<Bytes>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let Some(meter) = this.meter.as_mut() else { return Poll::Ready(None) };
+        let Some(meter) = this.meter.as_mut() else {
+            return Poll::Ready(None);
+        };
         match this.inner.poll_next_unpin(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
@@ -212,8 +227,20 @@ mod tests {
     #[test]
     fn range_parsing() {
         let p = |s| ByteRange::parse_header(s);
-        assert_eq!(p("bytes=0-9"), Ok(Some(ByteRange::From { start: 0, end: Some(9) })));
-        assert_eq!(p("bytes=5-"), Ok(Some(ByteRange::From { start: 5, end: None })));
+        assert_eq!(
+            p("bytes=0-9"),
+            Ok(Some(ByteRange::From {
+                start: 0,
+                end: Some(9)
+            }))
+        );
+        assert_eq!(
+            p("bytes=5-"),
+            Ok(Some(ByteRange::From {
+                start: 5,
+                end: None
+            }))
+        );
         assert_eq!(p("bytes=-3"), Ok(Some(ByteRange::Suffix(3))));
         assert_eq!(p("bytes=0-1,3-4"), Ok(None));
         assert_eq!(p("items=0-1"), Ok(None));
@@ -221,17 +248,41 @@ mod tests {
         assert!(p("bytes=a-b").is_err());
         assert!(p("bytes=-").is_err());
         assert!(p("bytes=+1-2").is_err());
-        assert_eq!(ByteRange::From { start: 0, end: Some(9) }.resolve(5), Some((0, 4)));
-        assert_eq!(ByteRange::From { start: 5, end: None }.resolve(5), None);
+        assert_eq!(
+            ByteRange::From {
+                start: 0,
+                end: Some(9)
+            }
+            .resolve(5),
+            Some((0, 4))
+        );
+        assert_eq!(
+            ByteRange::From {
+                start: 5,
+                end: None
+            }
+            .resolve(5),
+            None
+        );
         assert_eq!(ByteRange::Suffix(3).resolve(10), Some((7, 9)));
         assert_eq!(ByteRange::Suffix(30).resolve(10), Some((0, 9)));
         assert_eq!(ByteRange::Suffix(0).resolve(10), None);
-        assert_eq!(ByteRange::From { start: 0, end: None }.resolve(0), None);
+        assert_eq!(
+            ByteRange::From {
+                start: 0,
+                end: None
+            }
+            .resolve(0),
+            None
+        );
     }
 
     #[tokio::test]
     async fn metering_counts_hashes_and_limits() {
-        let chunks: Vec<io::Result<Bytes>> = vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))];
+        let chunks: Vec<io::Result<Bytes>> = vec![
+            Ok(Bytes::from_static(b"hello ")),
+            Ok(Bytes::from_static(b"world")),
+        ];
         let (mut s, info) = metered(Box::pin(futures_util::stream::iter(chunks)), 100);
         while let Some(c) = s.next().await {
             c.unwrap();
@@ -239,12 +290,21 @@ mod tests {
         let i = info.lock().unwrap().clone();
         assert_eq!(i.size, 11);
         assert_eq!(i.head, b"hello world");
-        assert_eq!(i.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(
+            i.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
 
-        let chunks: Vec<io::Result<Bytes>> = vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))];
+        let chunks: Vec<io::Result<Bytes>> = vec![
+            Ok(Bytes::from_static(b"hello ")),
+            Ok(Bytes::from_static(b"world")),
+        ];
         let (mut s, _) = metered(Box::pin(futures_util::stream::iter(chunks)), 10);
         assert!(s.next().await.unwrap().is_ok());
         let e = s.next().await.unwrap().unwrap_err();
-        assert!(matches!(StorageError::from_body(e), StorageError::TooLarge { limit: 10 }));
+        assert!(matches!(
+            StorageError::from_body(e),
+            StorageError::TooLarge { limit: 10 }
+        ));
     }
 }

@@ -30,7 +30,8 @@ impl DocdbFileIndex {
     /// An index over this database, with `_files` indexed by `path` and by uploader.
     pub async fn open(db: docdb::Database) -> Result<DocdbFileIndex, docdb::DbError> {
         db.ensure_index(COLLECTION, &["path"], true).await?;
-        db.ensure_index(COLLECTION, &["_openid", "updatedAt"], false).await?;
+        db.ensure_index(COLLECTION, &["_openid", "updatedAt"], false)
+            .await?;
         Ok(DocdbFileIndex { db })
     }
 }
@@ -47,9 +48,20 @@ fn from_doc(doc: &Value) -> Option<FileRecord> {
     Some(FileRecord {
         path: doc.get("path")?.as_str()?.to_string(),
         size: doc.get("size")?.as_u64()?,
-        content_type: doc.get("contentType").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string(),
-        sha256: doc.get("sha256").and_then(Value::as_str).unwrap_or_default().to_string(),
-        openid: doc.get("_openid").and_then(Value::as_str).map(str::to_string),
+        content_type: doc
+            .get("contentType")
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream")
+            .to_string(),
+        sha256: doc
+            .get("sha256")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        openid: doc
+            .get("_openid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         created_ms: date_ms(doc.get("createdAt")),
         updated_ms: date_ms(doc.get("updatedAt")),
     })
@@ -58,8 +70,15 @@ fn from_doc(doc: &Value) -> Option<FileRecord> {
 #[async_trait]
 impl FileIndex for DocdbFileIndex {
     async fn get(&self, path: &CloudPath) -> Result<Option<FileRecord>, ApiError> {
-        let doc = self.db.get(&Caller::System, COLLECTION, &row_id(path.as_str())).await.map_err(ApiError::from)?;
-        Ok(doc.as_ref().and_then(from_doc).filter(|r| r.path == path.as_str()))
+        let doc = self
+            .db
+            .get(&Caller::System, COLLECTION, &row_id(path.as_str()))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(doc
+            .as_ref()
+            .and_then(from_doc)
+            .filter(|r| r.path == path.as_str()))
     }
 
     async fn put(&self, r: &FileRecord) -> Result<(), ApiError> {
@@ -75,12 +94,18 @@ impl FileIndex for DocdbFileIndex {
         if let (Some(o), Some(m)) = (&r.openid, doc.as_object_mut()) {
             m.insert("_openid".into(), Value::String(o.clone()));
         }
-        self.db.set(&Caller::System, COLLECTION, &row_id(&r.path), doc).await.map_err(ApiError::from)?;
+        self.db
+            .set(&Caller::System, COLLECTION, &row_id(&r.path), doc)
+            .await
+            .map_err(ApiError::from)?;
         Ok(())
     }
 
     async fn remove(&self, path: &CloudPath) -> Result<(), ApiError> {
-        self.db.delete_by_id(&Caller::System, COLLECTION, &row_id(path.as_str())).await.map_err(ApiError::from)?;
+        self.db
+            .delete_by_id(&Caller::System, COLLECTION, &row_id(path.as_str()))
+            .await
+            .map_err(ApiError::from)?;
         Ok(())
     }
 }
@@ -95,14 +120,22 @@ pub struct DocdbRules {
 impl DocdbRules {
     /// Parses `storage.rules.read` / `.write`; errors name the key and column.
     pub fn from_config(c: &config::StorageRulesConfig) -> Result<DocdbRules, ApiError> {
-        let read = parse_config_rule("storage.rules.read", &c.read, STORAGE_ROOTS).map_err(ApiError::from)?;
-        let write = parse_config_rule("storage.rules.write", &c.write, STORAGE_ROOTS).map_err(ApiError::from)?;
+        let read = parse_config_rule("storage.rules.read", &c.read, STORAGE_ROOTS)
+            .map_err(ApiError::from)?;
+        let write = parse_config_rule("storage.rules.write", &c.write, STORAGE_ROOTS)
+            .map_err(ApiError::from)?;
         Ok(DocdbRules { read, write })
     }
 }
 
 impl FileRules for DocdbRules {
-    fn allows(&self, access: Access, caller: &Caller, resource: &Resource<'_>, now_ms: i64) -> Result<bool, ApiError> {
+    fn allows(
+        &self,
+        access: Access,
+        caller: &Caller,
+        resource: &Resource<'_>,
+        now_ms: i64,
+    ) -> Result<bool, ApiError> {
         let mut env = RuleEnv::new().with("now", Value::from(now_ms));
         if let Some(u) = caller.user() {
             let mut a = Map::new();
@@ -133,7 +166,13 @@ mod tests {
     use mb_core::UserIdentity;
 
     fn user(o: &str) -> Caller {
-        Caller::User(UserIdentity { uid: format!("u-{o}"), openid: o.into(), unionid: None, platform: "dev".into(), session_id: "s".into() })
+        Caller::User(UserIdentity {
+            uid: format!("u-{o}"),
+            openid: o.into(),
+            unionid: None,
+            platform: "dev".into(),
+            session_id: "s".into(),
+        })
     }
 
     #[tokio::test]
@@ -156,12 +195,33 @@ mod tests {
         };
         index.put(&r).await.unwrap();
         assert_eq!(index.get(&p).await.unwrap(), Some(r.clone()));
-        let doc = db.get(&Caller::Service, COLLECTION, &row_id(p.as_str())).await.unwrap().unwrap();
+        let doc = db
+            .get(&Caller::Service, COLLECTION, &row_id(p.as_str()))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(doc["fileID"], "mb://相册/a b.jpg");
         assert_eq!(doc["_openid"], "oA");
-        let svc = FileRecord { openid: None, ..r.clone() };
-        index.put(&FileRecord { path: "x".into(), ..svc }).await.unwrap();
-        assert_eq!(index.get(&CloudPath::parse("x").unwrap()).await.unwrap().unwrap().openid, None);
+        let svc = FileRecord {
+            openid: None,
+            ..r.clone()
+        };
+        index
+            .put(&FileRecord {
+                path: "x".into(),
+                ..svc
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            index
+                .get(&CloudPath::parse("x").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .openid,
+            None
+        );
         index.remove(&p).await.unwrap();
         index.remove(&p).await.unwrap();
         assert_eq!(index.get(&p).await.unwrap(), None);
@@ -170,22 +230,51 @@ mod tests {
     #[test]
     fn storage_rules_in_the_docdb_language() {
         let rules = DocdbRules::from_config(&config::StorageRulesConfig::default()).unwrap();
-        let mine = Resource { openid: Some("oA"), path: "a.jpg" };
-        let unknown = Resource { openid: None, path: "a.jpg" };
+        let mine = Resource {
+            openid: Some("oA"),
+            path: "a.jpg",
+        };
+        let unknown = Resource {
+            openid: None,
+            path: "a.jpg",
+        };
         assert!(rules.allows(Access::Read, &user("oA"), &mine, 0).unwrap());
         assert!(!rules.allows(Access::Write, &user("oB"), &mine, 0).unwrap());
-        assert!(!rules.allows(Access::Write, &user("oA"), &unknown, 0).unwrap());
-        assert!(!rules.allows(Access::Read, &Caller::Anonymous, &unknown, 0).unwrap());
+        assert!(
+            !rules
+                .allows(Access::Write, &user("oA"), &unknown, 0)
+                .unwrap()
+        );
+        assert!(
+            !rules
+                .allows(Access::Read, &Caller::Anonymous, &unknown, 0)
+                .unwrap()
+        );
         let custom = config::StorageRulesConfig {
             read: config::RuleSource::Expr("resource.path == 'public/x' || now > 5".into()),
             write: config::RuleSource::Bool(false),
         };
         let rules = DocdbRules::from_config(&custom).unwrap();
-        assert!(rules.allows(Access::Read, &user("oB"), &Resource { openid: None, path: "public/x" }, 0).unwrap());
+        assert!(
+            rules
+                .allows(
+                    Access::Read,
+                    &user("oB"),
+                    &Resource {
+                        openid: None,
+                        path: "public/x"
+                    },
+                    0
+                )
+                .unwrap()
+        );
         assert!(!rules.allows(Access::Read, &user("oB"), &mine, 0).unwrap());
         assert!(rules.allows(Access::Read, &user("oB"), &mine, 6).unwrap());
         assert!(!rules.allows(Access::Write, &user("oA"), &mine, 0).unwrap());
-        let bad = config::StorageRulesConfig { read: config::RuleSource::Expr("doc.x == 1".into()), write: config::RuleSource::Bool(true) };
+        let bad = config::StorageRulesConfig {
+            read: config::RuleSource::Expr("doc.x == 1".into()),
+            write: config::RuleSource::Bool(true),
+        };
         let e = DocdbRules::from_config(&bad).unwrap_err();
         assert!(e.message.contains("storage.rules.read"), "{}", e.message);
     }

@@ -79,9 +79,9 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
         match e {
             StorageError::InvalidPath(m) => ApiError::invalid(format!("invalid cloudPath: {m}")),
-            StorageError::TooLarge { limit } => {
-                ApiError::too_large(format!("file is larger than the upload limit ({limit} bytes)"))
-            }
+            StorageError::TooLarge { limit } => ApiError::too_large(format!(
+                "file is larger than the upload limit ({limit} bytes)"
+            )),
             StorageError::NotFound => ApiError::not_found("no such file"),
             StorageError::RangeNotSatisfiable { .. } => {
                 ApiError::new(ErrorCode::InvalidArgument, "range not satisfiable")
@@ -90,9 +90,18 @@ impl From<StorageError> for ApiError {
             StorageError::Body(e) => ApiError::invalid(format!("upload interrupted: {e}")),
             StorageError::Unavailable(m) => {
                 tracing::warn!(error = %m, "object storage unavailable");
-                ApiError::upstream(ErrorCode::Unavailable, "s3", None, "object storage is unavailable, try again")
+                ApiError::upstream(
+                    ErrorCode::Unavailable,
+                    "s3",
+                    None,
+                    "object storage is unavailable, try again",
+                )
             }
-            StorageError::Upstream { status, code, message } => {
+            StorageError::Upstream {
+                status,
+                code,
+                message,
+            } => {
                 tracing::warn!(status, code = %code, message = %message, "object storage refused");
                 ApiError::upstream(
                     ErrorCode::UpstreamError,

@@ -85,7 +85,13 @@ pub struct Resource<'a> {
 /// Evaluates `[storage.rules]` for a user (privileged callers never reach it).
 pub trait FileRules: Send + Sync + 'static {
     /// Whether `caller` may `access` `resource` at `now_ms`.
-    fn allows(&self, access: Access, caller: &Caller, resource: &Resource<'_>, now_ms: i64) -> Result<bool, ApiError>;
+    fn allows(
+        &self,
+        access: Access,
+        caller: &Caller,
+        resource: &Resource<'_>,
+        now_ms: i64,
+    ) -> Result<bool, ApiError>;
 }
 
 /// One entry of a temp-urls answer (CloudBase `getTempFileURL` shape).
@@ -148,7 +154,9 @@ pub struct Files {
 
 impl std::fmt::Debug for Files {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Files").field("storage", &self.storage).finish_non_exhaustive()
+        f.debug_struct("Files")
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,7 +168,12 @@ impl Files {
     /// A files service over a storage, a metadata index and rules.
     pub fn new(storage: Storage, index: Arc<dyn FileIndex>, rules: Arc<dyn FileRules>) -> Files {
         let locks: Vec<_> = (0..256).map(|_| tokio::sync::Mutex::new(())).collect();
-        Files { storage, index, rules, locks: locks.into() }
+        Files {
+            storage,
+            index,
+            rules,
+            locks: locks.into(),
+        }
     }
 
     /// The underlying storage.
@@ -175,14 +188,28 @@ impl Files {
         &self.locks[(h.finish() as usize) % self.locks.len()]
     }
 
-    fn allowed(&self, access: Access, caller: &Caller, openid: Option<&str>, path: &CloudPath) -> Result<bool, ApiError> {
+    fn allowed(
+        &self,
+        access: Access,
+        caller: &Caller,
+        openid: Option<&str>,
+        path: &CloudPath,
+    ) -> Result<bool, ApiError> {
         if caller.is_privileged() {
             return Ok(true);
         }
         if matches!(caller, Caller::Anonymous) {
             return Ok(false);
         }
-        self.rules.allows(access, caller, &Resource { openid, path: path.as_str() }, mb_core::now_ms())
+        self.rules.allows(
+            access,
+            caller,
+            &Resource {
+                openid,
+                path: path.as_str(),
+            },
+            mb_core::now_ms(),
+        )
     }
 
     /// Whether `caller` may write `path` now (new file: as its uploader; existing: as its
@@ -196,7 +223,12 @@ impl Files {
         self.check_write_with(caller, path, existing.as_ref())
     }
 
-    fn check_write_with(&self, caller: &Caller, path: &CloudPath, existing: Option<&FileRecord>) -> Result<(), ApiError> {
+    fn check_write_with(
+        &self,
+        caller: &Caller,
+        path: &CloudPath,
+        existing: Option<&FileRecord>,
+    ) -> Result<(), ApiError> {
         let owner = match existing {
             Some(r) => r.openid.as_deref(),
             None => caller.openid(),
@@ -204,9 +236,13 @@ impl Files {
         if self.allowed(Access::Write, caller, owner, path)? {
             Ok(())
         } else if existing.is_some() {
-            Err(ApiError::denied("storage rules do not allow you to overwrite this file"))
+            Err(ApiError::denied(
+                "storage rules do not allow you to overwrite this file",
+            ))
         } else {
-            Err(ApiError::denied("storage rules do not allow you to upload to this path"))
+            Err(ApiError::denied(
+                "storage rules do not allow you to upload to this path",
+            ))
         }
     }
 
@@ -217,7 +253,12 @@ impl Files {
 
     /// Commits a staged upload to `path` for `caller`: checks the write rule, replaces the
     /// bytes atomically and records the `_files` row. On any failure nothing new is visible.
-    pub async fn upload(&self, caller: &Caller, path: &CloudPath, staged: StagedUpload) -> Result<FileRecord, ApiError> {
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        path: &CloudPath,
+        staged: StagedUpload,
+    ) -> Result<FileRecord, ApiError> {
         let _guard = self.lock_for(path).lock().await;
         let existing = self.index.get(path).await?;
         self.check_write_with(caller, path, existing.as_ref())?;
@@ -249,7 +290,12 @@ impl Files {
     }
 
     /// Stages and uploads in one go (functions' `cloud.uploadFile`).
-    pub async fn upload_stream(&self, caller: &Caller, path: &CloudPath, body: ByteStream) -> Result<FileRecord, ApiError> {
+    pub async fn upload_stream(
+        &self,
+        caller: &Caller,
+        path: &CloudPath,
+        body: ByteStream,
+    ) -> Result<FileRecord, ApiError> {
         if !caller.is_privileged() {
             self.check_write(caller, path).await?;
         }
@@ -259,14 +305,23 @@ impl Files {
 
     /// Temporary URLs for up to [`MAX_BATCH`] files. `base` is `https://host` (no trailing
     /// slash); each entry's `maxAge` (seconds) is capped by `storage.max_age`.
-    pub async fn temp_urls(&self, caller: &Caller, base: &str, list: &[(String, Option<u64>)]) -> Result<Vec<TempUrlResult>, ApiError> {
+    pub async fn temp_urls(
+        &self,
+        caller: &Caller,
+        base: &str,
+        list: &[(String, Option<u64>)],
+    ) -> Result<Vec<TempUrlResult>, ApiError> {
         if list.len() > MAX_BATCH {
-            return Err(ApiError::invalid(format!("at most {MAX_BATCH} files per call")));
+            return Err(ApiError::invalid(format!(
+                "at most {MAX_BATCH} files per call"
+            )));
         }
         let now_s = mb_core::now_ms() / 1000;
         let mut out = Vec::with_capacity(list.len());
         for (file_id, max_age) in list {
-            let result = self.temp_url_one(caller, base, file_id, *max_age, now_s).await;
+            let result = self
+                .temp_url_one(caller, base, file_id, *max_age, now_s)
+                .await;
             out.push(match result {
                 Ok((url, age)) => TempUrlResult {
                     file_id: file_id.clone(),
@@ -297,8 +352,13 @@ impl Files {
         max_age: Option<u64>,
         now_s: i64,
     ) -> Result<(String, u64), (i32, &'static str, String)> {
-        let path = CloudPath::from_file_id(file_id).map_err(|e| fail("INVALID_ARGUMENT", e.to_string()))?;
-        let record = self.index.get(&path).await.map_err(|e| fail(e.code.as_str(), e.message.to_string()))?;
+        let path = CloudPath::from_file_id(file_id)
+            .map_err(|e| fail("INVALID_ARGUMENT", e.to_string()))?;
+        let record = self
+            .index
+            .get(&path)
+            .await
+            .map_err(|e| fail(e.code.as_str(), e.message.to_string()))?;
         let exists = match &record {
             Some(_) => true,
             // Files put in the bucket by other means: known to the backend only.
@@ -311,8 +371,14 @@ impl Files {
         };
         let owner = record.as_ref().and_then(|r| r.openid.as_deref());
         // Rules first: whether someone else's file exists is not disclosed.
-        if !self.allowed(Access::Read, caller, owner, &path).map_err(|e| fail(e.code.as_str(), e.message.to_string()))? {
-            return Err(fail("PERMISSION_DENIED", "storage rules do not allow you to read this file"));
+        if !self
+            .allowed(Access::Read, caller, owner, &path)
+            .map_err(|e| fail(e.code.as_str(), e.message.to_string()))?
+        {
+            return Err(fail(
+                "PERMISSION_DENIED",
+                "storage rules do not allow you to read this file",
+            ));
         }
         if !exists {
             return Err(fail("NOT_FOUND", "file not found"));
@@ -323,9 +389,15 @@ impl Files {
     }
 
     /// Deletes up to [`MAX_BATCH`] files, each checked against the write rule.
-    pub async fn delete(&self, caller: &Caller, file_ids: &[String]) -> Result<Vec<DeleteResult>, ApiError> {
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        file_ids: &[String],
+    ) -> Result<Vec<DeleteResult>, ApiError> {
         if file_ids.len() > MAX_BATCH {
-            return Err(ApiError::invalid(format!("at most {MAX_BATCH} files per call")));
+            return Err(ApiError::invalid(format!(
+                "at most {MAX_BATCH} files per call"
+            )));
         }
         let mut out = Vec::with_capacity(file_ids.len());
         for file_id in file_ids {
@@ -333,21 +405,41 @@ impl Files {
                 Ok(()) => (0, "OK", "ok".to_string()),
                 Err(e) => e,
             };
-            out.push(DeleteResult { file_id: file_id.clone(), status, code, err_msg });
+            out.push(DeleteResult {
+                file_id: file_id.clone(),
+                status,
+                code,
+                err_msg,
+            });
         }
         Ok(out)
     }
 
-    async fn delete_one(&self, caller: &Caller, file_id: &str) -> Result<(), (i32, &'static str, String)> {
-        let path = CloudPath::from_file_id(file_id).map_err(|e| fail("INVALID_ARGUMENT", e.to_string()))?;
+    async fn delete_one(
+        &self,
+        caller: &Caller,
+        file_id: &str,
+    ) -> Result<(), (i32, &'static str, String)> {
+        let path = CloudPath::from_file_id(file_id)
+            .map_err(|e| fail("INVALID_ARGUMENT", e.to_string()))?;
         let _guard = self.lock_for(&path).lock().await;
         let api = |e: ApiError| fail(e.code.as_str(), e.message.to_string());
         let record = self.index.get(&path).await.map_err(api)?;
         let owner = record.as_ref().and_then(|r| r.openid.as_deref());
-        if !self.allowed(Access::Write, caller, owner, &path).map_err(api)? {
-            return Err(fail("PERMISSION_DENIED", "storage rules do not allow you to delete this file"));
+        if !self
+            .allowed(Access::Write, caller, owner, &path)
+            .map_err(api)?
+        {
+            return Err(fail(
+                "PERMISSION_DENIED",
+                "storage rules do not allow you to delete this file",
+            ));
         }
-        let existed = self.storage.delete(&path).await.map_err(|e| api(ApiError::from(e)))?;
+        let existed = self
+            .storage
+            .delete(&path)
+            .await
+            .map_err(|e| api(ApiError::from(e)))?;
         if record.is_some() {
             self.index.remove(&path).await.map_err(api)?;
         }
@@ -359,8 +451,17 @@ impl Files {
 
     /// Opens a download of `path` after checking its temporary-URL signature (403 for a
     /// missing, tampered or expired one, all alike).
-    pub async fn open_signed(&self, path: &str, exp: Option<&str>, sig: Option<&str>, range: Option<ByteRange>) -> Result<Download, ApiError> {
-        if let Err(reason) = self.storage.verify(path, exp, sig, mb_core::now_ms() / 1000) {
+    pub async fn open_signed(
+        &self,
+        path: &str,
+        exp: Option<&str>,
+        sig: Option<&str>,
+        range: Option<ByteRange>,
+    ) -> Result<Download, ApiError> {
+        if let Err(reason) = self
+            .storage
+            .verify(path, exp, sig, mb_core::now_ms() / 1000)
+        {
             tracing::debug!(?reason, "temporary URL refused");
             return Err(ApiError::denied("this link is invalid or has expired"));
         }
@@ -374,7 +475,11 @@ impl Files {
     }
 
     /// Opens a download of `path` (no rule check: for signed URLs and privileged callers).
-    pub async fn open(&self, path: &CloudPath, range: Option<ByteRange>) -> Result<Download, ApiError> {
+    pub async fn open(
+        &self,
+        path: &CloudPath,
+        range: Option<ByteRange>,
+    ) -> Result<Download, ApiError> {
         let record = self.index.get(path).await?;
         let object = self.storage.get(path, range).await?;
         let (content_type, etag) = match &record {
@@ -384,7 +489,12 @@ impl Files {
                 format!("\"{}\"", object.meta.etag),
             ),
         };
-        Ok(Download { object, record, content_type, etag })
+        Ok(Download {
+            object,
+            record,
+            content_type,
+            etag,
+        })
     }
 
     /// The granted lifetime for an asked `maxAge`.
@@ -422,12 +532,24 @@ mod tests {
     }
     struct OwnerOnly;
     impl FileRules for OwnerOnly {
-        fn allows(&self, _: Access, caller: &Caller, r: &Resource<'_>, _: i64) -> Result<bool, ApiError> {
+        fn allows(
+            &self,
+            _: Access,
+            caller: &Caller,
+            r: &Resource<'_>,
+            _: i64,
+        ) -> Result<bool, ApiError> {
             Ok(r.openid.is_some() && r.openid == caller.openid())
         }
     }
     fn user(o: &str) -> Caller {
-        Caller::User(UserIdentity { uid: o.into(), openid: o.into(), unionid: None, platform: "dev".into(), session_id: "s".into() })
+        Caller::User(UserIdentity {
+            uid: o.into(),
+            openid: o.into(),
+            unionid: None,
+            platform: "dev".into(),
+            session_id: "s".into(),
+        })
     }
     fn body(b: &'static [u8]) -> ByteStream {
         Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(b))]))
@@ -437,32 +559,101 @@ mod tests {
     async fn ownership_rules_and_batches() {
         let dir = tempfile::tempdir().unwrap();
         let backend = Arc::new(LocalBackend::open(dir.path()).await.unwrap());
-        let settings = Settings { upload_limit: 100, default_max_age: Duration::from_secs(60), max_age: Duration::from_secs(600), public_base_url: None };
+        let settings = Settings {
+            upload_limit: 100,
+            default_max_age: Duration::from_secs(60),
+            max_age: Duration::from_secs(600),
+            public_base_url: None,
+        };
         let storage = Storage::new(backend, UrlSigner::new(b"k"), settings);
         let files = Files::new(storage, Arc::new(MemIndex::default()), Arc::new(OwnerOnly));
         let (a, b) = (user("a"), user("b"));
         let p = CloudPath::parse("x/1.png").unwrap();
-        let r = files.upload_stream(&a, &p, body(b"\x89PNG\r\n\x1a\n")).await.unwrap();
-        assert_eq!((r.openid.as_deref(), r.content_type.as_str(), r.size), (Some("a"), "image/png", 8));
-        assert_eq!(files.upload_stream(&b, &p, body(b"b")).await.unwrap_err().code, mb_core::ErrorCode::PermissionDenied);
-        let r2 = files.upload_stream(&Caller::Service, &p, body(b"svc")).await.unwrap();
-        assert_eq!((r2.openid.as_deref(), r2.created_ms), (Some("a"), r.created_ms), "overwrite keeps owner and creation");
-        assert_eq!(files.upload_stream(&a, &p, body(&[0u8; 101])).await.unwrap_err().code, mb_core::ErrorCode::PayloadTooLarge);
+        let r = files
+            .upload_stream(&a, &p, body(b"\x89PNG\r\n\x1a\n"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.openid.as_deref(), r.content_type.as_str(), r.size),
+            (Some("a"), "image/png", 8)
+        );
+        assert_eq!(
+            files
+                .upload_stream(&b, &p, body(b"b"))
+                .await
+                .unwrap_err()
+                .code,
+            mb_core::ErrorCode::PermissionDenied
+        );
+        let r2 = files
+            .upload_stream(&Caller::Service, &p, body(b"svc"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r2.openid.as_deref(), r2.created_ms),
+            (Some("a"), r.created_ms),
+            "overwrite keeps owner and creation"
+        );
+        assert_eq!(
+            files
+                .upload_stream(&a, &p, body(&[0u8; 101]))
+                .await
+                .unwrap_err()
+                .code,
+            mb_core::ErrorCode::PayloadTooLarge
+        );
 
-        let ids = vec![(p.file_id(), Some(10_000)), ("mb://nope".to_string(), None), ("bad".to_string(), None)];
+        let ids = vec![
+            (p.file_id(), Some(10_000)),
+            ("mb://nope".to_string(), None),
+            ("bad".to_string(), None),
+        ];
         let t = files.temp_urls(&a, "https://h", &ids).await.unwrap();
         assert_eq!((t[0].status, t[0].max_age), (0, Some(600)));
-        assert!(t[0].temp_file_url.starts_with("https://h/storage/x/1.png?exp="));
-        assert_eq!((t[1].code, t[2].code), ("PERMISSION_DENIED", "INVALID_ARGUMENT"));
-        assert_eq!(files.temp_urls(&b, "https://h", &ids[..1]).await.unwrap()[0].code, "PERMISSION_DENIED");
-        assert_eq!(files.temp_urls(&Caller::Service, "https://h", &ids[1..2]).await.unwrap()[0].code, "NOT_FOUND");
+        assert!(
+            t[0].temp_file_url
+                .starts_with("https://h/storage/x/1.png?exp=")
+        );
+        assert_eq!(
+            (t[1].code, t[2].code),
+            ("PERMISSION_DENIED", "INVALID_ARGUMENT")
+        );
+        assert_eq!(
+            files.temp_urls(&b, "https://h", &ids[..1]).await.unwrap()[0].code,
+            "PERMISSION_DENIED"
+        );
+        assert_eq!(
+            files
+                .temp_urls(&Caller::Service, "https://h", &ids[1..2])
+                .await
+                .unwrap()[0]
+                .code,
+            "NOT_FOUND"
+        );
         let too_many: Vec<_> = (0..51).map(|i| (format!("mb://{i}"), None)).collect();
         assert!(files.temp_urls(&a, "h", &too_many).await.is_err());
 
-        assert_eq!(files.delete(&b, &[p.file_id()]).await.unwrap()[0].code, "PERMISSION_DENIED");
+        assert_eq!(
+            files.delete(&b, &[p.file_id()]).await.unwrap()[0].code,
+            "PERMISSION_DENIED"
+        );
         assert_eq!(files.delete(&a, &[p.file_id()]).await.unwrap()[0].status, 0);
-        assert_eq!(files.delete(&Caller::Service, &[p.file_id()]).await.unwrap()[0].code, "NOT_FOUND");
+        assert_eq!(
+            files
+                .delete(&Caller::Service, &[p.file_id()])
+                .await
+                .unwrap()[0]
+                .code,
+            "NOT_FOUND"
+        );
         assert!(!dir.path().join("x/1.png").exists());
-        assert_eq!(files.upload_stream(&Caller::Anonymous, &p, body(b"x")).await.unwrap_err().code, mb_core::ErrorCode::PermissionDenied);
+        assert_eq!(
+            files
+                .upload_stream(&Caller::Anonymous, &p, body(b"x"))
+                .await
+                .unwrap_err()
+                .code,
+            mb_core::ErrorCode::PermissionDenied
+        );
     }
 }

@@ -77,7 +77,10 @@ struct Inner {
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").field("backend", &self.inner.backend.kind()).field("settings", &self.inner.settings).finish()
+        f.debug_struct("Storage")
+            .field("backend", &self.inner.backend.kind())
+            .field("settings", &self.inner.settings)
+            .finish()
     }
 }
 
@@ -104,7 +107,10 @@ impl StagedUpload {
 
 impl std::fmt::Debug for StagedUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StagedUpload").field("size", &self.info.size).field("sha256", &self.info.sha256).finish()
+        f.debug_struct("StagedUpload")
+            .field("size", &self.info.size)
+            .field("sha256", &self.info.sha256)
+            .finish()
     }
 }
 
@@ -137,10 +143,21 @@ impl Storage {
         let data_dir = &config.server.data_dir;
         let backend: Arc<dyn Backend> = match Location::parse(&config.storage_url())? {
             Location::Local(root) => Arc::new(LocalBackend::open(root).await?),
-            Location::S3 { bucket, endpoint, region, path_style, prefix, part_size } => {
+            Location::S3 {
+                bucket,
+                endpoint,
+                region,
+                path_style,
+                prefix,
+                part_size,
+            } => {
                 let st = &config.storage;
                 let env = |k: &str| std::env::var(k).unwrap_or_default();
-                let access_key_id = if st.access_key_id.is_empty() { env("AWS_ACCESS_KEY_ID") } else { st.access_key_id.clone() };
+                let access_key_id = if st.access_key_id.is_empty() {
+                    env("AWS_ACCESS_KEY_ID")
+                } else {
+                    st.access_key_id.clone()
+                };
                 let secret_access_key = if st.secret_access_key.is_empty() {
                     env("AWS_SECRET_ACCESS_KEY")
                 } else {
@@ -153,7 +170,10 @@ impl Storage {
                         region,
                         path_style,
                         prefix,
-                        credentials: s3::sigv4::Credentials { access_key_id, secret_access_key },
+                        credentials: s3::sigv4::Credentials {
+                            access_key_id,
+                            secret_access_key,
+                        },
                         spool_dir: data_dir.join("tmp").join("s3-spool"),
                         part_size: part_size.unwrap_or(s3::DEFAULT_PART_SIZE),
                         timeout: st.timeout.get(),
@@ -171,14 +191,27 @@ impl Storage {
                 upload_limit: config.limits.upload.bytes(),
                 default_max_age: config.storage.default_max_age.get(),
                 max_age: config.storage.max_age.get(),
-                public_base_url: Some(config.storage.public_base_url.trim_end_matches('/').to_string()).filter(|s| !s.is_empty()),
+                public_base_url: Some(
+                    config
+                        .storage
+                        .public_base_url
+                        .trim_end_matches('/')
+                        .to_string(),
+                )
+                .filter(|s| !s.is_empty()),
             },
         ))
     }
 
     /// A storage over an explicit backend (tests, tools).
     pub fn new(backend: Arc<dyn Backend>, signer: UrlSigner, settings: Settings) -> Storage {
-        Storage { inner: Arc::new(Inner { backend, signer, settings }) }
+        Storage {
+            inner: Arc::new(Inner {
+                backend,
+                signer,
+                settings,
+            }),
+        }
     }
 
     /// The backend.
@@ -205,11 +238,16 @@ impl Storage {
     /// Consumes a body into a private place, refusing more than the upload limit
     /// (`StorageError::TooLarge`, nothing kept).
     pub async fn stage(&self, body: ByteStream) -> Result<StagedUpload, StorageError> {
-        self.stage_with_limit(body, self.inner.settings.upload_limit).await
+        self.stage_with_limit(body, self.inner.settings.upload_limit)
+            .await
     }
 
     /// As [`Storage::stage`] with another limit.
-    pub async fn stage_with_limit(&self, body: ByteStream, limit: u64) -> Result<StagedUpload, StorageError> {
+    pub async fn stage_with_limit(
+        &self,
+        body: ByteStream,
+        limit: u64,
+    ) -> Result<StagedUpload, StorageError> {
         let (body, info) = backend::metered(body, limit);
         let staged = self.inner.backend.stage(body).await?;
         let info = info.lock().map(|i| i.clone()).unwrap_or_default();
@@ -217,21 +255,38 @@ impl Storage {
     }
 
     /// Makes a staged upload the file at `path`, replacing any previous one atomically.
-    pub async fn commit(&self, staged: StagedUpload, path: &CloudPath) -> Result<StoredFile, StorageError> {
+    pub async fn commit(
+        &self,
+        staged: StagedUpload,
+        path: &CloudPath,
+    ) -> Result<StoredFile, StorageError> {
         let content_type = staged.content_type(path);
         let StagedUpload { staged, info } = staged;
         staged.commit(path.as_str(), content_type).await?;
-        Ok(StoredFile { path: path.clone(), size: info.size, sha256: info.sha256, content_type: content_type.to_string() })
+        Ok(StoredFile {
+            path: path.clone(),
+            size: info.size,
+            sha256: info.sha256,
+            content_type: content_type.to_string(),
+        })
     }
 
     /// Stages and commits in one go.
-    pub async fn put(&self, path: &CloudPath, body: ByteStream) -> Result<StoredFile, StorageError> {
+    pub async fn put(
+        &self,
+        path: &CloudPath,
+        body: ByteStream,
+    ) -> Result<StoredFile, StorageError> {
         let staged = self.stage(body).await?;
         self.commit(staged, path).await
     }
 
     /// Reads a file or a range of it.
-    pub async fn get(&self, path: &CloudPath, range: Option<ByteRange>) -> Result<Object, StorageError> {
+    pub async fn get(
+        &self,
+        path: &CloudPath,
+        range: Option<ByteRange>,
+    ) -> Result<Object, StorageError> {
         self.inner.backend.get(path.as_str(), range).await
     }
 
@@ -260,11 +315,20 @@ impl Storage {
     pub fn temp_url(&self, base: &str, path: &CloudPath, max_age: Duration, now: i64) -> TempUrl {
         let exp = now.saturating_add(max_age.as_secs() as i64);
         let base = base.trim_end_matches('/');
-        TempUrl { url: format!("{base}{}", self.inner.signer.signed_path(path, exp)), expires_at: exp }
+        TempUrl {
+            url: format!("{base}{}", self.inner.signer.signed_path(path, exp)),
+            expires_at: exp,
+        }
     }
 
     /// Checks the `exp` and `sig` of a download of `path` (the decoded cloud path).
-    pub fn verify(&self, path: &str, exp: Option<&str>, sig: Option<&str>, now: i64) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        path: &str,
+        exp: Option<&str>,
+        sig: Option<&str>,
+        now: i64,
+    ) -> Result<(), SignatureError> {
         self.inner.signer.verify(path, exp, sig, now)
     }
 }

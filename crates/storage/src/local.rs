@@ -36,7 +36,10 @@ impl LocalBackend {
             std::fs::create_dir_all(&tmp)?;
             let cutoff = SystemTime::now() - Duration::from_secs(3600);
             for entry in std::fs::read_dir(&tmp)?.flatten() {
-                let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff);
                 if old {
                     let _ = std::fs::remove_file(entry.path());
                 }
@@ -61,7 +64,9 @@ impl LocalBackend {
         }
         for seg in key.split('/') {
             if seg.is_empty() || seg == "." || seg == ".." || seg.contains(['\\', '\0']) {
-                return Err(StorageError::InvalidPath("key escapes the storage root".into()));
+                return Err(StorageError::InvalidPath(
+                    "key escapes the storage root".into(),
+                ));
             }
             p.push(seg);
         }
@@ -70,7 +75,10 @@ impl LocalBackend {
 }
 
 fn meta_of(m: &std::fs::Metadata) -> ObjectMeta {
-    let modified = m.modified().ok().and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+    let modified = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
     ObjectMeta {
         size: m.len(),
         etag: format!("{:x}-{:x}", m.len(), modified.map_or(0, |d| d.as_nanos())),
@@ -85,8 +93,12 @@ fn not_found_or(e: io::Error) -> StorageError {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StorageError> + Send + 'static) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::Io(io::Error::other(e)))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(e)))?
 }
 
 /// Removes a temp file when dropped unless it was committed.
@@ -133,10 +145,16 @@ struct LocalStaged {
 
 #[async_trait]
 impl Staged for LocalStaged {
-    async fn commit(mut self: Box<Self>, key: &str, _content_type: &str) -> Result<(), StorageError> {
+    async fn commit(
+        mut self: Box<Self>,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
         let target = self.backend.path_of(key)?;
         let Some(tmp) = self.tmp.path.take() else {
-            return Err(StorageError::Io(io::Error::other("staged file already committed")));
+            return Err(StorageError::Io(io::Error::other(
+                "staged file already committed",
+            )));
         };
         let root = self.backend.root.clone();
         let key = key.to_string();
@@ -153,7 +171,8 @@ impl Staged for LocalStaged {
 }
 
 fn commit_blocking(root: &Path, tmp: &Path, target: &Path, key: &str) -> Result<(), StorageError> {
-    let conflict = || StorageError::Conflict(format!("{key:?} (a file and a folder cannot share a name)"));
+    let conflict =
+        || StorageError::Conflict(format!("{key:?} (a file and a folder cannot share a name)"));
     let parent = target.parent().unwrap_or(root);
     // A concurrent delete may remove an emptied parent between mkdir and rename: retry once.
     for attempt in 0..2 {
@@ -172,13 +191,22 @@ fn commit_blocking(root: &Path, tmp: &Path, target: &Path, key: &str) -> Result<
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory | io::ErrorKind::DirectoryNotEmpty) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::IsADirectory
+                        | io::ErrorKind::NotADirectory
+                        | io::ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
                 return Err(conflict());
             }
             Err(e) => return Err(StorageError::Io(e)),
         }
     }
-    Err(StorageError::Io(io::Error::other("parent directory kept disappearing")))
+    Err(StorageError::Io(io::Error::other(
+        "parent directory kept disappearing",
+    )))
 }
 
 #[async_trait]
@@ -189,7 +217,11 @@ impl Backend for LocalBackend {
 
     async fn stage(&self, mut body: ByteStream) -> Result<Box<dyn Staged>, StorageError> {
         let path = self.root.join(TMP_DIR).join(mb_core::ids::random_hex(16));
-        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
         // Bounded write-behind buffer per upload: memory stays flat with many concurrent uploads.
         file.set_max_buf_size(WRITE_BUF);
         let guard = TempFile { path: Some(path) };
@@ -200,7 +232,10 @@ impl Backend for LocalBackend {
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
-        Ok(Box::new(LocalStaged { backend: self.clone(), tmp: guard }))
+        Ok(Box::new(LocalStaged {
+            backend: self.clone(),
+            tmp: guard,
+        }))
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Object, StorageError> {
@@ -214,7 +249,9 @@ impl Backend for LocalBackend {
         let (start, len, range) = match range {
             None => (0, meta.size, None),
             Some(r) => {
-                let (a, b) = r.resolve(meta.size).ok_or(StorageError::RangeNotSatisfiable { size: meta.size })?;
+                let (a, b) = r
+                    .resolve(meta.size)
+                    .ok_or(StorageError::RangeNotSatisfiable { size: meta.size })?;
                 (a, b - a + 1, Some((a, b)))
             }
         };
@@ -224,7 +261,11 @@ impl Backend for LocalBackend {
         use tokio::io::AsyncReadExt;
         let reader = file.take(len);
         let body = tokio_util::io::ReaderStream::with_capacity(reader, READ_BUF);
-        Ok(Object { meta, range, body: Box::pin(body) })
+        Ok(Object {
+            meta,
+            range,
+            body: Box::pin(body),
+        })
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
@@ -295,7 +336,9 @@ mod tests {
     }
 
     fn body(parts: Vec<&'static [u8]>) -> ByteStream {
-        Box::pin(futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))))
+        Box::pin(futures_util::stream::iter(
+            parts.into_iter().map(|p| Ok(Bytes::from_static(p))),
+        ))
     }
 
     async fn read_all(o: Object) -> Vec<u8> {
@@ -316,35 +359,77 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::open(dir.path()).await.unwrap();
         let s = b.stage(body(vec![b"hello ", b"world"])).await.unwrap();
-        assert!(matches!(b.head("a/b.txt").await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            b.head("a/b.txt").await,
+            Err(StorageError::NotFound)
+        ));
         s.commit_test("a/b.txt").await.unwrap();
-        assert_eq!(std::fs::read(dir.path().join("a/b.txt")).unwrap(), b"hello world");
+        assert_eq!(
+            std::fs::read(dir.path().join("a/b.txt")).unwrap(),
+            b"hello world"
+        );
         assert_eq!(tmp_count(dir.path()), 0);
         assert_eq!(b.head("a/b.txt").await.unwrap().size, 11);
-        assert_eq!(read_all(b.get("a/b.txt", None).await.unwrap()).await, b"hello world");
-        let o = b.get("a/b.txt", Some(ByteRange::From { start: 6, end: Some(100) })).await.unwrap();
+        assert_eq!(
+            read_all(b.get("a/b.txt", None).await.unwrap()).await,
+            b"hello world"
+        );
+        let o = b
+            .get(
+                "a/b.txt",
+                Some(ByteRange::From {
+                    start: 6,
+                    end: Some(100),
+                }),
+            )
+            .await
+            .unwrap();
         assert_eq!(o.range, Some((6, 10)));
         assert_eq!(read_all(o).await, b"world");
         let o = b.get("a/b.txt", Some(ByteRange::Suffix(3))).await.unwrap();
         assert_eq!(read_all(o).await, b"rld");
         assert!(matches!(
-            b.get("a/b.txt", Some(ByteRange::From { start: 11, end: None })).await,
+            b.get(
+                "a/b.txt",
+                Some(ByteRange::From {
+                    start: 11,
+                    end: None
+                })
+            )
+            .await,
             Err(StorageError::RangeNotSatisfiable { size: 11 })
         ));
         // Overwrite is atomic and complete.
-        b.stage(body(vec![b"new"])).await.unwrap().commit_test("a/b.txt").await.unwrap();
-        assert_eq!(read_all(b.get("a/b.txt", None).await.unwrap()).await, b"new");
+        b.stage(body(vec![b"new"]))
+            .await
+            .unwrap()
+            .commit_test("a/b.txt")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_all(b.get("a/b.txt", None).await.unwrap()).await,
+            b"new"
+        );
         assert!(b.delete("a/b.txt").await.unwrap());
         assert!(!b.delete("a/b.txt").await.unwrap());
-        assert!(!dir.path().join("a").exists(), "emptied folders are removed");
-        assert!(matches!(b.get("a/b.txt", None).await, Err(StorageError::NotFound)));
+        assert!(
+            !dir.path().join("a").exists(),
+            "emptied folders are removed"
+        );
+        assert!(matches!(
+            b.get("a/b.txt", None).await,
+            Err(StorageError::NotFound)
+        ));
     }
 
     #[tokio::test]
     async fn failed_body_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::open(dir.path()).await.unwrap();
-        let parts: Vec<io::Result<Bytes>> = vec![Ok(Bytes::from_static(b"partial")), Err(io::Error::other("client gone"))];
+        let parts: Vec<io::Result<Bytes>> = vec![
+            Ok(Bytes::from_static(b"partial")),
+            Err(io::Error::other("client gone")),
+        ];
         let r = b.stage(Box::pin(futures_util::stream::iter(parts))).await;
         assert!(matches!(r, Err(StorageError::Body(_))));
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -362,11 +447,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         let b = LocalBackend::open(&root).await.unwrap();
-        for key in ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a\\..\\b", "a\0b", ""] {
+        for key in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "./a",
+            "a\\..\\b",
+            "a\0b",
+            "",
+        ] {
             let s = b.stage(body(vec![b"x"])).await.unwrap();
-            assert!(matches!(s.commit(key, "x").await, Err(StorageError::InvalidPath(_))), "{key:?}");
-            assert!(matches!(b.get(key, None).await, Err(StorageError::InvalidPath(_))), "{key:?}");
-            assert!(matches!(b.delete(key).await, Err(StorageError::InvalidPath(_))), "{key:?}");
+            assert!(
+                matches!(s.commit(key, "x").await, Err(StorageError::InvalidPath(_))),
+                "{key:?}"
+            );
+            assert!(
+                matches!(b.get(key, None).await, Err(StorageError::InvalidPath(_))),
+                "{key:?}"
+            );
+            assert!(
+                matches!(b.delete(key).await, Err(StorageError::InvalidPath(_))),
+                "{key:?}"
+            );
         }
         assert!(!dir.path().join("x").exists());
     }
@@ -375,12 +478,35 @@ mod tests {
     async fn file_and_folder_conflicts() {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::open(dir.path()).await.unwrap();
-        b.stage(body(vec![b"x"])).await.unwrap().commit_test("a").await.unwrap();
-        let r = b.stage(body(vec![b"y"])).await.unwrap().commit_test("a/b").await;
+        b.stage(body(vec![b"x"]))
+            .await
+            .unwrap()
+            .commit_test("a")
+            .await
+            .unwrap();
+        let r = b
+            .stage(body(vec![b"y"]))
+            .await
+            .unwrap()
+            .commit_test("a/b")
+            .await;
         assert!(matches!(r, Err(StorageError::Conflict(_))), "{r:?}");
-        b.stage(body(vec![b"x"])).await.unwrap().commit_test("c/d").await.unwrap();
-        let r = b.stage(body(vec![b"y"])).await.unwrap().commit_test("c").await;
+        b.stage(body(vec![b"x"]))
+            .await
+            .unwrap()
+            .commit_test("c/d")
+            .await
+            .unwrap();
+        let r = b
+            .stage(body(vec![b"y"]))
+            .await
+            .unwrap()
+            .commit_test("c")
+            .await;
         assert!(matches!(r, Err(StorageError::Conflict(_))), "{r:?}");
-        assert!(matches!(b.get("c", None).await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            b.get("c", None).await,
+            Err(StorageError::NotFound)
+        ));
     }
 }

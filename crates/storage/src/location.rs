@@ -42,7 +42,9 @@ impl Location {
     pub fn parse(s: &str) -> Result<Location, StorageError> {
         if let Some(rest) = s.strip_prefix("file://") {
             if rest.is_empty() || rest.contains('?') {
-                return Err(bad("file:// needs a directory and takes no parameters (file:///var/lib/minibase/storage)"));
+                return Err(bad(
+                    "file:// needs a directory and takes no parameters (file:///var/lib/minibase/storage)",
+                ));
             }
             return Ok(Location::Local(PathBuf::from(rest)));
         }
@@ -53,9 +55,13 @@ impl Location {
         let bucket = bucket.trim_end_matches('/');
         if bucket.len() < 3
             || bucket.len() > 63
-            || !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         {
-            return Err(bad(format!("{bucket:?} is not a bucket name (3-63 lowercase letters, digits, '-', '.')")));
+            return Err(bad(format!(
+                "{bucket:?} is not a bucket name (3-63 lowercase letters, digits, '-', '.')"
+            )));
         }
         let mut endpoint = None;
         let mut region = None;
@@ -75,32 +81,48 @@ impl Location {
                 }
                 "prefix" => prefix = v.into_owned(),
                 "part_size" => {
-                    let n = config::units::ByteSize::parse(&v).map_err(|_| bad(format!("part_size {v:?} is not a size")))?;
+                    let n = config::units::ByteSize::parse(&v)
+                        .map_err(|_| bad(format!("part_size {v:?} is not a size")))?;
                     if n.bytes() < 5 * 1024 * 1024 || n.bytes() > 5 * 1024 * 1024 * 1024 {
                         return Err(bad("part_size must be between 5MiB and 5GiB"));
                     }
                     part_size = Some(n.bytes());
                 }
-                other => return Err(bad(format!("unknown parameter {other:?} (endpoint, region, path_style, prefix, part_size)"))),
+                other => {
+                    return Err(bad(format!(
+                        "unknown parameter {other:?} (endpoint, region, path_style, prefix, part_size)"
+                    )));
+                }
             }
         }
         let region = region.unwrap_or_else(|| "us-east-1".into());
-        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(bad("region must be like us-east-1 or ap-guangzhou"));
         }
         let endpoint = endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-        let endpoint = url::Url::parse(&endpoint).map_err(|e| bad(format!("endpoint {endpoint:?}: {e}")))?;
+        let endpoint =
+            url::Url::parse(&endpoint).map_err(|e| bad(format!("endpoint {endpoint:?}: {e}")))?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(bad("endpoint must be http(s)://host[:port]"));
         }
         if endpoint.path() != "/" || endpoint.query().is_some() || !endpoint.username().is_empty() {
-            return Err(bad("endpoint must be just http(s)://host[:port], without path, query or credentials"));
+            return Err(bad(
+                "endpoint must be just http(s)://host[:port], without path, query or credentials",
+            ));
         }
-        let ip_or_local = matches!(endpoint.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
-            || endpoint.host_str() == Some("localhost");
+        let ip_or_local = matches!(
+            endpoint.host(),
+            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
+        ) || endpoint.host_str() == Some("localhost");
         let path_style = path_style.unwrap_or(ip_or_local);
         if !path_style && bucket.contains('.') && endpoint.scheme() == "https" {
-            return Err(bad("a bucket name with '.' needs path_style=true over https (certificates do not cover it)"));
+            return Err(bad(
+                "a bucket name with '.' needs path_style=true over https (certificates do not cover it)",
+            ));
         }
         if !prefix.is_empty() {
             if prefix.starts_with('/') || prefix.contains("..") || prefix.contains("//") {
@@ -110,7 +132,14 @@ impl Location {
                 prefix.push('/');
             }
         }
-        Ok(Location::S3 { bucket: bucket.to_string(), endpoint, region, path_style, prefix, part_size })
+        Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            endpoint,
+            region,
+            path_style,
+            prefix,
+            part_size,
+        })
     }
 }
 
@@ -120,13 +149,32 @@ mod tests {
 
     #[test]
     fn parses() {
-        assert_eq!(Location::parse("file:///var/x").unwrap(), Location::Local("/var/x".into()));
-        let Location::S3 { bucket, endpoint, region, path_style, prefix, part_size } =
-            Location::parse("s3://media?endpoint=http://127.0.0.1:9000&region=cn-1&prefix=app").unwrap()
+        assert_eq!(
+            Location::parse("file:///var/x").unwrap(),
+            Location::Local("/var/x".into())
+        );
+        let Location::S3 {
+            bucket,
+            endpoint,
+            region,
+            path_style,
+            prefix,
+            part_size,
+        } = Location::parse("s3://media?endpoint=http://127.0.0.1:9000&region=cn-1&prefix=app")
+            .unwrap()
         else {
             panic!()
         };
-        assert_eq!((bucket.as_str(), region.as_str(), path_style, prefix.as_str(), part_size), ("media", "cn-1", true, "app/", None));
+        assert_eq!(
+            (
+                bucket.as_str(),
+                region.as_str(),
+                path_style,
+                prefix.as_str(),
+                part_size
+            ),
+            ("media", "cn-1", true, "app/", None)
+        );
         assert_eq!(endpoint.as_str(), "http://127.0.0.1:9000/");
         let Location::S3 { endpoint, path_style, .. } =
             Location::parse("s3://photos-1250000000?endpoint=https://cos.ap-guangzhou.myqcloud.com&region=ap-guangzhou").unwrap()
@@ -135,7 +183,12 @@ mod tests {
         };
         assert!(!path_style);
         assert_eq!(endpoint.host_str(), Some("cos.ap-guangzhou.myqcloud.com"));
-        let Location::S3 { endpoint, part_size, .. } = Location::parse("s3://b-1?region=eu-west-1&part_size=16MiB").unwrap() else {
+        let Location::S3 {
+            endpoint,
+            part_size,
+            ..
+        } = Location::parse("s3://b-1?region=eu-west-1&part_size=16MiB").unwrap()
+        else {
             panic!()
         };
         assert_eq!(endpoint.as_str(), "https://s3.eu-west-1.amazonaws.com/");

@@ -27,7 +27,9 @@ pub const RESERVED_PREFIX: &str = ".minibase";
 /// The scheme of file ids.
 pub const FILE_ID_SCHEME: &str = "mb://";
 
-const FORBIDDEN: &[char] = &['\\', '`', '^', '"', '{', '}', '[', ']', '~', '%', '#', '?', '<', '>', '|'];
+const FORBIDDEN: &[char] = &[
+    '\\', '`', '^', '"', '{', '}', '[', ']', '~', '%', '#', '?', '<', '>', '|',
+];
 
 fn invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
@@ -45,7 +47,9 @@ impl CloudPath {
             return bad("must not be empty");
         }
         if s.len() > MAX_PATH_BYTES {
-            return Err(StorageError::InvalidPath(format!("longer than {MAX_PATH_BYTES} bytes")));
+            return Err(StorageError::InvalidPath(format!(
+                "longer than {MAX_PATH_BYTES} bytes"
+            )));
         }
         if s.starts_with('/') {
             return bad("must not start with '/'");
@@ -89,7 +93,9 @@ impl CloudPath {
     pub fn from_file_id(id: &str) -> Result<CloudPath, StorageError> {
         match id.strip_prefix(FILE_ID_SCHEME) {
             Some(p) => CloudPath::parse(p),
-            None => Err(StorageError::InvalidPath(format!("a fileID starts with {FILE_ID_SCHEME}"))),
+            None => Err(StorageError::InvalidPath(format!(
+                "a fileID starts with {FILE_ID_SCHEME}"
+            ))),
         }
     }
 
@@ -206,7 +212,10 @@ mod tests {
         assert_eq!(p.extension().as_deref(), Some("png"));
         assert!(CloudPath::from_file_id("cloud://a/b.png").is_err());
         assert!(CloudPath::from_file_id("mb:///etc/passwd").is_err());
-        assert_eq!(CloudPath::parse("图 1.png").unwrap().url_encoded(), "%E5%9B%BE%201.png");
+        assert_eq!(
+            CloudPath::parse("图 1.png").unwrap().url_encoded(),
+            "%E5%9B%BE%201.png"
+        );
         assert_eq!(CloudPath::parse(".bashrc").unwrap().extension(), None);
     }
 }

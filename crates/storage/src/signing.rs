@@ -45,7 +45,9 @@ pub enum SignatureError {
 impl UrlSigner {
     /// A signer with this secret.
     pub fn new(secret: &[u8]) -> UrlSigner {
-        UrlSigner { key: secret.to_vec() }
+        UrlSigner {
+            key: secret.to_vec(),
+        }
     }
 
     /// The secret from config, else the one in `<data_dir>/secrets/storage_signing_secret`
@@ -78,21 +80,39 @@ impl UrlSigner {
 
     /// The path and query of a temporary URL: `/storage/<encoded path>?exp=…&sig=…`.
     pub fn signed_path(&self, path: &CloudPath, exp: i64) -> String {
-        format!("/storage/{}?exp={exp}&sig={}", path.url_encoded(), self.sign(path, exp))
+        format!(
+            "/storage/{}?exp={exp}&sig={}",
+            path.url_encoded(),
+            self.sign(path, exp)
+        )
     }
 
     /// Checks `exp` and `sig` of a request for `path` at time `now` (unix seconds).
-    pub fn verify(&self, path: &str, exp: Option<&str>, sig: Option<&str>, now: i64) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        path: &str,
+        exp: Option<&str>,
+        sig: Option<&str>,
+        now: i64,
+    ) -> Result<(), SignatureError> {
         let exp_s = exp.ok_or(SignatureError::Malformed)?;
         let sig = sig.ok_or(SignatureError::Malformed)?;
         // Canonical decimal only: "+5" or "05" would sign differently than they parse.
-        if exp_s.is_empty() || exp_s.len() > 12 || !exp_s.bytes().all(|b| b.is_ascii_digit()) || exp_s.starts_with('0') {
+        if exp_s.is_empty()
+            || exp_s.len() > 12
+            || !exp_s.bytes().all(|b| b.is_ascii_digit())
+            || exp_s.starts_with('0')
+        {
             return Err(SignatureError::Malformed);
         }
         let exp: i64 = exp_s.parse().map_err(|_| SignatureError::Malformed)?;
-        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| SignatureError::Malformed)?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| SignatureError::Malformed)?;
         // Signature first, in constant time; then expiry.
-        self.mac(path, exp).verify_slice(&sig).map_err(|_| SignatureError::BadSignature)?;
+        self.mac(path, exp)
+            .verify_slice(&sig)
+            .map_err(|_| SignatureError::BadSignature)?;
         if exp < now {
             return Err(SignatureError::Expired);
         }
@@ -110,19 +130,46 @@ mod tests {
         let p = CloudPath::parse("a/猫.png").unwrap();
         let sig = s.sign(&p, 2000);
         assert!(s.verify("a/猫.png", Some("2000"), Some(&sig), 1000).is_ok());
-        assert_eq!(s.verify("a/猫.png", Some("2000"), Some(&sig), 2001), Err(SignatureError::Expired));
-        assert_eq!(s.verify("a/猫.pnG", Some("2000"), Some(&sig), 1000), Err(SignatureError::BadSignature));
-        assert_eq!(s.verify("a/猫.png", Some("2001"), Some(&sig), 1000), Err(SignatureError::BadSignature));
-        assert_eq!(s.verify("a/猫.png", Some("02000"), Some(&sig), 1000), Err(SignatureError::Malformed));
-        assert_eq!(s.verify("a/猫.png", None, Some(&sig), 1000), Err(SignatureError::Malformed));
-        assert_eq!(s.verify("a/猫.png", Some("2000"), Some("!!"), 1000), Err(SignatureError::Malformed));
+        assert_eq!(
+            s.verify("a/猫.png", Some("2000"), Some(&sig), 2001),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            s.verify("a/猫.pnG", Some("2000"), Some(&sig), 1000),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("a/猫.png", Some("2001"), Some(&sig), 1000),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("a/猫.png", Some("02000"), Some(&sig), 1000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            s.verify("a/猫.png", None, Some(&sig), 1000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            s.verify("a/猫.png", Some("2000"), Some("!!"), 1000),
+            Err(SignatureError::Malformed)
+        );
         let mut bad = sig.clone().into_bytes();
         bad[0] = if bad[0] == b'A' { b'B' } else { b'A' };
         let bad = String::from_utf8(bad).unwrap();
-        assert_eq!(s.verify("a/猫.png", Some("2000"), Some(&bad), 1000), Err(SignatureError::BadSignature));
+        assert_eq!(
+            s.verify("a/猫.png", Some("2000"), Some(&bad), 1000),
+            Err(SignatureError::BadSignature)
+        );
         let other = UrlSigner::new(b"another secret another secret !!");
-        assert_eq!(other.verify("a/猫.png", Some("2000"), Some(&sig), 1000), Err(SignatureError::BadSignature));
-        assert!(s.signed_path(&p, 2000).starts_with("/storage/a/%E7%8C%AB.png?exp=2000&sig="));
+        assert_eq!(
+            other.verify("a/猫.png", Some("2000"), Some(&sig), 1000),
+            Err(SignatureError::BadSignature)
+        );
+        assert!(
+            s.signed_path(&p, 2000)
+                .starts_with("/storage/a/%E7%8C%AB.png?exp=2000&sig=")
+        );
     }
 
     #[test]
@@ -134,10 +181,14 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(config::generated::secret_path(dir.path(), SECRET_NAME)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(config::generated::secret_path(dir.path(), SECRET_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let c = UrlSigner::load_or_generate("configured-secret-configured-secret", dir.path()).unwrap();
+        let c =
+            UrlSigner::load_or_generate("configured-secret-configured-secret", dir.path()).unwrap();
         assert_ne!(a.key, c.key);
     }
 }

@@ -158,8 +158,10 @@ pub fn by_extension(ext: &str) -> Option<&'static str> {
 /// served with `Content-Disposition: attachment` and a sandboxing CSP.
 pub fn is_active(content_type: &str) -> bool {
     let t = content_type.split(';').next().unwrap_or("").trim();
-    matches!(t, "text/html" | "image/svg+xml" | "application/xml" | "text/xml" | "application/xhtml+xml")
-        || t == "text/javascript"
+    matches!(
+        t,
+        "text/html" | "image/svg+xml" | "application/xml" | "text/xml" | "application/xhtml+xml"
+    ) || t == "text/javascript"
 }
 
 #[cfg(test)]
@@ -168,11 +170,20 @@ mod tests {
 
     #[test]
     fn magic_bytes_win_over_extension() {
-        assert_eq!(content_type(b"\xFF\xD8\xFF\xE0\0\x10JFIF", Some("png")), "image/jpeg");
-        assert_eq!(content_type(b"\x89PNG\r\n\x1a\n\0\0", Some("txt")), "image/png");
+        assert_eq!(
+            content_type(b"\xFF\xD8\xFF\xE0\0\x10JFIF", Some("png")),
+            "image/jpeg"
+        );
+        assert_eq!(
+            content_type(b"\x89PNG\r\n\x1a\n\0\0", Some("txt")),
+            "image/png"
+        );
         assert_eq!(content_type(b"GIF89a....", None), "image/gif");
         assert_eq!(content_type(b"RIFF\x10\0\0\0WEBPVP8 ", None), "image/webp");
-        assert_eq!(content_type(b"\0\0\0\x20ftypisom\0\0\x02\0", None), "video/mp4");
+        assert_eq!(
+            content_type(b"\0\0\0\x20ftypisom\0\0\x02\0", None),
+            "video/mp4"
+        );
         assert_eq!(content_type(b"\0\0\0\x18ftypheic", None), "image/heic");
         assert_eq!(content_type(b"ID3\x04\0\0\0\0", None), "audio/mpeg");
         assert_eq!(content_type(b"\xFF\xFB\x90\x44", None), "audio/mpeg");
@@ -182,7 +193,10 @@ mod tests {
 
     #[test]
     fn falls_back_to_extension_then_octet_stream() {
-        assert_eq!(content_type(b"hello", Some("txt")), "text/plain; charset=utf-8");
+        assert_eq!(
+            content_type(b"hello", Some("txt")),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(content_type(b"{}", Some("json")), "application/json");
         assert_eq!(content_type(b"hello", None), "application/octet-stream");
         assert_eq!(content_type(b"", Some("weird")), "application/octet-stream");

@@ -69,7 +69,12 @@ impl S3sFs {
             });
             let child = Command::new(&bin)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", &self.access_key, "--secret-key", &self.secret_key])
+                .args([
+                    "--access-key",
+                    &self.access_key,
+                    "--secret-key",
+                    &self.secret_key,
+                ])
                 .arg(self.dir.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -103,7 +108,11 @@ impl S3sFs {
 
     /// The `storage.url` for the bucket.
     pub fn storage_url(&self) -> String {
-        format!("s3://{}?endpoint={}&region=us-east-1&path_style=true", self.bucket, self.endpoint())
+        format!(
+            "s3://{}?endpoint={}&region=us-east-1&path_style=true",
+            self.bucket,
+            self.endpoint()
+        )
     }
 
     /// The directory s3s-fs serves (`<dir>/<bucket>/<key>`).

@@ -92,18 +92,32 @@ pub struct NotifyOptions {
 
 impl Default for NotifyOptions {
     fn default() -> Self {
-        NotifyOptions { tamper: Tamper::None, copies: 1, retries: 3, retry_delay: Duration::from_millis(50) }
+        NotifyOptions {
+            tamper: Tamper::None,
+            copies: 1,
+            retries: 3,
+            retry_delay: Duration::from_millis(50),
+        }
     }
 }
 
 impl NotifyOptions {
     /// A tampered notification, sent once without retries.
     pub fn tampered(tamper: Tamper) -> Self {
-        NotifyOptions { tamper, copies: 1, retries: 0, ..Default::default() }
+        NotifyOptions {
+            tamper,
+            copies: 1,
+            retries: 0,
+            ..Default::default()
+        }
     }
     /// `n` identical genuine copies at once, no retries.
     pub fn duplicates(n: usize) -> Self {
-        NotifyOptions { copies: n, retries: 0, ..Default::default() }
+        NotifyOptions {
+            copies: n,
+            retries: 0,
+            ..Default::default()
+        }
     }
 }
 
@@ -242,7 +256,8 @@ fn pool_key(i: usize) -> RsaPrivateKey {
 
 fn forger_key() -> RsaPrivateKey {
     static K: OnceLock<RsaPrivateKey> = OnceLock::new();
-    K.get_or_init(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation")).clone()
+    K.get_or_init(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation"))
+        .clone()
 }
 
 fn sign_b64(key: &RsaPrivateKey, msg: &[u8]) -> String {
@@ -257,7 +272,9 @@ fn rand_alnum(n: usize) -> String {
 fn rand_digits(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
 }
 
 fn now_secs() -> i64 {
@@ -266,14 +283,22 @@ fn now_secs() -> i64 {
 
 fn beijing_now() -> String {
     let tz = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    chrono::Utc::now().with_timezone(&tz).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    chrono::Utc::now()
+        .with_timezone(&tz)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 fn aead_encrypt(key: &[u8], nonce: &str, aad: &str, plain: &[u8]) -> String {
     use aes_gcm::aead::{Aead, KeyInit, Payload};
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).expect("32-byte key");
     let out = cipher
-        .encrypt(aes_gcm::Nonce::from_slice(nonce.as_bytes()), Payload { msg: plain, aad: aad.as_bytes() })
+        .encrypt(
+            aes_gcm::Nonce::from_slice(nonce.as_bytes()),
+            Payload {
+                msg: plain,
+                aad: aad.as_bytes(),
+            },
+        )
         .expect("encrypt");
     B64.encode(out)
 }
@@ -284,16 +309,22 @@ fn make_platform_cert(key: RsaPrivateKey) -> PlatformCert {
     serial_bytes[0] = (serial_bytes[0] & 0x7f) | 0x10; // positive, no leading zero byte
     let serial: String = serial_bytes.iter().map(|b| format!("{b:02X}")).collect();
     let pem8 = key.to_pkcs8_pem(LineEnding::LF).expect("pkcs8");
-    let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem8, &rcgen::PKCS_RSA_SHA256).expect("rcgen key");
+    let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem8, &rcgen::PKCS_RSA_SHA256)
+        .expect("rcgen key");
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Tenpay.com Root CA fake platform certificate");
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "Tenpay.com Root CA fake platform certificate",
+    );
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial_bytes));
     use chrono::Datelike;
     let year = chrono::Utc::now().year();
     params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
     params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
-    let cert = params.self_signed(&kp).expect("self-signed platform certificate");
+    let cert = params
+        .self_signed(&kp)
+        .expect("self-signed platform certificate");
     PlatformCert {
         serial,
         key,
@@ -324,15 +355,22 @@ impl FakeWechatPay {
             refunds: Mutex::new(HashMap::new()),
             behaviour: Mutex::new(Behaviour::default()),
             requests: Mutex::new(Vec::new()),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("http client"),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake wechat pay");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake wechat pay");
         let addr = listener.local_addr().expect("addr");
         let st = state.clone();
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let st = st.clone();
-            async move { handle(st, method, uri, headers, body).await }
-        });
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let st = st.clone();
+                async move { handle(st, method, uri, headers, body).await }
+            },
+        );
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -357,11 +395,17 @@ impl FakeWechatPay {
     }
     /// The merchant private key, PKCS#8 PEM (`apiclient_key.pem`).
     pub fn merchant_key_pem(&self) -> String {
-        pool_key(0).to_pkcs8_pem(LineEnding::LF).expect("pem").to_string()
+        pool_key(0)
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("pem")
+            .to_string()
     }
     /// The merchant private key, PKCS#1 PEM (older tools).
     pub fn merchant_key_pem_pkcs1(&self) -> String {
-        pool_key(0).to_pkcs1_pem(LineEnding::LF).expect("pem").to_string()
+        pool_key(0)
+            .to_pkcs1_pem(LineEnding::LF)
+            .expect("pem")
+            .to_string()
     }
     /// The merchant public key (what WeChat Pay checks `paySign` with).
     pub fn merchant_public_key(&self) -> RsaPublicKey {
@@ -377,17 +421,31 @@ impl FakeWechatPay {
     }
     /// The WeChat Pay public key PEM (SPKI).
     pub fn public_key_pem(&self) -> String {
-        self.state.public_key.to_public_key().to_public_key_pem(LineEnding::LF).expect("pem")
+        self.state
+            .public_key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem")
     }
     /// Serials of the platform certificates served (current signer first).
     pub fn platform_serials(&self) -> Vec<String> {
-        self.state.platform.lock().iter().map(|c| c.serial.clone()).collect()
+        self.state
+            .platform
+            .lock()
+            .iter()
+            .map(|c| c.serial.clone())
+            .collect()
     }
 
     /// Writes the key files into `dir` and fills `cfg.wechat_pay` for this fake: public-key
     /// mode sets `public_key_id/file` and turns `platform_certs` off, platform-certificate mode
     /// the reverse, mixed mode both.
-    pub fn configure(&self, cfg: &mut config::Config, dir: &Path, notify_url: &str) -> FakePayFiles {
+    pub fn configure(
+        &self,
+        cfg: &mut config::Config,
+        dir: &Path,
+        notify_url: &str,
+    ) -> FakePayFiles {
         std::fs::create_dir_all(dir).expect("key dir");
         let files = FakePayFiles {
             merchant_key_file: dir.join("apiclient_key.pem"),
@@ -461,7 +519,8 @@ impl FakeWechatPay {
     /// Deliver notifications to this origin (`http://127.0.0.1:1234`) instead of the notify
     /// URL's own, keeping its path and query (the merchant's port is chosen after the config).
     pub fn redirect_notifications_to(&self, origin: &str) {
-        self.state.behaviour.lock().notify_redirect = Some(origin.trim_end_matches('/').to_string());
+        self.state.behaviour.lock().notify_redirect =
+            Some(origin.trim_end_matches('/').to_string());
     }
     /// Issues a new platform certificate and signs with it from now on (the old one is still
     /// listed, as during WeChat Pay's certificate rotation).
@@ -481,19 +540,36 @@ impl FakeWechatPay {
     }
     /// How many requests failed the merchant signature check.
     pub fn bad_signatures(&self) -> usize {
-        self.state.requests.lock().iter().filter(|r| !r.signature_ok).count()
+        self.state
+            .requests
+            .lock()
+            .iter()
+            .filter(|r| !r.signature_ok)
+            .count()
     }
     /// The fake's view of an order, as its query would answer (without signing).
     pub fn order(&self, out_trade_no: &str) -> Option<Value> {
-        self.state.orders.lock().get(out_trade_no).map(transaction_json)
+        self.state
+            .orders
+            .lock()
+            .get(out_trade_no)
+            .map(transaction_json)
     }
     /// The `prepay_id` of an order.
     pub fn prepay_id(&self, out_trade_no: &str) -> Option<String> {
-        self.state.orders.lock().get(out_trade_no).map(|o| o.prepay_id.clone())
+        self.state
+            .orders
+            .lock()
+            .get(out_trade_no)
+            .map(|o| o.prepay_id.clone())
     }
     /// The fake's view of a refund.
     pub fn refund(&self, out_refund_no: &str) -> Option<Value> {
-        self.state.refunds.lock().get(out_refund_no).map(refund_json)
+        self.state
+            .refunds
+            .lock()
+            .get(out_refund_no)
+            .map(refund_json)
     }
 
     // ---- what the payer and WeChat Pay do ----
@@ -505,7 +581,11 @@ impl FakeWechatPay {
         {
             let mut orders = self.state.orders.lock();
             let o = orders.get_mut(out_trade_no).expect("fake: no such order");
-            assert_eq!(o.state, "NOTPAY", "fake: order {out_trade_no} is {} and cannot be paid", o.state);
+            assert_eq!(
+                o.state, "NOTPAY",
+                "fake: order {out_trade_no} is {} and cannot be paid",
+                o.state
+            );
             o.state = "SUCCESS".into();
             o.transaction_id = Some(format!("42000{}", rand_digits(23)));
             o.success_time = Some(beijing_now());
@@ -513,7 +593,8 @@ impl FakeWechatPay {
         if self.state.behaviour.lock().drop_notifications {
             return Vec::new();
         }
-        self.notify_payment(out_trade_no, NotifyOptions::default()).await
+        self.notify_payment(out_trade_no, NotifyOptions::default())
+            .await
     }
 
     /// The payer's payment fails (PAYERROR), without a notification (WeChat Pay only notifies
@@ -541,7 +622,15 @@ impl FakeWechatPay {
             Tamper::WrongMchid => resource["mchid"] = json!("1900000000"),
             _ => {}
         }
-        self.deliver(&url, "TRANSACTION.SUCCESS", "支付成功", "transaction", &resource, &opts).await
+        self.deliver(
+            &url,
+            "TRANSACTION.SUCCESS",
+            "支付成功",
+            "transaction",
+            &resource,
+            &opts,
+        )
+        .await
     }
 
     /// Completes a PROCESSING refund (SUCCESS) and notifies its notify URL.
@@ -563,14 +652,25 @@ impl FakeWechatPay {
         resource: &Value,
         opts: &NotifyOptions,
     ) -> Vec<Delivery> {
-        deliver(&self.state, url, event_type, summary, original_type, resource, opts).await
+        deliver(
+            &self.state,
+            url,
+            event_type,
+            summary,
+            original_type,
+            resource,
+            opts,
+        )
+        .await
     }
 }
 
 async fn complete_refund(state: &Arc<State>, out_refund_no: &str) -> Vec<Delivery> {
     {
         let mut refunds = state.refunds.lock();
-        let r = refunds.get_mut(out_refund_no).expect("fake: no such refund");
+        let r = refunds
+            .get_mut(out_refund_no)
+            .expect("fake: no such refund");
         if r.status != "PROCESSING" {
             return Vec::new();
         }
@@ -588,10 +688,17 @@ async fn complete_refund(state: &Arc<State>, out_refund_no: &str) -> Vec<Deliver
     notify_refund(state, out_refund_no, &NotifyOptions::default()).await
 }
 
-async fn notify_refund(state: &Arc<State>, out_refund_no: &str, opts: &NotifyOptions) -> Vec<Delivery> {
+async fn notify_refund(
+    state: &Arc<State>,
+    out_refund_no: &str,
+    opts: &NotifyOptions,
+) -> Vec<Delivery> {
     let (r, url) = {
         let refunds = state.refunds.lock();
-        let r = refunds.get(out_refund_no).expect("fake: no such refund").clone();
+        let r = refunds
+            .get(out_refund_no)
+            .expect("fake: no such refund")
+            .clone();
         let url = r.notify_url.clone();
         (r, url)
     };
@@ -617,8 +724,21 @@ async fn notify_refund(state: &Arc<State>, out_refund_no: &str, opts: &NotifyOpt
         Tamper::WrongMchid => resource["mchid"] = json!("1900000000"),
         _ => {}
     }
-    let summary = if r.status == "SUCCESS" { "退款成功" } else { "退款状态变更" };
-    deliver(state, &url, &format!("REFUND.{}", r.status), summary, "refund", &resource, opts).await
+    let summary = if r.status == "SUCCESS" {
+        "退款成功"
+    } else {
+        "退款状态变更"
+    };
+    deliver(
+        state,
+        &url,
+        &format!("REFUND.{}", r.status),
+        summary,
+        "refund",
+        &resource,
+        opts,
+    )
+    .await
 }
 
 async fn deliver(
@@ -631,15 +751,27 @@ async fn deliver(
     opts: &NotifyOptions,
 ) -> Vec<Delivery> {
     let url = match &state.behaviour.lock().notify_redirect {
-        Some(origin) => match url.find("://").and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j)) {
+        Some(origin) => match url
+            .find("://")
+            .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+        {
             Some(path_start) => format!("{origin}{}", &url[path_start..]),
             None => origin.clone(),
         },
         None => url.to_string(),
     };
-    let key = if opts.tamper == Tamper::WrongApiV3Key { rand_alnum(32) } else { state.apiv3_key.clone() };
+    let key = if opts.tamper == Tamper::WrongApiV3Key {
+        rand_alnum(32)
+    } else {
+        state.apiv3_key.clone()
+    };
     let nonce = rand_alnum(12);
-    let ciphertext = aead_encrypt(key.as_bytes(), &nonce, original_type, resource.to_string().as_bytes());
+    let ciphertext = aead_encrypt(
+        key.as_bytes(),
+        &nonce,
+        original_type,
+        resource.to_string().as_bytes(),
+    );
     let body = json!({
         "id": format!("EV-{}", mb_core::ids::random_hex(12)),
         "create_time": beijing_now(),
@@ -663,16 +795,26 @@ async fn deliver(
         let mut set = tokio::task::JoinSet::new();
         let barrier = Arc::new(tokio::sync::Barrier::new(opts.copies.max(1)));
         for _ in 0..opts.copies.max(1) {
-            let req = state.http.post(&url).headers(headers.clone()).body(sent_body.clone());
+            let req = state
+                .http
+                .post(&url)
+                .headers(headers.clone())
+                .body(sent_body.clone());
             let barrier = barrier.clone();
             set.spawn(async move {
                 barrier.wait().await;
                 match req.send().await {
                     Ok(resp) => {
                         let status = resp.status().as_u16();
-                        Delivery { status, body: resp.text().await.unwrap_or_default() }
+                        Delivery {
+                            status,
+                            body: resp.text().await.unwrap_or_default(),
+                        }
                     }
-                    Err(e) => Delivery { status: 0, body: e.to_string() },
+                    Err(e) => Delivery {
+                        status: 0,
+                        body: e.to_string(),
+                    },
                 }
             });
         }
@@ -690,7 +832,11 @@ async fn deliver(
     }
 }
 
-fn notification_headers(state: &State, body: &str, tamper: &Tamper) -> (reqwest::header::HeaderMap, String) {
+fn notification_headers(
+    state: &State,
+    body: &str,
+    tamper: &Tamper,
+) -> (reqwest::header::HeaderMap, String) {
     let mut ts = now_secs();
     if *tamper == Tamper::StaleTimestamp {
         ts -= 600;
@@ -713,11 +859,26 @@ fn notification_headers(state: &State, body: &str, tamper: &Tamper) -> (reqwest:
     let mut h = reqwest::header::HeaderMap::new();
     h.insert("content-type", HeaderValue::from_static("application/json"));
     if *tamper != Tamper::Unsigned {
-        h.insert("wechatpay-serial", HeaderValue::from_str(&serial).expect("serial"));
-        h.insert("wechatpay-signature", HeaderValue::from_str(&signature).expect("signature"));
-        h.insert("wechatpay-timestamp", HeaderValue::from_str(&ts.to_string()).expect("ts"));
-        h.insert("wechatpay-nonce", HeaderValue::from_str(&nonce).expect("nonce"));
-        h.insert("wechatpay-signature-type", HeaderValue::from_static("WECHATPAY2-SHA256-RSA2048"));
+        h.insert(
+            "wechatpay-serial",
+            HeaderValue::from_str(&serial).expect("serial"),
+        );
+        h.insert(
+            "wechatpay-signature",
+            HeaderValue::from_str(&signature).expect("signature"),
+        );
+        h.insert(
+            "wechatpay-timestamp",
+            HeaderValue::from_str(&ts.to_string()).expect("ts"),
+        );
+        h.insert(
+            "wechatpay-nonce",
+            HeaderValue::from_str(&nonce).expect("nonce"),
+        );
+        h.insert(
+            "wechatpay-signature-type",
+            HeaderValue::from_static("WECHATPAY2-SHA256-RSA2048"),
+        );
     }
     (h, sent)
 }
@@ -811,10 +972,23 @@ fn parse_authorization(h: &str) -> Option<HashMap<String, String>> {
     Some(out)
 }
 
-fn check_signature(state: &State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or("no Authorization header")?;
+fn check_signature(
+    state: &State,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Authorization header")?;
     let f = parse_authorization(auth).ok_or("Authorization is not WECHATPAY2-SHA256-RSA2048")?;
-    let get = |k: &str| f.get(k).cloned().ok_or_else(|| format!("Authorization lacks {k}"));
+    let get = |k: &str| {
+        f.get(k)
+            .cloned()
+            .ok_or_else(|| format!("Authorization lacks {k}"))
+    };
     if get("mchid")? != state.mchid {
         return Err("mchid does not match".into());
     }
@@ -827,15 +1001,30 @@ fn check_signature(state: &State, method: &Method, uri: &Uri, headers: &HeaderMa
     }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let body = std::str::from_utf8(body).map_err(|_| "body is not UTF-8")?;
-    let msg = format!("{}\n{}\n{}\n{}\n{}\n", method.as_str(), path, ts, get("nonce_str")?, body);
-    let sig = B64.decode(get("signature")?).map_err(|_| "signature is not base64")?;
+    let msg = format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        method.as_str(),
+        path,
+        ts,
+        get("nonce_str")?,
+        body
+    );
+    let sig = B64
+        .decode(get("signature")?)
+        .map_err(|_| "signature is not base64")?;
     let sig = Signature::try_from(sig.as_slice()).map_err(|_| "bad signature")?;
     VerifyingKey::<Sha256>::new(state.merchant_public.clone())
         .verify(msg.as_bytes(), &sig)
         .map_err(|_| "signature does not verify with the merchant public key".to_string())
 }
 
-async fn handle(state: Arc<State>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    state: Arc<State>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let behaviour = state.behaviour.lock().clone();
     if !behaviour.delay.is_zero() {
         tokio::time::sleep(behaviour.delay).await;
@@ -843,28 +1032,54 @@ async fn handle(state: Arc<State>, method: Method, uri: Uri, headers: HeaderMap,
     let sig = check_signature(&state, &method, &uri, &headers, &body);
     state.requests.lock().push(RecordedRequest {
         method: method.to_string(),
-        path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        path: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         signature_ok: sig.is_ok(),
     });
     let (status, answer) = if let Err(why) = sig {
-        error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &format!("签名错误: {why}"))
+        error(
+            StatusCode::UNAUTHORIZED,
+            "SIGN_ERROR",
+            &format!("签名错误: {why}"),
+        )
     } else if behaviour.fail_next > 0 {
         state.behaviour.lock().fail_next -= 1;
-        error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "系统错误")
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            "系统错误",
+        )
     } else {
         route(&state, &method, &uri, &body).await
     };
     signed_response(&state, &behaviour, status, answer)
 }
 
-fn signed_response(state: &State, behaviour: &Behaviour, status: StatusCode, answer: Value) -> Response {
-    let body = if status == StatusCode::NO_CONTENT { String::new() } else { answer.to_string() };
+fn signed_response(
+    state: &State,
+    behaviour: &Behaviour,
+    status: StatusCode,
+    answer: Value,
+) -> Response {
+    let body = if status == StatusCode::NO_CONTENT {
+        String::new()
+    } else {
+        answer.to_string()
+    };
     let mut resp = (status, body.clone()).into_response();
     let h = resp.headers_mut();
     if !body.is_empty() {
-        h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
     }
-    h.insert("request-id", HeaderValue::from_str(&mb_core::ids::random_hex(16)).expect("id"));
+    h.insert(
+        "request-id",
+        HeaderValue::from_str(&mb_core::ids::random_hex(16)).expect("id"),
+    );
     if behaviour.unsigned_answers && status.is_success() {
         return resp;
     }
@@ -872,14 +1087,30 @@ fn signed_response(state: &State, behaviour: &Behaviour, status: StatusCode, ans
     let nonce = rand_alnum(32);
     let (serial, key) = answer_signer(state);
     let msg = format!("{ts}\n{nonce}\n{body}\n");
-    let mut signature = if behaviour.forged_answers { sign_b64(&forger_key(), msg.as_bytes()) } else { sign_b64(&key, msg.as_bytes()) };
+    let mut signature = if behaviour.forged_answers {
+        sign_b64(&forger_key(), msg.as_bytes())
+    } else {
+        sign_b64(&key, msg.as_bytes())
+    };
     if behaviour.signtest_answers {
         signature = format!("WECHATPAY/SIGNTEST/{signature}");
     }
-    h.insert("wechatpay-serial", HeaderValue::from_str(&serial).expect("serial"));
-    h.insert("wechatpay-signature", HeaderValue::from_str(&signature).expect("sig"));
-    h.insert("wechatpay-timestamp", HeaderValue::from_str(&ts.to_string()).expect("ts"));
-    h.insert("wechatpay-nonce", HeaderValue::from_str(&nonce).expect("nonce"));
+    h.insert(
+        "wechatpay-serial",
+        HeaderValue::from_str(&serial).expect("serial"),
+    );
+    h.insert(
+        "wechatpay-signature",
+        HeaderValue::from_str(&signature).expect("sig"),
+    );
+    h.insert(
+        "wechatpay-timestamp",
+        HeaderValue::from_str(&ts.to_string()).expect("ts"),
+    );
+    h.insert(
+        "wechatpay-nonce",
+        HeaderValue::from_str(&nonce).expect("nonce"),
+    );
     resp
 }
 
@@ -889,13 +1120,22 @@ async fn route(state: &Arc<State>, method: &Method, uri: &Uri, body: &[u8]) -> (
         .query()
         .unwrap_or("")
         .split('&')
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let json_body = || -> Result<Value, (StatusCode, Value)> {
         serde_json::from_slice::<Value>(body)
             .ok()
             .filter(Value::is_object)
-            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "请求体不是合法的JSON对象"))
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "PARAM_ERROR",
+                    "请求体不是合法的JSON对象",
+                )
+            })
     };
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), seg.as_slice()) {
@@ -914,7 +1154,9 @@ async fn route(state: &Arc<State>, method: &Method, uri: &Uri, body: &[u8]) -> (
             }
         }
         ("POST", ["v3", "pay", "transactions", "out-trade-no", no, "close"]) => match json_body() {
-            Ok(b) if b["mchid"] != json!(state.mchid) => error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "mchid 参数错误"),
+            Ok(b) if b["mchid"] != json!(state.mchid) => {
+                error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "mchid 参数错误")
+            }
             Ok(_) => {
                 let mut orders = state.orders.lock();
                 match orders.get_mut(&decode(no)) {
@@ -934,10 +1176,12 @@ async fn route(state: &Arc<State>, method: &Method, uri: &Uri, body: &[u8]) -> (
             Ok(b) => refund(state, &b),
             Err(e) => e,
         },
-        ("GET", ["v3", "refund", "domestic", "refunds", no]) => match state.refunds.lock().get(&decode(no)) {
-            Some(r) => (StatusCode::OK, refund_json(r)),
-            None => error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在"),
-        },
+        ("GET", ["v3", "refund", "domestic", "refunds", no]) => {
+            match state.refunds.lock().get(&decode(no)) {
+                Some(r) => (StatusCode::OK, refund_json(r)),
+                None => error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在"),
+            }
+        }
         ("GET", ["v3", "certificates"]) => certificates(state),
         _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "接口不存在"),
     }
@@ -963,42 +1207,86 @@ fn decode(seg: &str) -> String {
 }
 
 fn valid_no(s: &str, min: usize, max: usize, extra: &[u8]) -> bool {
-    (min..=max).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
 }
 
 fn jsapi(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
     let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let (appid, mchid, description, out_trade_no, notify_url) =
-        (s("appid"), s("mchid"), s("description"), s("out_trade_no"), s("notify_url"));
-    let openid = b.pointer("/payer/openid").and_then(Value::as_str).unwrap_or("").to_string();
+    let (appid, mchid, description, out_trade_no, notify_url) = (
+        s("appid"),
+        s("mchid"),
+        s("description"),
+        s("out_trade_no"),
+        s("notify_url"),
+    );
+    let openid = b
+        .pointer("/payer/openid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let total = b.pointer("/amount/total").and_then(Value::as_i64);
-    if appid.is_empty() || mchid.is_empty() || description.is_empty() || out_trade_no.is_empty() || notify_url.is_empty() {
+    if appid.is_empty()
+        || mchid.is_empty()
+        || description.is_empty()
+        || out_trade_no.is_empty()
+        || notify_url.is_empty()
+    {
         return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "缺少必填参数");
     }
     if mchid != state.mchid || appid != state.appid {
-        return error(StatusCode::BAD_REQUEST, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "APPID_MCHID_NOT_MATCH",
+            "appid和mch_id不匹配",
+        );
     }
     if description.chars().count() > 127 {
         return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "description 超长");
     }
     if !valid_no(&out_trade_no, 6, 32, b"_-|*") {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "out_trade_no 格式错误");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "out_trade_no 格式错误",
+        );
     }
     if !(notify_url.starts_with("https://") || notify_url.starts_with("http://")) {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "notify_url 格式错误");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "notify_url 格式错误",
+        );
     }
     let Some(total) = total.filter(|t| *t > 0) else {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "amount.total 必须为正整数");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "amount.total 必须为正整数",
+        );
     };
-    if b.pointer("/amount/currency").and_then(Value::as_str).unwrap_or("CNY") != "CNY" {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "currency 只支持 CNY");
+    if b.pointer("/amount/currency")
+        .and_then(Value::as_str)
+        .unwrap_or("CNY")
+        != "CNY"
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "currency 只支持 CNY",
+        );
     }
     if openid.is_empty() {
         return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "payer.openid 必填");
     }
     if let Some(t) = b.get("time_expire").and_then(Value::as_str) {
         if chrono::DateTime::parse_from_rfc3339(t).is_err() {
-            return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "time_expire 格式错误");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "PARAM_ERROR",
+                "time_expire 格式错误",
+            );
         }
     }
     let attach = b.get("attach").and_then(Value::as_str).map(str::to_string);
@@ -1016,7 +1304,11 @@ fn jsapi(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
             _ => (StatusCode::OK, json!({"prepay_id": o.prepay_id})),
         };
     }
-    let prepay_id = format!("wx{}{}", chrono::Utc::now().format("%Y%m%d%H%M%S"), mb_core::ids::random_hex(10));
+    let prepay_id = format!(
+        "wx{}{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        mb_core::ids::random_hex(10)
+    );
     orders.insert(
         out_trade_no.clone(),
         Order {
@@ -1038,28 +1330,56 @@ fn jsapi(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
 }
 
 fn refund(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
-    let out_trade_no = b.get("out_trade_no").and_then(Value::as_str).unwrap_or("").to_string();
-    let out_refund_no = b.get("out_refund_no").and_then(Value::as_str).unwrap_or("").to_string();
+    let out_trade_no = b
+        .get("out_trade_no")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let out_refund_no = b
+        .get("out_refund_no")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let refund = b.pointer("/amount/refund").and_then(Value::as_i64);
     let total = b.pointer("/amount/total").and_then(Value::as_i64);
     if out_trade_no.is_empty() || !valid_no(&out_refund_no, 1, 64, b"_-|*@") {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "out_trade_no / out_refund_no 参数错误");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "out_trade_no / out_refund_no 参数错误",
+        );
     }
     let (Some(refund), Some(total)) = (refund.filter(|r| *r > 0), total) else {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "amount.refund / amount.total 必须为正整数");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "amount.refund / amount.total 必须为正整数",
+        );
     };
     if b.pointer("/amount/currency").and_then(Value::as_str) != Some("CNY") {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "amount.currency 必填 CNY");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "amount.currency 必填 CNY",
+        );
     }
     let order = match state.orders.lock().get(&out_trade_no) {
         Some(o) => o.clone(),
         None => return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在"),
     };
     if !(order.state == "SUCCESS" || order.state == "REFUND") {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "订单未支付，不能退款");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "订单未支付，不能退款",
+        );
     }
     if total != order.total {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "订单金额与原订单不一致");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "订单金额与原订单不一致",
+        );
     }
     let mut refunds = state.refunds.lock();
     if let Some(r) = refunds.get(&out_refund_no) {
@@ -1069,10 +1389,17 @@ fn refund(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
             error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "退款单号重复")
         };
     }
-    let already: i64 =
-        refunds.values().filter(|r| r.out_trade_no == out_trade_no && r.status != "CLOSED").map(|r| r.refund).sum();
+    let already: i64 = refunds
+        .values()
+        .filter(|r| r.out_trade_no == out_trade_no && r.status != "CLOSED")
+        .map(|r| r.refund)
+        .sum();
     if already + refund > order.total {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "申请退款金额超过订单可退金额");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "申请退款金额超过订单可退金额",
+        );
     }
     let rec = RefundRec {
         refund_id: format!("50{}", rand_digits(27)),
@@ -1082,7 +1409,10 @@ fn refund(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
         refund,
         total,
         status: "PROCESSING".into(),
-        notify_url: b.get("notify_url").and_then(Value::as_str).map(str::to_string),
+        notify_url: b
+            .get("notify_url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         reason: b.get("reason").and_then(Value::as_str).map(str::to_string),
         success_time: None,
         create_time: beijing_now(),
@@ -1102,7 +1432,11 @@ fn refund(state: &Arc<State>, b: &Value) -> (StatusCode, Value) {
 
 fn certificates(state: &Arc<State>) -> (StatusCode, Value) {
     if state.behaviour.lock().certificates_unavailable {
-        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "无可用的平台证书，请使用微信支付公钥");
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_EXISTS",
+            "无可用的平台证书，请使用微信支付公钥",
+        );
     }
     let data: Vec<Value> = state
         .platform

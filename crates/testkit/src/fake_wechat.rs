@@ -203,7 +203,9 @@ pub struct FakeWechat {
 
 impl std::fmt::Debug for FakeWechat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeWechat").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("FakeWechat")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -238,14 +240,24 @@ impl FakeWechat {
 
     /// Starts the fake on `127.0.0.1:0` with these options.
     pub async fn start_with(opts: FakeWechatOptions) -> FakeWechat {
-        match Self::start_on("127.0.0.1:0".parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))), opts).await {
+        match Self::start_on(
+            "127.0.0.1:0"
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            opts,
+        )
+        .await
+        {
             Ok(f) => f,
             Err(e) => panic!("fake WeChat could not bind a loopback port: {e}"),
         }
     }
 
     /// Starts the fake on `addr` (the `minibase dev fake-wechat` command).
-    pub async fn start_on(addr: SocketAddr, opts: FakeWechatOptions) -> std::io::Result<FakeWechat> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        opts: FakeWechatOptions,
+    ) -> std::io::Result<FakeWechat> {
         let inner = Arc::new(Inner {
             opts: Mutex::new(opts),
             codes: Mutex::default(),
@@ -272,7 +284,12 @@ impl FakeWechat {
                 })
                 .await;
         });
-        Ok(FakeWechat { addr, inner, shutdown: Some(tx), task: Some(task) })
+        Ok(FakeWechat {
+            addr,
+            inner,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// The base URL to put in `wechat.api_base`.
@@ -323,7 +340,11 @@ impl FakeWechat {
 
     /// The user's current session key.
     pub fn session_key(&self, openid: &str) -> Option<String> {
-        self.inner.users.lock().get(openid).map(|u| u.session_key.clone())
+        self.inner
+            .users
+            .lock()
+            .get(openid)
+            .map(|u| u.session_key.clone())
     }
 
     /// Changes how long login and phone codes live.
@@ -401,7 +422,12 @@ impl FakeWechat {
 
     /// `openid` accepts `count` more messages of `template_id` (one-time subscriptions).
     pub fn grant_subscription(&self, openid: &str, template_id: &str, count: u32) {
-        *self.inner.subscriptions.lock().entry((openid.to_string(), template_id.to_string())).or_default() += count;
+        *self
+            .inner
+            .subscriptions
+            .lock()
+            .entry((openid.to_string(), template_id.to_string()))
+            .or_default() += count;
     }
 
     /// Subscribe messages accepted so far (their request bodies).
@@ -458,7 +484,14 @@ impl Drop for FakeWechat {
 impl Inner {
     fn add_code(&self, code: &str, user: FakeUser) {
         self.users.lock().insert(user.openid.clone(), user.clone());
-        self.codes.lock().insert(code.to_string(), CodeEntry { user, issued: Instant::now(), used: false });
+        self.codes.lock().insert(
+            code.to_string(),
+            CodeEntry {
+                user,
+                issued: Instant::now(),
+                used: false,
+            },
+        );
     }
 
     fn user(&self, openid: &str, unionid: Option<String>) -> FakeUser {
@@ -488,7 +521,11 @@ impl Inner {
                 None
             }
             Fault::HttpStatus(s) => Some(
-                (StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY), "<html>upstream error</html>").into_response(),
+                (
+                    StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY),
+                    "<html>upstream error</html>",
+                )
+                    .into_response(),
             ),
             Fault::Garbage => Some((StatusCode::OK, "<html>not json</html>").into_response()),
         }
@@ -630,7 +667,14 @@ async fn jscode2session(State(st): St, Query(q): Query<Code2SessionQuery>) -> Re
                 };
                 drop(codes);
                 let u = st.user(&openid, None);
-                st.codes.lock().insert(code.clone(), CodeEntry { user: u.clone(), issued: Instant::now(), used: true });
+                st.codes.lock().insert(
+                    code.clone(),
+                    CodeEntry {
+                        user: u.clone(),
+                        issued: Instant::now(),
+                        used: true,
+                    },
+                );
                 u
             }
             None => return err(40029, errmsg(40029)),
@@ -666,7 +710,10 @@ async fn stable_token(State(st): St, body: axum::body::Bytes) -> Response {
     if s(&v, "secret") != Some(secret.as_str()) {
         return err(40125, errmsg(40125));
     }
-    let force = v.get("force_refresh").and_then(Value::as_bool).unwrap_or(false);
+    let force = v
+        .get("force_refresh")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let limit = *st.minute_limit.lock();
     let now = Instant::now();
     let mut t = st.tokens.lock();
@@ -687,7 +734,9 @@ async fn stable_token(State(st): St, body: axum::body::Bytes) -> Response {
         (e.revoked.is_none() && e.expires > now).then(|| (c.clone(), e.expires))
     });
     if force {
-        let recent = t.last_force.is_some_and(|l| now.duration_since(l) < Duration::from_secs(30));
+        let recent = t
+            .last_force
+            .is_some_and(|l| now.duration_since(l) < Duration::from_secs(30));
         if !recent {
             if t.force_today >= 20 {
                 return err(45009, errmsg(45009));
@@ -714,7 +763,13 @@ async fn stable_token(State(st): St, body: axum::body::Bytes) -> Response {
 fn issue(t: &mut Tokens, now: Instant, ttl: Duration) -> Response {
     let token = random_token("fake_at_", 32);
     t.valid.retain(|_, e| e.expires > now);
-    t.valid.insert(token.clone(), TokenEntry { expires: now + ttl, revoked: None });
+    t.valid.insert(
+        token.clone(),
+        TokenEntry {
+            expires: now + ttl,
+            revoked: None,
+        },
+    );
     t.current = Some(token.clone());
     token_answer(&token, ttl)
 }
@@ -729,7 +784,11 @@ struct TokenQuery {
     access_token: Option<String>,
 }
 
-async fn getuserphonenumber(State(st): St, Query(q): Query<TokenQuery>, body: axum::body::Bytes) -> Response {
+async fn getuserphonenumber(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     st.count(Endpoint::GetUserPhoneNumber);
     if let Some(r) = st.fault(Endpoint::GetUserPhoneNumber).await {
         return r;
@@ -741,17 +800,28 @@ async fn getuserphonenumber(State(st): St, Query(q): Query<TokenQuery>, body: ax
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(code) = s(&v, "code") else { return err(47001, errmsg(47001)) };
+    let Some(code) = s(&v, "code") else {
+        return err(47001, errmsg(47001));
+    };
     let ttl = st.opts.lock().code_ttl;
     let mut codes = st.phone_codes.lock();
-    let Some(e) = codes.get_mut(code) else { return err(40029, errmsg(40029)) };
+    let Some(e) = codes.get_mut(code) else {
+        return err(40029, errmsg(40029));
+    };
     if e.used || e.issued.elapsed() > ttl {
         return err(40029, errmsg(40029));
     }
     e.used = true;
-    let phone_number = if e.country_code == "86" { e.phone.clone() } else { format!("+{} {}", e.country_code, e.phone) };
+    let phone_number = if e.country_code == "86" {
+        e.phone.clone()
+    } else {
+        format!("+{} {}", e.country_code, e.phone)
+    };
     let appid = st.opts.lock().appid.clone();
-    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     ok(json!({
         "phone_info": {
             "phoneNumber": phone_number,
@@ -762,7 +832,11 @@ async fn getuserphonenumber(State(st): St, Query(q): Query<TokenQuery>, body: ax
     }))
 }
 
-async fn msg_sec_check(State(st): St, Query(q): Query<TokenQuery>, body: axum::body::Bytes) -> Response {
+async fn msg_sec_check(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     st.count(Endpoint::MsgSecCheck);
     if let Some(r) = st.fault(Endpoint::MsgSecCheck).await {
         return r;
@@ -783,9 +857,19 @@ async fn msg_sec_check(State(st): St, Query(q): Query<TokenQuery>, body: axum::b
     if !matches!(v.get("scene").and_then(Value::as_i64), Some(1..=4)) {
         return err(47001, errmsg(47001));
     }
-    let Some(content) = s(&v, "content") else { return err(47001, errmsg(47001)) };
-    let risky = st.risky_words.lock().iter().any(|w| content.contains(w.as_str()));
-    let (suggest, label) = if risky { ("risky", 20001) } else { ("pass", 100) };
+    let Some(content) = s(&v, "content") else {
+        return err(47001, errmsg(47001));
+    };
+    let risky = st
+        .risky_words
+        .lock()
+        .iter()
+        .any(|w| content.contains(w.as_str()));
+    let (suggest, label) = if risky {
+        ("risky", 20001)
+    } else {
+        ("pass", 100)
+    };
     ok(json!({
         "result": { "suggest": suggest, "label": label },
         "detail": [{ "strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90 }],
@@ -793,7 +877,11 @@ async fn msg_sec_check(State(st): St, Query(q): Query<TokenQuery>, body: axum::b
     }))
 }
 
-async fn media_check_async(State(st): St, Query(q): Query<TokenQuery>, body: axum::body::Bytes) -> Response {
+async fn media_check_async(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     st.count(Endpoint::MediaCheckAsync);
     if let Some(r) = st.fault(Endpoint::MediaCheckAsync).await {
         return r;
@@ -818,7 +906,11 @@ async fn media_check_async(State(st): St, Query(q): Query<TokenQuery>, body: axu
     ok(json!({ "trace_id": st.trace_id() }))
 }
 
-async fn subscribe_send(State(st): St, Query(q): Query<TokenQuery>, body: axum::body::Bytes) -> Response {
+async fn subscribe_send(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     st.count(Endpoint::SubscribeSend);
     if let Some(r) = st.fault(Endpoint::SubscribeSend).await {
         return r;
@@ -830,8 +922,12 @@ async fn subscribe_send(State(st): St, Query(q): Query<TokenQuery>, body: axum::
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(touser) = s(&v, "touser") else { return err(40003, errmsg(40003)) };
-    let Some(template) = s(&v, "template_id") else { return err(40037, errmsg(40037)) };
+    let Some(touser) = s(&v, "touser") else {
+        return err(40003, errmsg(40003));
+    };
+    let Some(template) = s(&v, "template_id") else {
+        return err(40037, errmsg(40037));
+    };
     if !v.get("data").is_some_and(Value::is_object) {
         return err(47003, "argument invalid! data.thing1.value invalid");
     }
@@ -848,7 +944,11 @@ async fn subscribe_send(State(st): St, Query(q): Query<TokenQuery>, body: axum::
     ok(json!({ "msgid": msgid }))
 }
 
-async fn getwxacodeunlimit(State(st): St, Query(q): Query<TokenQuery>, body: axum::body::Bytes) -> Response {
+async fn getwxacodeunlimit(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     st.count(Endpoint::GetWxacodeUnlimit);
     if let Some(r) = st.fault(Endpoint::GetWxacodeUnlimit).await {
         return r;
@@ -867,13 +967,21 @@ async fn getwxacodeunlimit(State(st): St, Query(q): Query<TokenQuery>, body: axu
     if s(&v, "page").is_some_and(|p| p.starts_with('/')) {
         return err(41030, errmsg(41030));
     }
-    let width = v.get("width").and_then(Value::as_u64).unwrap_or(430).clamp(280, 1280);
-    let hyaline = v.get("is_hyaline").and_then(Value::as_bool).unwrap_or(false);
+    let width = v
+        .get("width")
+        .and_then(Value::as_u64)
+        .unwrap_or(430)
+        .clamp(280, 1280);
+    let hyaline = v
+        .get("is_hyaline")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     // A small real PNG whose pattern depends on the scene; its side is width/10 px.
     let side = (width / 10) as u32;
     let png = png_pattern(scene, side, hyaline);
     let mut res = (StatusCode::OK, png).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     res
 }
 
@@ -954,7 +1062,12 @@ async fn script_invalidate(State(st): St) -> Response {
 async fn script_calls(State(st): St) -> Response {
     let m: serde_json::Map<String, Value> = Endpoint::ALL
         .iter()
-        .map(|e| (e.name().to_string(), json!(st.counters[e.index()].load(Ordering::SeqCst))))
+        .map(|e| {
+            (
+                e.name().to_string(),
+                json!(st.counters[e.index()].load(Ordering::SeqCst)),
+            )
+        })
         .collect();
     Json(Value::Object(m)).into_response()
 }
@@ -966,7 +1079,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

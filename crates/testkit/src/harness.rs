@@ -68,7 +68,8 @@ impl TestServerBuilder {
         let stats = Arc::new(edge::EdgeStats::default());
         let app = server::build(config.clone(), stats.clone()).await?;
         let edge = edge::Edge::bind(&config, stats).await?;
-        let (http_addr, https_addr, redirect_addr) = (edge.http_addr(), edge.https_addr(), edge.redirect_addr());
+        let (http_addr, https_addr, redirect_addr) =
+            (edge.http_addr(), edge.https_addr(), edge.redirect_addr());
         let (tx, rx) = oneshot::channel::<()>();
         let router = app.router;
         let task = tokio::spawn(async move {
@@ -107,8 +108,12 @@ impl TestServer {
         config.server.https_addr = "127.0.0.1:0".into();
         config.server.access_log = false;
         config.auth.dev_login = true;
-        config.auth.service_key = config::Secret::new(format!("svc-{}", mb_core::ids::random_hex(16)));
-        TestServerBuilder { config, data_dir: None }
+        config.auth.service_key =
+            config::Secret::new(format!("svc-{}", mb_core::ids::random_hex(16)));
+        TestServerBuilder {
+            config,
+            data_dir: None,
+        }
     }
 
     /// Starts a server with the test defaults.
@@ -185,7 +190,10 @@ impl TestServer {
 
     /// An access token for a user with this openid.
     pub async fn user_token(&self, openid: &str) -> String {
-        self.login(openid).await["access_token"].as_str().expect("access_token").to_string()
+        self.login(openid).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// Stops the server gracefully and waits for it.
@@ -215,7 +223,12 @@ impl TestServer {
         if !config.server.redirect_addr.is_empty() {
             config.server.redirect_addr = "127.0.0.1:0".into();
         }
-        let mut next = TestServerBuilder { config, data_dir: Some(self.data_dir.clone()) }.start().await;
+        let mut next = TestServerBuilder {
+            config,
+            data_dir: Some(self.data_dir.clone()),
+        }
+        .start()
+        .await;
         next._tempdir = tempdir;
         next
     }

@@ -13,12 +13,20 @@ const MAX_LIFETIME_SECS: u32 = 900;
 /// The nginx binary (`/usr/sbin` is not on every PATH).
 pub fn binary() -> PathBuf {
     let sbin = PathBuf::from("/usr/sbin/nginx");
-    if sbin.exists() { sbin } else { PathBuf::from("nginx") }
+    if sbin.exists() {
+        sbin
+    } else {
+        PathBuf::from("nginx")
+    }
 }
 
 /// Whether nginx is installed.
 pub fn installed() -> bool {
-    Command::new(binary()).arg("-v").stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(binary())
+        .arg("-v")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A running nginx.
@@ -50,7 +58,11 @@ impl Nginx {
             .arg(&conf_path)
             .output()
             .expect("nginx is installed (scripts/test-deps.sh)");
-        assert!(check.status.success(), "nginx refused the configuration: {}", String::from_utf8_lossy(&check.stderr));
+        assert!(
+            check.status.success(),
+            "nginx refused the configuration: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
         let child = Command::new("timeout")
             .args(["-k", "5", &MAX_LIFETIME_SECS.to_string()])
             .arg(binary())
@@ -63,11 +75,17 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx is installed (scripts/test-deps.sh)");
-        let nginx = Nginx { _proc: Proc::new(child), dir };
+        let nginx = Nginx {
+            _proc: Proc::new(child),
+            dir,
+        };
         for port in ports {
             let mut up = false;
             for _ in 0..200 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", *port)).await.is_ok() {
+                if tokio::net::TcpStream::connect(("127.0.0.1", *port))
+                    .await
+                    .is_ok()
+                {
                     up = true;
                     break;
                 }
@@ -90,6 +108,10 @@ impl Nginx {
 
     /// The master process id, for RSS measurements.
     pub fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.path().join("nginx.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.path().join("nginx.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 }

@@ -22,7 +22,11 @@ const MAX_LIFETIME_SECS: u32 = 900;
 /// Whether `pebble` and `pebble-challtestsrv` are installed.
 pub fn installed() -> bool {
     ["pebble", "pebble-challtestsrv"].iter().all(|b| {
-        Command::new("sh").args(["-c", &format!("command -v {b}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     })
 }
 
@@ -141,9 +145,13 @@ impl Pebble {
         // Pebble's own listener certificate, from a CA we hand to the ACME client.
         let ca_key = KeyPair::generate().expect("key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-        ca.distinguished_name.push(DnType::CommonName, "Pebble listener test CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "Pebble listener test CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca.self_signed(&ca_key).expect("ca");
         let issuer = Issuer::new(ca, ca_key);
         let leaf_key = KeyPair::generate().expect("key");
@@ -172,7 +180,8 @@ impl Pebble {
             pebble["certificateValidityPeriod"] = serde_json::json!(v.as_secs().max(1));
         }
         let config = dir.path().join("pebble.json");
-        std::fs::write(&config, serde_json::json!({ "pebble": pebble }).to_string()).expect("write");
+        std::fs::write(&config, serde_json::json!({ "pebble": pebble }).to_string())
+            .expect("write");
         let child = Command::new("timeout")
             .args(["-k", "5", &MAX_LIFETIME_SECS.to_string()])
             .arg("pebble")

@@ -14,7 +14,9 @@ impl Proc {
     }
 
     pub(crate) fn stop(&mut self) {
-        let Some(mut child) = self.0.take() else { return };
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
         let _ = Command::new("kill").arg(child.id().to_string()).status();
         for _ in 0..100 {
             if let Ok(Some(_)) = child.try_wait() {

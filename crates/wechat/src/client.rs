@@ -48,7 +48,9 @@ pub struct FetchedToken {
 
 impl std::fmt::Debug for FetchedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FetchedToken").field("expires_in", &self.expires_in).finish_non_exhaustive()
+        f.debug_struct("FetchedToken")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +133,11 @@ pub(crate) struct Call<'a> {
 impl WechatClient {
     /// A client for these settings.
     pub fn new(settings: ClientSettings) -> Result<Self, WechatError> {
-        let timeout = if settings.timeout.is_zero() { Duration::from_secs(5) } else { settings.timeout };
+        let timeout = if settings.timeout.is_zero() {
+            Duration::from_secs(5)
+        } else {
+            settings.timeout
+        };
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -139,7 +145,9 @@ impl WechatClient {
             .user_agent(concat!("minibase/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WechatError::Transport(e.without_url().to_string()))?;
-        Ok(WechatClient { inner: Arc::new(Inner { http, settings }) })
+        Ok(WechatClient {
+            inner: Arc::new(Inner { http, settings }),
+        })
     }
 
     /// A client from the `[wechat]` section.
@@ -185,11 +193,16 @@ impl WechatClient {
                 idempotent: false,
             })
             .await?;
-        let openid = str_field(&v, "openid").ok_or_else(|| WechatError::BadResponse("jscode2session: no openid".into()))?;
-        let session_key =
-            str_field(&v, "session_key").ok_or_else(|| WechatError::BadResponse("jscode2session: no session_key".into()))?;
+        let openid = str_field(&v, "openid")
+            .ok_or_else(|| WechatError::BadResponse("jscode2session: no openid".into()))?;
+        let session_key = str_field(&v, "session_key")
+            .ok_or_else(|| WechatError::BadResponse("jscode2session: no session_key".into()))?;
         let unionid = str_field(&v, "unionid").filter(|u| !u.is_empty());
-        Ok(Code2Session { openid, unionid, session_key })
+        Ok(Code2Session {
+            openid,
+            unionid,
+            session_key,
+        })
     }
 
     /// `POST cgi-bin/stable_token`: the stable access token (normal or force-refresh mode).
@@ -211,13 +224,16 @@ impl WechatClient {
                 idempotent: !force_refresh,
             })
             .await?;
-        let access_token =
-            str_field(&v, "access_token").ok_or_else(|| WechatError::BadResponse("stable_token: no access_token".into()))?;
+        let access_token = str_field(&v, "access_token")
+            .ok_or_else(|| WechatError::BadResponse("stable_token: no access_token".into()))?;
         let expires_in = v
             .get("expires_in")
             .and_then(Value::as_u64)
             .ok_or_else(|| WechatError::BadResponse("stable_token: no expires_in".into()))?;
-        Ok(FetchedToken { access_token, expires_in })
+        Ok(FetchedToken {
+            access_token,
+            expires_in,
+        })
     }
 
     /// Sends a call and parses a JSON answer, turning a non-zero errcode into an error.
@@ -234,7 +250,10 @@ impl WechatClient {
             attempt += 1;
             let result = self.send_once(&call).await;
             let retry = match &result {
-                Ok(raw) if raw.is_json() => matches!(parse_json(&raw.body), Err(WechatError::Api { errcode: -1, .. })),
+                Ok(raw) if raw.is_json() => matches!(
+                    parse_json(&raw.body),
+                    Err(WechatError::Api { errcode: -1, .. })
+                ),
                 Ok(_) => false,
                 Err(WechatError::Transport(_)) => true,
                 Err(WechatError::Timeout) => call.idempotent,
@@ -250,14 +269,24 @@ impl WechatClient {
 
     async fn send_once(&self, call: &Call<'_>) -> Result<RawReply, WechatError> {
         let url = format!("{}{}", self.inner.settings.api_base, call.path);
-        let mut req = if call.post { self.inner.http.post(&url) } else { self.inner.http.get(&url) };
+        let mut req = if call.post {
+            self.inner.http.post(&url)
+        } else {
+            self.inner.http.get(&url)
+        };
         if !call.query.is_empty() {
             req = req.query(&call.query);
         }
         if let Some(body) = &call.body {
             // WeChat wants UTF-8 JSON without escaping of non-ASCII characters.
-            let bytes = serde_json::to_vec(body).map_err(|e| WechatError::InvalidRequest(e.to_string()))?;
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8").body(bytes);
+            let bytes =
+                serde_json::to_vec(body).map_err(|e| WechatError::InvalidRequest(e.to_string()))?;
+            req = req
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                )
+                .body(bytes);
         }
         let res = req.send().await.map_err(map_reqwest)?;
         let status = res.status();
@@ -272,7 +301,10 @@ impl WechatClient {
             return Err(WechatError::Transport(format!("HTTP {}", status.as_u16())));
         }
         if !status.is_success() {
-            return Err(WechatError::BadResponse(format!("HTTP {}", status.as_u16())));
+            return Err(WechatError::BadResponse(format!(
+                "HTTP {}",
+                status.as_u16()
+            )));
         }
         Ok(RawReply { content_type, body })
     }
@@ -293,7 +325,8 @@ fn str_field(v: &Value, k: &str) -> Option<String> {
 
 /// Parses a JSON answer; a present, non-zero errcode is an error. An absent errcode is success.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, WechatError> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| WechatError::BadResponse("not JSON".into()))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| WechatError::BadResponse("not JSON".into()))?;
     if !v.is_object() {
         return Err(WechatError::BadResponse("not a JSON object".into()));
     }
@@ -307,7 +340,11 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, WechatError> {
             if errcode == 0 {
                 Ok(v)
             } else {
-                let errmsg = v.get("errmsg").and_then(Value::as_str).unwrap_or("").to_string();
+                let errmsg = v
+                    .get("errmsg")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 Err(WechatError::Api { errcode, errmsg })
             }
         }
@@ -324,22 +361,46 @@ mod tests {
         assert!(parse_json(br#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
         assert_eq!(
             parse_json(br#"{"errcode":40029,"errmsg":"invalid code"}"#),
-            Err(WechatError::Api { errcode: 40029, errmsg: "invalid code".into() })
+            Err(WechatError::Api {
+                errcode: 40029,
+                errmsg: "invalid code".into()
+            })
         );
         // errmsg is never matched: a success with a scary message is still a success
         assert!(parse_json(br#"{"errcode":0,"errmsg":"invalid"}"#).is_ok());
-        assert_eq!(parse_json(br#"{"errcode":"-1"}"#).unwrap_err().errcode(), Some(-1));
-        assert!(matches!(parse_json(b"<html>"), Err(WechatError::BadResponse(_))));
-        assert!(matches!(parse_json(b"[1]"), Err(WechatError::BadResponse(_))));
+        assert_eq!(
+            parse_json(br#"{"errcode":"-1"}"#).unwrap_err().errcode(),
+            Some(-1)
+        );
+        assert!(matches!(
+            parse_json(b"<html>"),
+            Err(WechatError::BadResponse(_))
+        ));
+        assert!(matches!(
+            parse_json(b"[1]"),
+            Err(WechatError::BadResponse(_))
+        ));
     }
 
     #[test]
     fn debug_hides_secrets() {
-        let s = Code2Session { openid: "o".into(), unionid: None, session_key: "SECRETKEY".into() };
+        let s = Code2Session {
+            openid: "o".into(),
+            unionid: None,
+            session_key: "SECRETKEY".into(),
+        };
         assert!(!format!("{s:?}").contains("SECRETKEY"));
-        let t = FetchedToken { access_token: "TOKENVALUE".into(), expires_in: 7200 };
+        let t = FetchedToken {
+            access_token: "TOKENVALUE".into(),
+            expires_in: 7200,
+        };
         assert!(!format!("{t:?}").contains("TOKENVALUE"));
-        let c = ClientSettings { api_base: "x".into(), appid: "wx".into(), secret: "APPSECRET".into(), timeout: Duration::from_secs(1) };
+        let c = ClientSettings {
+            api_base: "x".into(),
+            appid: "wx".into(),
+            secret: "APPSECRET".into(),
+            timeout: Duration::from_secs(1),
+        };
         assert!(!format!("{c:?}").contains("APPSECRET"));
     }
 }

@@ -31,7 +31,9 @@ pub enum DataError {
     #[error("encrypted_data must be base64 of whole 16-byte AES blocks")]
     BadCiphertext,
     /// The padding was wrong after decryption: a wrong or outdated session key, or tampered data.
-    #[error("could not decrypt: the data does not match the current session key (call wx.login again and retry)")]
+    #[error(
+        "could not decrypt: the data does not match the current session key (call wx.login again and retry)"
+    )]
     Decrypt,
     /// The plaintext is not a JSON object.
     #[error("decrypted data is not a JSON object")]
@@ -43,7 +45,11 @@ pub enum DataError {
 
 fn b64(s: &str) -> Option<Vec<u8>> {
     // Clients sometimes send base64 that went through a query string: '+' became ' '.
-    let cleaned: String = s.trim().chars().map(|c| if c == ' ' { '+' } else { c }).collect();
+    let cleaned: String = s
+        .trim()
+        .chars()
+        .map(|c| if c == ' ' { '+' } else { c })
+        .collect();
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
@@ -59,7 +65,11 @@ fn key16(s: &str, err: DataError) -> Result<[u8; 16], DataError> {
 
 /// Decrypts `encrypted_data` with `session_key` and `iv` (all base64), returning the plaintext
 /// bytes. No watermark check: see [`decrypt_user_data`].
-pub fn decrypt_raw(session_key: &str, encrypted_data: &str, iv: &str) -> Result<Vec<u8>, DataError> {
+pub fn decrypt_raw(
+    session_key: &str,
+    encrypted_data: &str,
+    iv: &str,
+) -> Result<Vec<u8>, DataError> {
     let key = key16(session_key, DataError::BadSessionKey)?;
     let iv = key16(iv, DataError::BadIv)?;
     if encrypted_data.len() > MAX_ENCRYPTED_LEN {
@@ -83,11 +93,15 @@ pub fn decrypt_user_data(
     appid: &str,
 ) -> Result<serde_json::Value, DataError> {
     let plain = decrypt_raw(session_key, encrypted_data, iv)?;
-    let value: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| DataError::NotJson)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&plain).map_err(|_| DataError::NotJson)?;
     if !value.is_object() {
         return Err(DataError::NotJson);
     }
-    let wm = value.get("watermark").and_then(|w| w.get("appid")).and_then(|a| a.as_str());
+    let wm = value
+        .get("watermark")
+        .and_then(|w| w.get("appid"))
+        .and_then(|a| a.as_str());
     match wm {
         Some(a) if !appid.is_empty() && a == appid => Ok(value),
         _ => Err(DataError::WatermarkMismatch),
@@ -96,7 +110,11 @@ pub fn decrypt_user_data(
 
 /// Encrypts `plaintext` the way WeChat does (for fakes and tests). `session_key` and `iv` are
 /// base64 of 16 bytes.
-pub fn encrypt_user_data(session_key: &str, iv: &str, plaintext: &[u8]) -> Result<String, DataError> {
+pub fn encrypt_user_data(
+    session_key: &str,
+    iv: &str,
+    plaintext: &[u8],
+) -> Result<String, DataError> {
     let key = key16(session_key, DataError::BadSessionKey)?;
     let iv = key16(iv, DataError::BadIv)?;
     let ct = Aes128CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext);
@@ -146,7 +164,10 @@ mod tests {
             decrypt_user_data(SESSION_KEY, ENCRYPTED, IV, "wx0000000000000000"),
             Err(DataError::WatermarkMismatch)
         );
-        assert_eq!(decrypt_user_data(SESSION_KEY, ENCRYPTED, IV, ""), Err(DataError::WatermarkMismatch));
+        assert_eq!(
+            decrypt_user_data(SESSION_KEY, ENCRYPTED, IV, ""),
+            Err(DataError::WatermarkMismatch)
+        );
     }
 
     #[test]
@@ -160,36 +181,76 @@ mod tests {
         // wrong key: padding fails (or, rarely, yields non-JSON)
         let wrong = "AAAAAAAAAAAAAAAAAAAAAA==";
         let e = decrypt_user_data(wrong, ENCRYPTED, IV, APPID).unwrap_err();
-        assert!(matches!(e, DataError::Decrypt | DataError::NotJson), "{e:?}");
-        assert_eq!(decrypt_raw("not base64!", ENCRYPTED, IV), Err(DataError::BadSessionKey));
-        assert_eq!(decrypt_raw("AAAA", ENCRYPTED, IV), Err(DataError::BadSessionKey));
-        assert_eq!(decrypt_raw(SESSION_KEY, ENCRYPTED, "%%%"), Err(DataError::BadIv));
-        assert_eq!(decrypt_raw(SESSION_KEY, ENCRYPTED, "AAAA"), Err(DataError::BadIv));
-        assert_eq!(decrypt_raw(SESSION_KEY, "", IV), Err(DataError::BadCiphertext));
-        assert_eq!(decrypt_raw(SESSION_KEY, "!!!!", IV), Err(DataError::BadCiphertext));
-        assert_eq!(decrypt_raw(SESSION_KEY, "AAAAAAAA", IV), Err(DataError::BadCiphertext));
-        assert_eq!(decrypt_raw(SESSION_KEY, &"A".repeat(MAX_ENCRYPTED_LEN + 4), IV), Err(DataError::BadCiphertext));
+        assert!(
+            matches!(e, DataError::Decrypt | DataError::NotJson),
+            "{e:?}"
+        );
+        assert_eq!(
+            decrypt_raw("not base64!", ENCRYPTED, IV),
+            Err(DataError::BadSessionKey)
+        );
+        assert_eq!(
+            decrypt_raw("AAAA", ENCRYPTED, IV),
+            Err(DataError::BadSessionKey)
+        );
+        assert_eq!(
+            decrypt_raw(SESSION_KEY, ENCRYPTED, "%%%"),
+            Err(DataError::BadIv)
+        );
+        assert_eq!(
+            decrypt_raw(SESSION_KEY, ENCRYPTED, "AAAA"),
+            Err(DataError::BadIv)
+        );
+        assert_eq!(
+            decrypt_raw(SESSION_KEY, "", IV),
+            Err(DataError::BadCiphertext)
+        );
+        assert_eq!(
+            decrypt_raw(SESSION_KEY, "!!!!", IV),
+            Err(DataError::BadCiphertext)
+        );
+        assert_eq!(
+            decrypt_raw(SESSION_KEY, "AAAAAAAA", IV),
+            Err(DataError::BadCiphertext)
+        );
+        assert_eq!(
+            decrypt_raw(SESSION_KEY, &"A".repeat(MAX_ENCRYPTED_LEN + 4), IV),
+            Err(DataError::BadCiphertext)
+        );
         // truncated ciphertext: last block gone → bad padding, not a panic
-        let cut = base64::engine::general_purpose::STANDARD
-            .encode(&b64(ENCRYPTED).unwrap()[..32]);
+        let cut = base64::engine::general_purpose::STANDARD.encode(&b64(ENCRYPTED).unwrap()[..32]);
         assert!(decrypt_user_data(SESSION_KEY, &cut, IV, APPID).is_err());
         // flipped iv changes the first block only → not JSON
-        let e = decrypt_user_data(SESSION_KEY, ENCRYPTED, "AAAAAAAAAAAAAAAAAAAAAA==", APPID).unwrap_err();
+        let e = decrypt_user_data(SESSION_KEY, ENCRYPTED, "AAAAAAAAAAAAAAAAAAAAAA==", APPID)
+            .unwrap_err();
         assert_eq!(e, DataError::NotJson);
         // a valid encryption of non-JSON
         let ct = encrypt_user_data(SESSION_KEY, IV, b"\xff\xfe not json").unwrap();
-        assert_eq!(decrypt_user_data(SESSION_KEY, &ct, IV, APPID), Err(DataError::NotJson));
+        assert_eq!(
+            decrypt_user_data(SESSION_KEY, &ct, IV, APPID),
+            Err(DataError::NotJson)
+        );
         // a JSON array is not user data
         let ct = encrypt_user_data(SESSION_KEY, IV, b"[1,2]").unwrap();
-        assert_eq!(decrypt_user_data(SESSION_KEY, &ct, IV, APPID), Err(DataError::NotJson));
+        assert_eq!(
+            decrypt_user_data(SESSION_KEY, &ct, IV, APPID),
+            Err(DataError::NotJson)
+        );
         // no watermark
         let ct = encrypt_user_data(SESSION_KEY, IV, br#"{"a":1}"#).unwrap();
-        assert_eq!(decrypt_user_data(SESSION_KEY, &ct, IV, APPID), Err(DataError::WatermarkMismatch));
+        assert_eq!(
+            decrypt_user_data(SESSION_KEY, &ct, IV, APPID),
+            Err(DataError::WatermarkMismatch)
+        );
     }
 
     #[test]
     fn messages_never_carry_the_key() {
-        for e in [DataError::BadSessionKey, DataError::Decrypt, DataError::BadIv] {
+        for e in [
+            DataError::BadSessionKey,
+            DataError::Decrypt,
+            DataError::BadIv,
+        ] {
             assert!(!e.to_string().contains(SESSION_KEY));
         }
     }
@@ -203,7 +264,11 @@ mod tests {
         assert_eq!(signature(raw, key), sig);
         assert!(verify_signature(raw, sig, key));
         assert!(verify_signature(raw, &sig.to_uppercase(), key));
-        assert!(!verify_signature(raw, "75e81ceda165f4ffa64f4068af58c64b8f54b88d", key));
+        assert!(!verify_signature(
+            raw,
+            "75e81ceda165f4ffa64f4068af58c64b8f54b88d",
+            key
+        ));
         assert!(!verify_signature(&format!("{raw} "), sig, key));
         assert!(!verify_signature(raw, "", key));
         assert!(!verify_signature(raw, sig, "other"));

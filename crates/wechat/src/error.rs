@@ -59,7 +59,10 @@ impl WechatError {
 
     /// 40001 / 42001: refresh the access token and retry once.
     pub fn is_token_rejected(&self) -> bool {
-        matches!(self.errcode(), Some(ERR_INVALID_TOKEN) | Some(ERR_EXPIRED_TOKEN))
+        matches!(
+            self.errcode(),
+            Some(ERR_INVALID_TOKEN) | Some(ERR_EXPIRED_TOKEN)
+        )
     }
 
     /// Worth retrying the same request: transport failures and errcode -1.
@@ -73,9 +76,18 @@ impl WechatError {
         match self {
             WechatError::Api { errcode, .. } => {
                 let (code, msg): (ErrorCode, &'static str) = match *errcode {
-                    ERR_INVALID_CODE => (ErrorCode::InvalidArgument, "invalid login code: call wx.login again"),
-                    ERR_CODE_USED => (ErrorCode::InvalidArgument, "login code already used: call wx.login again"),
-                    ERR_RATE_LIMITED => (ErrorCode::RateLimited, "WeChat rate limit reached, retry later"),
+                    ERR_INVALID_CODE => (
+                        ErrorCode::InvalidArgument,
+                        "invalid login code: call wx.login again",
+                    ),
+                    ERR_CODE_USED => (
+                        ErrorCode::InvalidArgument,
+                        "login code already used: call wx.login again",
+                    ),
+                    ERR_RATE_LIMITED => (
+                        ErrorCode::RateLimited,
+                        "WeChat rate limit reached, retry later",
+                    ),
                     ERR_BUSY => (ErrorCode::Unavailable, "WeChat is busy, retry later"),
                     _ => (ErrorCode::UpstreamError, "WeChat refused the login"),
                 };
@@ -96,11 +108,17 @@ impl WechatError {
                     45009 | ERR_RATE_LIMITED | 45047 | 45001 | 45002 => ErrorCode::RateLimited,
                     // bad code / openid / template / page / scene / data / argument
                     40003 | ERR_INVALID_CODE | ERR_CODE_USED | 40037 | 40097 | 40129 | 40169
-                    | 41030 | 44002 | 44004 | 47001 | 47003 | 61451 | 85096 => ErrorCode::InvalidArgument,
+                    | 41030 | 44002 | 44004 | 47001 | 47003 | 61451 | 85096 => {
+                        ErrorCode::InvalidArgument
+                    }
                     _ => ErrorCode::UpstreamError,
                 };
                 let shown: String = errmsg.chars().take(200).collect();
-                upstream(code, Some(*errcode), format!("WeChat errcode {errcode}: {shown}"))
+                upstream(
+                    code,
+                    Some(*errcode),
+                    format!("WeChat errcode {errcode}: {shown}"),
+                )
             }
             other => self.transport_error(other),
         }
@@ -108,14 +126,28 @@ impl WechatError {
 
     fn transport_error(&self, e: &WechatError) -> ApiError {
         match e {
-            WechatError::Timeout => upstream(ErrorCode::DeadlineExceeded, None, "WeChat API timed out".into()),
-            WechatError::Transport(_) => upstream(ErrorCode::Unavailable, None, "WeChat API unreachable, retry later".into()),
-            WechatError::BadResponse(_) => upstream(ErrorCode::UpstreamError, None, "unexpected answer from the WeChat API".into()),
-            WechatError::NotConfigured(key) => {
-                ApiError::unavailable(format!("WeChat is not configured on this server ({key} is empty)"))
-            }
+            WechatError::Timeout => upstream(
+                ErrorCode::DeadlineExceeded,
+                None,
+                "WeChat API timed out".into(),
+            ),
+            WechatError::Transport(_) => upstream(
+                ErrorCode::Unavailable,
+                None,
+                "WeChat API unreachable, retry later".into(),
+            ),
+            WechatError::BadResponse(_) => upstream(
+                ErrorCode::UpstreamError,
+                None,
+                "unexpected answer from the WeChat API".into(),
+            ),
+            WechatError::NotConfigured(key) => ApiError::unavailable(format!(
+                "WeChat is not configured on this server ({key} is empty)"
+            )),
             WechatError::InvalidRequest(msg) => ApiError::invalid(msg.clone()),
-            WechatError::Api { .. } => ApiError::internal("unreachable: api error in transport_error"),
+            WechatError::Api { .. } => {
+                ApiError::internal("unreachable: api error in transport_error")
+            }
         }
     }
 }
@@ -133,20 +165,37 @@ mod tests {
     use super::*;
 
     fn api(errcode: i64) -> WechatError {
-        WechatError::Api { errcode, errmsg: "x".into() }
+        WechatError::Api {
+            errcode,
+            errmsg: "x".into(),
+        }
     }
 
     #[test]
     fn login_mapping_is_exactly_api_md() {
-        for (errcode, status) in [(40029, 400), (40163, 400), (45011, 429), (-1, 503), (40226, 502), (40013, 502), (12345, 502)] {
+        for (errcode, status) in [
+            (40029, 400),
+            (40163, 400),
+            (45011, 429),
+            (-1, 503),
+            (40226, 502),
+            (40013, 502),
+            (12345, 502),
+        ] {
             let e = api(errcode).to_login_error();
             assert_eq!(e.code.status().as_u16(), status, "{errcode}");
             let up = e.upstream.unwrap();
             assert_eq!(up.service, "wechat");
             assert_eq!(up.errcode, Some(errcode));
         }
-        assert_eq!(WechatError::Timeout.to_login_error().code, ErrorCode::DeadlineExceeded);
-        assert_eq!(WechatError::Transport("x".into()).to_login_error().code, ErrorCode::Unavailable);
+        assert_eq!(
+            WechatError::Timeout.to_login_error().code,
+            ErrorCode::DeadlineExceeded
+        );
+        assert_eq!(
+            WechatError::Transport("x".into()).to_login_error().code,
+            ErrorCode::Unavailable
+        );
     }
 
     #[test]

@@ -34,14 +34,23 @@ impl DocdbKv {
 #[async_trait]
 impl KvStore for DocdbKv {
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, String> {
-        let doc = self.db.get(&Caller::System, KV_COLLECTION, key).await.map_err(|e| e.to_string())?;
+        let doc = self
+            .db
+            .get(&Caller::System, KV_COLLECTION, key)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(doc.map(|d| KvEntry {
             value: d.get("value").cloned().unwrap_or(Value::Null),
             rev: d.get("rev").and_then(Value::as_u64).unwrap_or(0),
         }))
     }
 
-    async fn put_if(&self, key: &str, expected_rev: Option<u64>, value: Value) -> Result<bool, String> {
+    async fn put_if(
+        &self,
+        key: &str,
+        expected_rev: Option<u64>,
+        value: Value,
+    ) -> Result<bool, String> {
         match expected_rev {
             None => {
                 let doc = json!({ "_id": key, "value": value, "rev": 1 });
@@ -54,7 +63,12 @@ impl KvStore for DocdbKv {
             Some(rev) => {
                 let update = json!({ "value": { "$set": value }, "rev": rev + 1 });
                 self.db
-                    .update_where(&Caller::System, KV_COLLECTION, &json!({ "_id": key, "rev": rev }), &update)
+                    .update_where(
+                        &Caller::System,
+                        KV_COLLECTION,
+                        &json!({ "_id": key, "rev": rev }),
+                        &update,
+                    )
                     .await
                     .map(|n| n == 1)
                     .map_err(|e| e.to_string())
@@ -75,12 +89,30 @@ mod tests {
         let kv = DocdbKv::new(db.clone());
         assert_eq!(kv.get("k").await.unwrap(), None);
         assert!(kv.put_if("k", None, json!({"a": 1})).await.unwrap());
-        assert!(!kv.put_if("k", None, json!({"a": 2})).await.unwrap(), "create conflicts");
-        assert_eq!(kv.get("k").await.unwrap(), Some(KvEntry { value: json!({"a": 1}), rev: 1 }));
-        assert!(!kv.put_if("k", Some(5), json!({"a": 3})).await.unwrap(), "stale revision");
+        assert!(
+            !kv.put_if("k", None, json!({"a": 2})).await.unwrap(),
+            "create conflicts"
+        );
+        assert_eq!(
+            kv.get("k").await.unwrap(),
+            Some(KvEntry {
+                value: json!({"a": 1}),
+                rev: 1
+            })
+        );
+        assert!(
+            !kv.put_if("k", Some(5), json!({"a": 3})).await.unwrap(),
+            "stale revision"
+        );
         // $set replaces the value wholesale (no merge of nested objects)
         assert!(kv.put_if("k", Some(1), json!({"b": 2})).await.unwrap());
-        assert_eq!(kv.get("k").await.unwrap(), Some(KvEntry { value: json!({"b": 2}), rev: 2 }));
+        assert_eq!(
+            kv.get("k").await.unwrap(),
+            Some(KvEntry {
+                value: json!({"b": 2}),
+                rev: 2
+            })
+        );
         // internal: not even service callers see it
         assert!(db.get(&Caller::Service, KV_COLLECTION, "k").await.is_err());
     }

@@ -156,7 +156,10 @@ mod tests {
 
     #[test]
     fn a_bad_encoding_aes_key_is_refused_with_its_name() {
-        let mut cfg = config::WechatConfig { appid: "wx1".into(), ..Default::default() };
+        let mut cfg = config::WechatConfig {
+            appid: "wx1".into(),
+            ..Default::default()
+        };
         cfg.push_token = config::Secret::new("t");
         cfg.push_aes_key = config::Secret::new("*".repeat(43));
         let e = Wechat::new(&cfg, Arc::new(MemoryKv::default())).unwrap_err();

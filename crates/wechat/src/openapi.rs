@@ -109,7 +109,11 @@ pub struct SubscribeMessage {
     /// `{"thing1": {"value": "…"}, …}`.
     pub data: Map<String, Value>,
     /// `developer`, `trial` or `formal` (default).
-    #[serde(default, alias = "miniprogramState", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "miniprogramState",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub miniprogram_state: Option<String>,
     /// `zh_CN` (default), `en_US`, `zh_HK`, `zh_TW`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,8 +202,13 @@ pub enum OpenApiReply {
 }
 
 /// The API names `call_by_name` knows, as written in URLs.
-pub const API_NAMES: &[&str] =
-    &["msgSecCheck", "mediaCheckAsync", "subscribeMessage.send", "wxacode.getUnlimited", "phonenumber.getPhoneNumber"];
+pub const API_NAMES: &[&str] = &[
+    "msgSecCheck",
+    "mediaCheckAsync",
+    "subscribeMessage.send",
+    "wxacode.getUnlimited",
+    "phonenumber.getPhoneNumber",
+];
 
 /// The open-API clients. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -211,7 +220,10 @@ pub struct OpenApi {
 impl OpenApi {
     /// Open APIs calling through `tokens` (which owns the client).
     pub fn new(tokens: Arc<AccessTokenManager>) -> Self {
-        OpenApi { client: tokens.client().clone(), tokens }
+        OpenApi {
+            client: tokens.client().clone(),
+            tokens,
+        }
     }
 
     /// The token manager.
@@ -219,7 +231,12 @@ impl OpenApi {
         &self.tokens
     }
 
-    async fn post_json(&self, path: &str, body: &Value, idempotent: bool) -> Result<Value, WechatError> {
+    async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<Value, WechatError> {
         self.tokens
             .call(|token| {
                 self.client.call_json(Call {
@@ -236,29 +253,48 @@ impl OpenApi {
     /// `POST wxa/msg_sec_check` (v2).
     pub async fn msg_sec_check(&self, req: &MsgSecCheck) -> Result<MsgSecCheckResult, WechatError> {
         if req.content.is_empty() {
-            return Err(WechatError::InvalidRequest("content must not be empty".into()));
+            return Err(WechatError::InvalidRequest(
+                "content must not be empty".into(),
+            ));
         }
-        let v = self.post_json("/wxa/msg_sec_check", &to_value(req)?, true).await?;
+        let v = self
+            .post_json("/wxa/msg_sec_check", &to_value(req)?, true)
+            .await?;
         from_value(v)
     }
 
     /// `POST wxa/media_check_async` (v2).
-    pub async fn media_check_async(&self, req: &MediaCheckAsync) -> Result<MediaCheckAsyncResult, WechatError> {
-        let v = self.post_json("/wxa/media_check_async", &to_value(req)?, false).await?;
+    pub async fn media_check_async(
+        &self,
+        req: &MediaCheckAsync,
+    ) -> Result<MediaCheckAsyncResult, WechatError> {
+        let v = self
+            .post_json("/wxa/media_check_async", &to_value(req)?, false)
+            .await?;
         from_value(v)
     }
 
     /// `POST cgi-bin/message/subscribe/send`. 43101: the user has not subscribed (or used up
     /// their one-time subscription).
-    pub async fn send_subscribe_message(&self, req: &SubscribeMessage) -> Result<SubscribeSendResult, WechatError> {
-        let v = self.post_json("/cgi-bin/message/subscribe/send", &to_value(req)?, false).await?;
+    pub async fn send_subscribe_message(
+        &self,
+        req: &SubscribeMessage,
+    ) -> Result<SubscribeSendResult, WechatError> {
+        let v = self
+            .post_json("/cgi-bin/message/subscribe/send", &to_value(req)?, false)
+            .await?;
         from_value(v)
     }
 
     /// `POST wxa/getwxacodeunlimit`: the image, or WeChat's error.
-    pub async fn get_unlimited_wxacode(&self, req: &WxacodeUnlimited) -> Result<Image, WechatError> {
+    pub async fn get_unlimited_wxacode(
+        &self,
+        req: &WxacodeUnlimited,
+    ) -> Result<Image, WechatError> {
         if req.scene.is_empty() || req.scene.chars().count() > 32 {
-            return Err(WechatError::InvalidRequest("scene must be 1 to 32 characters".into()));
+            return Err(WechatError::InvalidRequest(
+                "scene must be 1 to 32 characters".into(),
+            ));
         }
         let body = to_value(req)?;
         let raw: RawReply = self
@@ -277,13 +313,22 @@ impl OpenApi {
                 if raw.is_json() {
                     // an errcode answer (a JSON success is not an image: unexpected)
                     parse_json(&raw.body)?;
-                    return Err(WechatError::BadResponse("wxacode answered JSON without an image".into()));
+                    return Err(WechatError::BadResponse(
+                        "wxacode answered JSON without an image".into(),
+                    ));
                 }
                 Ok(raw)
             })
             .await?;
-        let content_type = if raw.content_type.is_empty() { "image/jpeg".to_string() } else { raw.content_type };
-        Ok(Image { content_type, bytes: raw.body })
+        let content_type = if raw.content_type.is_empty() {
+            "image/jpeg".to_string()
+        } else {
+            raw.content_type
+        };
+        Ok(Image {
+            content_type,
+            bytes: raw.body,
+        })
     }
 
     /// `POST wxa/business/getuserphonenumber`: the phone number behind a getPhoneNumber code.
@@ -291,14 +336,23 @@ impl OpenApi {
         if req.code.is_empty() {
             return Err(WechatError::InvalidRequest("code must not be empty".into()));
         }
-        let v = self.post_json("/wxa/business/getuserphonenumber", &to_value(req)?, false).await?;
-        let info = v.get("phone_info").cloned().ok_or_else(|| WechatError::BadResponse("no phone_info".into()))?;
+        let v = self
+            .post_json("/wxa/business/getuserphonenumber", &to_value(req)?, false)
+            .await?;
+        let info = v
+            .get("phone_info")
+            .cloned()
+            .ok_or_else(|| WechatError::BadResponse("no phone_info".into()))?;
         from_value(info)
     }
 
     /// Calls an open API by its name (see [`API_NAMES`]; CloudBase's `security.` prefixed names
     /// are accepted too) with a JSON request. `None` for an unknown name.
-    pub async fn call_by_name(&self, api: &str, body: Value) -> Option<Result<OpenApiReply, WechatError>> {
+    pub async fn call_by_name(
+        &self,
+        api: &str,
+        body: Value,
+    ) -> Option<Result<OpenApiReply, WechatError>> {
         let api = api.strip_prefix("security.").unwrap_or(api);
         Some(match api {
             "msgSecCheck" => match parse::<MsgSecCheck>(body) {
@@ -314,7 +368,10 @@ impl OpenApi {
                 Err(e) => Err(e),
             },
             "wxacode.getUnlimited" => match parse::<WxacodeUnlimited>(body) {
-                Ok(r) => self.get_unlimited_wxacode(&r).await.map(OpenApiReply::Image),
+                Ok(r) => self
+                    .get_unlimited_wxacode(&r)
+                    .await
+                    .map(OpenApiReply::Image),
                 Err(e) => Err(e),
             },
             "phonenumber.getPhoneNumber" => match parse::<GetPhoneNumber>(body) {
@@ -331,7 +388,8 @@ impl OpenApi {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, WechatError> {
-    serde_json::from_value(body).map_err(|e| WechatError::InvalidRequest(format!("invalid request body: {e}")))
+    serde_json::from_value(body)
+        .map_err(|e| WechatError::InvalidRequest(format!("invalid request body: {e}")))
 }
 
 fn json_reply<T: Serialize>(v: T) -> Result<OpenApiReply, WechatError> {
@@ -361,9 +419,12 @@ mod tests {
         assert_eq!(out["template_id"], "T");
         assert_eq!(out["miniprogram_state"], "developer");
         assert!(out.get("page").is_none());
-        let w: WxacodeUnlimited = serde_json::from_value(serde_json::json!({"scene": "a=1", "isHyaline": true})).unwrap();
+        let w: WxacodeUnlimited =
+            serde_json::from_value(serde_json::json!({"scene": "a=1", "isHyaline": true})).unwrap();
         assert_eq!(w.is_hyaline, Some(true));
-        let c: MsgSecCheck = serde_json::from_value(serde_json::json!({"content": "hi", "scene": 2, "openid": "o"})).unwrap();
+        let c: MsgSecCheck =
+            serde_json::from_value(serde_json::json!({"content": "hi", "scene": 2, "openid": "o"}))
+                .unwrap();
         assert_eq!(c.version, 2);
     }
 
@@ -371,7 +432,10 @@ mod tests {
     fn bad_requests_are_clear() {
         let e = parse::<MsgSecCheck>(serde_json::json!({"content": 1})).unwrap_err();
         assert!(matches!(e, WechatError::InvalidRequest(_)));
-        let e = parse::<SubscribeMessage>(serde_json::json!({"touser": "o", "template_id": "t", "data": {}, "bogus": 1})).unwrap_err();
+        let e = parse::<SubscribeMessage>(
+            serde_json::json!({"touser": "o", "template_id": "t", "data": {}, "bogus": 1}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
     }
 }

@@ -127,7 +127,12 @@ impl PushMessage {
 impl PushMessage {
     /// The document stored in `_wechat_push` for this message (its `_id` is [`Self::replay_key`]).
     pub fn to_record(&self, openid: Option<&str>, received_at_ms: i64) -> Value {
-        let field = |k: &str| self.message.get(k).and_then(Value::as_str).map(str::to_string);
+        let field = |k: &str| {
+            self.message
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         serde_json::json!({
             "_id": self.replay_key(),
             "received_at": { "$date": received_at_ms },
@@ -186,7 +191,9 @@ pub fn decode_aes_key(encoding_aes_key: &str) -> Option<[u8; 32]> {
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
     );
-    let bytes = engine.decode(format!("{encoding_aes_key}=").as_bytes()).ok()?;
+    let bytes = engine
+        .decode(format!("{encoding_aes_key}=").as_bytes())
+        .ok()?;
     <[u8; 32]>::try_from(bytes.as_slice()).ok()
 }
 
@@ -212,8 +219,17 @@ impl PushCrypto {
     /// `token` is the console's Token; `encoding_aes_key` the 43-character EncodingAESKey
     /// (empty = plain mode only); `appid` ours. `None` when the key is malformed.
     pub fn new(token: &str, encoding_aes_key: &str, appid: &str) -> Option<Self> {
-        let key = if encoding_aes_key.is_empty() { None } else { Some(decode_aes_key(encoding_aes_key)?) };
-        Some(PushCrypto { token: token.to_string(), key, appid: appid.to_string(), window_secs: DEFAULT_WINDOW_SECS })
+        let key = if encoding_aes_key.is_empty() {
+            None
+        } else {
+            Some(decode_aes_key(encoding_aes_key)?)
+        };
+        Some(PushCrypto {
+            token: token.to_string(),
+            key,
+            appid: appid.to_string(),
+            window_secs: DEFAULT_WINDOW_SECS,
+        })
     }
 
     /// Changes the accepted clock difference (seconds).
@@ -242,7 +258,10 @@ impl PushCrypto {
     /// accepted too and answered decrypted. No timestamp window here: the console's check is
     /// a one-off and replaying it reveals nothing.
     pub fn verify_url(&self, q: &PushQuery) -> Result<String, PushError> {
-        let ts = q.timestamp.as_deref().ok_or(PushError::Missing("timestamp"))?;
+        let ts = q
+            .timestamp
+            .as_deref()
+            .ok_or(PushError::Missing("timestamp"))?;
         let nonce = q.nonce.as_deref().ok_or(PushError::Missing("nonce"))?;
         let echostr = q.echostr.as_deref().ok_or(PushError::Missing("echostr"))?;
         if let Some(msg_sig) = q.msg_signature.as_deref() {
@@ -254,7 +273,10 @@ impl PushCrypto {
             }
             return self.decrypt(echostr);
         }
-        let sig = q.signature.as_deref().ok_or(PushError::Missing("signature"))?;
+        let sig = q
+            .signature
+            .as_deref()
+            .ok_or(PushError::Missing("signature"))?;
         if !eq_ct(sig, &self.signature(ts, nonce)) {
             return Err(PushError::BadSignature);
         }
@@ -264,8 +286,16 @@ impl PushCrypto {
     /// Verifies and opens a pushed message (POST): timestamp window, signature (3-field in plain
     /// mode, `msg_signature` in safe mode), decryption and appid check. `now_secs` is the
     /// current Unix time. Replays are the caller's to check, with [`PushMessage::replay_key`].
-    pub fn open(&self, q: &PushQuery, body: &[u8], now_secs: i64) -> Result<PushMessage, PushError> {
-        let ts_s = q.timestamp.as_deref().ok_or(PushError::Missing("timestamp"))?;
+    pub fn open(
+        &self,
+        q: &PushQuery,
+        body: &[u8],
+        now_secs: i64,
+    ) -> Result<PushMessage, PushError> {
+        let ts_s = q
+            .timestamp
+            .as_deref()
+            .ok_or(PushError::Missing("timestamp"))?;
         let nonce = q.nonce.as_deref().ok_or(PushError::Missing("nonce"))?;
         if nonce.is_empty() || nonce.len() > 128 {
             return Err(PushError::Missing("nonce"));
@@ -275,23 +305,43 @@ impl PushCrypto {
             return Err(PushError::StaleTimestamp);
         }
         let text = std::str::from_utf8(body).map_err(|_| PushError::BadBody)?;
-        let safe = q.encrypt_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("aes"));
+        let safe = q
+            .encrypt_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("aes"));
         if safe {
             if self.key.is_none() {
                 return Err(PushError::NotConfigured);
             }
-            let msg_sig = q.msg_signature.as_deref().ok_or(PushError::Missing("msg_signature"))?;
+            let msg_sig = q
+                .msg_signature
+                .as_deref()
+                .ok_or(PushError::Missing("msg_signature"))?;
             let (_, outer) = parse_body(text)?;
-            let encrypt = outer.get("Encrypt").and_then(Value::as_str).ok_or(PushError::Missing("Encrypt"))?;
+            let encrypt = outer
+                .get("Encrypt")
+                .and_then(Value::as_str)
+                .ok_or(PushError::Missing("Encrypt"))?;
             let expected = self.msg_signature(ts_s, nonce, encrypt);
             if !eq_ct(msg_sig, &expected) {
                 return Err(PushError::BadSignature);
             }
             let inner = self.decrypt(encrypt)?;
             let (format, message) = parse_body(&inner)?;
-            Ok(PushMessage { format, encrypted: true, message, raw: inner, signature: expected, timestamp: ts, nonce: nonce.to_string() })
+            Ok(PushMessage {
+                format,
+                encrypted: true,
+                message,
+                raw: inner,
+                signature: expected,
+                timestamp: ts,
+                nonce: nonce.to_string(),
+            })
         } else {
-            let sig = q.signature.as_deref().ok_or(PushError::Missing("signature"))?;
+            let sig = q
+                .signature
+                .as_deref()
+                .ok_or(PushError::Missing("signature"))?;
             let expected = self.signature(ts_s, nonce);
             if !eq_ct(sig, &expected) {
                 return Err(PushError::BadSignature);
@@ -300,7 +350,15 @@ impl PushCrypto {
             // Signature covers only timestamp+nonce in plain mode: the replay key includes
             // a digest of the body so two different messages never collide.
             let signature = sign(&[&expected, &sha1_hex(&[text])]);
-            Ok(PushMessage { format, encrypted: false, message, raw: text.to_string(), signature, timestamp: ts, nonce: nonce.to_string() })
+            Ok(PushMessage {
+                format,
+                encrypted: false,
+                message,
+                raw: text.to_string(),
+                signature,
+                timestamp: ts,
+                nonce: nonce.to_string(),
+            })
         }
     }
 
@@ -320,7 +378,11 @@ impl PushCrypto {
             .map_err(|_| PushError::Decrypt)?;
         // PKCS#7 with 32-byte blocks: 1..=32 bytes of value n.
         let n = *buf.last().ok_or(PushError::Decrypt)? as usize;
-        if n == 0 || n > 32 || n > buf.len() || !buf[buf.len() - n..].iter().all(|&b| b as usize == n) {
+        if n == 0
+            || n > 32
+            || n > buf.len()
+            || !buf[buf.len() - n..].iter().all(|&b| b as usize == n)
+        {
             return Err(PushError::Decrypt);
         }
         buf.truncate(buf.len() - n);
@@ -351,7 +413,8 @@ impl PushCrypto {
         plain.extend(std::iter::repeat_n(pad as u8, pad));
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&key[..16]);
-        let ct = Aes256CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(&plain);
+        let ct =
+            Aes256CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(&plain);
         Ok(base64::engine::general_purpose::STANDARD.encode(ct))
     }
 
@@ -380,7 +443,11 @@ struct ReplayInner {
 impl ReplayCache {
     /// Keeps keys `ttl_secs` (use twice the timestamp window), at most `max` of them.
     pub fn new(ttl_secs: i64, max: usize) -> Self {
-        ReplayCache { inner: Mutex::new(ReplayInner::default()), ttl_secs, max: max.max(1) }
+        ReplayCache {
+            inner: Mutex::new(ReplayInner::default()),
+            ttl_secs,
+            max: max.max(1),
+        }
     }
 
     /// Records `key`; `false` when it was already there (a replay).
@@ -441,13 +508,17 @@ pub fn xml_to_json(text: &str) -> Result<Value, PushError> {
                 if root.is_some() || stack.len() >= MAX_XML_DEPTH {
                     return Err(PushError::BadBody);
                 }
-                let name = String::from_utf8(e.name().as_ref().to_vec()).map_err(|_| PushError::BadBody)?;
+                let name = String::from_utf8(e.name().as_ref().to_vec())
+                    .map_err(|_| PushError::BadBody)?;
                 stack.push((name, Map::new(), String::new()));
             }
             Event::Empty(e) => {
-                let name = String::from_utf8(e.name().as_ref().to_vec()).map_err(|_| PushError::BadBody)?;
+                let name = String::from_utf8(e.name().as_ref().to_vec())
+                    .map_err(|_| PushError::BadBody)?;
                 match stack.last_mut() {
-                    Some((_, children, _)) => add_child(children, name, Value::String(String::new())),
+                    Some((_, children, _)) => {
+                        add_child(children, name, Value::String(String::new()))
+                    }
                     None => return Err(PushError::BadBody),
                 }
             }
@@ -487,7 +558,11 @@ pub fn xml_to_json(text: &str) -> Result<Value, PushError> {
             }
             Event::End(_) => {
                 let (name, children, text) = stack.pop().ok_or(PushError::BadBody)?;
-                let value = if children.is_empty() { Value::String(text) } else { Value::Object(children) };
+                let value = if children.is_empty() {
+                    Value::String(text)
+                } else {
+                    Value::Object(children)
+                };
                 match stack.last_mut() {
                     Some((_, parent, _)) => add_child(parent, name, value),
                     None => {
@@ -523,7 +598,12 @@ fn add_child(map: &mut Map<String, Value>, name: String, value: Value) {
 }
 
 /// Builds the XML reply envelope for safe mode (`Encrypt`, `MsgSignature`, `TimeStamp`, `Nonce`).
-pub fn encrypted_reply_xml(encrypt: &str, msg_signature: &str, timestamp: &str, nonce: &str) -> String {
+pub fn encrypted_reply_xml(
+    encrypt: &str,
+    msg_signature: &str,
+    timestamp: &str,
+    nonce: &str,
+) -> String {
     format!(
         "<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt><MsgSignature><![CDATA[{msg_signature}]]></MsgSignature><TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
     )
@@ -547,8 +627,14 @@ mod tests {
     #[test]
     fn official_signatures() {
         let c = doc_crypto();
-        assert_eq!(c.signature(TS, NONCE), "cc0c594499c1634947d5b502f158ee518947db27");
-        assert_eq!(c.msg_signature(TS, NONCE, ENCRYPT), "6c12a4205838198b8fa631b3220723bb07f1015c");
+        assert_eq!(
+            c.signature(TS, NONCE),
+            "cc0c594499c1634947d5b502f158ee518947db27"
+        );
+        assert_eq!(
+            c.msg_signature(TS, NONCE, ENCRYPT),
+            "6c12a4205838198b8fa631b3220723bb07f1015c"
+        );
     }
 
     #[test]
@@ -561,7 +647,9 @@ mod tests {
         assert_eq!(v["debug_str"], "hello world");
         // the random prefix is the documented one
         let key = decode_aes_key(&"A".repeat(43)).unwrap();
-        let ct = base64::engine::general_purpose::STANDARD.decode(ENCRYPT).unwrap();
+        let ct = base64::engine::general_purpose::STANDARD
+            .decode(ENCRYPT)
+            .unwrap();
         let iv: [u8; 16] = key[..16].try_into().unwrap();
         let plain = Aes256CbcDec::new(&key.into(), &iv.into())
             .decrypt_padded_vec_mut::<NoPadding>(&ct)
@@ -578,13 +666,21 @@ mod tests {
             enc,
             "hE8R6mGXHkJJjU72KxzKUd1GEkKJaEZq7vRL8XgK3o+00k8JGq6+pZJUIlTSyhsX+bxIBQ72g3GyvDdIZcr6+3HAZbSvPT9t/o11MI7d6WELwqrGd7jMnV0zv3Zc9Nq7"
         );
-        assert_eq!(c.msg_signature("1713424427", "415670741", &enc), "03e0812039325c2712ef5f0f980fd14c70d6e307");
+        assert_eq!(
+            c.msg_signature("1713424427", "415670741", &enc),
+            "03e0812039325c2712ef5f0f980fd14c70d6e307"
+        );
         assert_eq!(c.decrypt(&enc).unwrap(), msg);
     }
 
     #[test]
     fn wecom_url_verification_vector() {
-        let c = PushCrypto::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7").unwrap();
+        let c = PushCrypto::new(
+            "QDG6eK",
+            "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+            "wx5823bf96d3bd56c7",
+        )
+        .unwrap();
         let q = PushQuery {
             msg_signature: Some("5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3".into()),
             timestamp: Some("1409659589".into()),
@@ -597,7 +693,12 @@ mod tests {
         bad.msg_signature = Some("5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd4".into());
         assert_eq!(c.verify_url(&bad), Err(PushError::BadSignature));
         // same key, other receiver: appid check
-        let other = PushCrypto::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx0000000000000000").unwrap();
+        let other = PushCrypto::new(
+            "QDG6eK",
+            "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+            "wx0000000000000000",
+        )
+        .unwrap();
         assert_eq!(other.verify_url(&q), Err(PushError::AppidMismatch));
     }
 
@@ -636,26 +737,43 @@ mod tests {
         let m = c.open(&q, json.as_bytes(), now).unwrap();
         assert!(m.encrypted);
         assert_eq!(m.message["debug_str"], "hello world");
-        let xml = format!("<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>");
+        let xml = format!(
+            "<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>"
+        );
         let m2 = c.open(&q, xml.as_bytes(), now).unwrap();
         assert_eq!(m2.message, m.message);
         assert_eq!(m.replay_key(), m2.replay_key());
 
         // stale
-        assert_eq!(c.open(&q, json.as_bytes(), now + 400).unwrap_err(), PushError::StaleTimestamp);
+        assert_eq!(
+            c.open(&q, json.as_bytes(), now + 400).unwrap_err(),
+            PushError::StaleTimestamp
+        );
         // forged signature
         let mut f = q.clone();
         f.msg_signature = Some("0".repeat(40));
-        assert_eq!(c.open(&f, json.as_bytes(), now).unwrap_err(), PushError::BadSignature);
+        assert_eq!(
+            c.open(&f, json.as_bytes(), now).unwrap_err(),
+            PushError::BadSignature
+        );
         // tampered ciphertext (signature then fails)
         let tampered = json.replacen("D7yz", "D7yZ", 1);
-        assert_eq!(c.open(&q, tampered.as_bytes(), now).unwrap_err(), PushError::BadSignature);
+        assert_eq!(
+            c.open(&q, tampered.as_bytes(), now).unwrap_err(),
+            PushError::BadSignature
+        );
         // another appid configured
         let other = PushCrypto::new(TOKEN, &"A".repeat(43), "wx0000000000000000").unwrap();
-        assert_eq!(other.open(&q, json.as_bytes(), now).unwrap_err(), PushError::AppidMismatch);
+        assert_eq!(
+            other.open(&q, json.as_bytes(), now).unwrap_err(),
+            PushError::AppidMismatch
+        );
         // plain-only configuration
         let plain_only = PushCrypto::new(TOKEN, "", APPID).unwrap();
-        assert_eq!(plain_only.open(&q, json.as_bytes(), now).unwrap_err(), PushError::NotConfigured);
+        assert_eq!(
+            plain_only.open(&q, json.as_bytes(), now).unwrap_err(),
+            PushError::NotConfigured
+        );
     }
 
     #[test]
@@ -682,7 +800,10 @@ mod tests {
         assert_eq!(m.message["Nested"]["A"], serde_json::json!(["1", "2"]));
         let mut nosig = q.clone();
         nosig.signature = None;
-        assert_eq!(c.open(&nosig, body.as_bytes(), now).unwrap_err(), PushError::Missing("signature"));
+        assert_eq!(
+            c.open(&nosig, body.as_bytes(), now).unwrap_err(),
+            PushError::Missing("signature")
+        );
         // Different bodies under the same signature give different replay keys.
         let a = c.open(&q, br#"{"a":1}"#, now).unwrap();
         let b = c.open(&q, br#"{"a":2}"#, now).unwrap();
@@ -692,7 +813,14 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let c = doc_crypto();
-        for enc in ["", "!!!", "AAAA", "AAAAAAAAAAAAAAAAAAAAAA==", &"A".repeat(64), &"/".repeat(44)] {
+        for enc in [
+            "",
+            "!!!",
+            "AAAA",
+            "AAAAAAAAAAAAAAAAAAAAAA==",
+            &"A".repeat(64),
+            &"/".repeat(44),
+        ] {
             assert!(c.decrypt(enc).is_err(), "{enc}");
         }
         // valid encryption of a too-short plaintext
@@ -700,7 +828,8 @@ mod tests {
         let iv: [u8; 16] = key[..16].try_into().unwrap();
         let mut short = vec![1u8; 8];
         short.extend(std::iter::repeat_n(24u8, 24));
-        let ct = Aes256CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(&short);
+        let ct =
+            Aes256CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(&short);
         let ct = base64::engine::general_purpose::STANDARD.encode(ct);
         assert_eq!(c.decrypt(&ct), Err(PushError::Decrypt));
         // length field larger than the data
@@ -709,10 +838,21 @@ mod tests {
         lie.extend_from_slice(b"hi");
         let pad = 32 - lie.len() % 32;
         lie.extend(std::iter::repeat_n(pad as u8, pad));
-        let ct = Aes256CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(&lie);
+        let ct =
+            Aes256CbcEnc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(&lie);
         let ct = base64::engine::general_purpose::STANDARD.encode(ct);
         assert_eq!(c.decrypt(&ct), Err(PushError::Decrypt));
-        for body in ["", "null", "[1]", "<xml>", "<a></b>", "<xml><a>1</a></xml><x/>", "{bad", "plain", "<!DOCTYPE x><xml/>"] {
+        for body in [
+            "",
+            "null",
+            "[1]",
+            "<xml>",
+            "<a></b>",
+            "<xml><a>1</a></xml><x/>",
+            "{bad",
+            "plain",
+            "<!DOCTYPE x><xml/>",
+        ] {
             assert!(parse_body(body).is_err(), "{body}");
         }
         let deep = format!("<xml>{}{}</xml>", "<a>".repeat(40), "</a>".repeat(40));

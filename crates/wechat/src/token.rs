@@ -55,7 +55,12 @@ pub trait KvStore: Send + Sync + 'static {
     /// Writes `value` (with revision `expected_rev + 1`, or 1 when creating) only when the
     /// entry's revision is still `expected_rev`, `None` meaning "the key must be absent".
     /// Returns whether it wrote.
-    async fn put_if(&self, key: &str, expected_rev: Option<u64>, value: Value) -> Result<bool, String>;
+    async fn put_if(
+        &self,
+        key: &str,
+        expected_rev: Option<u64>,
+        value: Value,
+    ) -> Result<bool, String>;
 }
 
 /// A [`KvStore`] in memory (tests, and single instances without a database).
@@ -69,13 +74,24 @@ impl KvStore for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, String> {
         Ok(self.map.lock().get(key).cloned())
     }
-    async fn put_if(&self, key: &str, expected_rev: Option<u64>, value: Value) -> Result<bool, String> {
+    async fn put_if(
+        &self,
+        key: &str,
+        expected_rev: Option<u64>,
+        value: Value,
+    ) -> Result<bool, String> {
         let mut m = self.map.lock();
         let current = m.get(key).map(|e| e.rev);
         if current != expected_rev {
             return Ok(false);
         }
-        m.insert(key.to_string(), KvEntry { value, rev: expected_rev.unwrap_or(0) + 1 });
+        m.insert(
+            key.to_string(),
+            KvEntry {
+                value,
+                rev: expected_rev.unwrap_or(0) + 1,
+            },
+        );
         Ok(true)
     }
 }
@@ -150,7 +166,9 @@ pub struct AccessTokenManager {
 
 impl std::fmt::Debug for AccessTokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessTokenManager").field("holder", &self.holder).finish_non_exhaustive()
+        f.debug_struct("AccessTokenManager")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
     }
 }
 
@@ -194,7 +212,9 @@ impl AccessTokenManager {
     fn fresh_cached(&self) -> Option<String> {
         let now = self.now();
         let g = self.cached.lock();
-        g.as_ref().filter(|c| now < c.record.refresh_at()).map(|c| c.record.access_token.clone())
+        g.as_ref()
+            .filter(|c| now < c.record.refresh_at())
+            .map(|c| c.record.access_token.clone())
     }
 
     fn usable_cached(&self) -> Option<String> {
@@ -229,7 +249,10 @@ impl AccessTokenManager {
         let token = self.token().await?;
         match f(token.clone()).await {
             Err(e) if e.is_token_rejected() => {
-                tracing::info!(errcode = e.errcode(), "WeChat rejected the access token; refreshing once");
+                tracing::info!(
+                    errcode = e.errcode(),
+                    "WeChat rejected the access token; refreshing once"
+                );
                 let fresh = self.refresh(Some(&token)).await?;
                 f(fresh).await
             }
@@ -262,7 +285,10 @@ impl AccessTokenManager {
                 let fresh = now < rec.refresh_at();
                 let acceptable = match rejected {
                     None => fresh,
-                    Some(bad) => rec.access_token != bad && now + (USABLE_MARGIN.as_millis() as i64) < rec.expires_at_ms,
+                    Some(bad) => {
+                        rec.access_token != bad
+                            && now + (USABLE_MARGIN.as_millis() as i64) < rec.expires_at_ms
+                    }
                 };
                 if acceptable {
                     self.stats.adopted.fetch_add(1, Ordering::Relaxed);
@@ -280,7 +306,9 @@ impl AccessTokenManager {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Ok(None) => {
-                    tracing::warn!("access token lease held too long by another instance; fetching ourselves");
+                    tracing::warn!(
+                        "access token lease held too long by another instance; fetching ourselves"
+                    );
                     return self.fetch_and_store(stored, None).await;
                 }
                 Err(e) => {
@@ -309,8 +337,12 @@ impl AccessTokenManager {
         let fetched = self.client.stable_token(force).await?;
         let now = self.now();
         let lifetime_ms = (fetched.expires_in as i64).saturating_mul(1000).max(1000);
-        let record =
-            TokenRecord::new(fetched.access_token, now, lifetime_ms, if force { now } else { forced_at_ms });
+        let record = TokenRecord::new(
+            fetched.access_token,
+            now,
+            lifetime_ms,
+            if force { now } else { forced_at_ms },
+        );
         self.save(&record).await;
         Ok(self.adopt(record))
     }
@@ -439,7 +471,13 @@ mod tests {
         assert!(!kv.put_if("a", None, Value::from(2)).await.unwrap());
         assert!(!kv.put_if("a", Some(7), Value::from(2)).await.unwrap());
         assert!(kv.put_if("a", Some(1), Value::from(3)).await.unwrap());
-        assert_eq!(kv.get("a").await.unwrap(), Some(KvEntry { value: Value::from(3), rev: 2 }));
+        assert_eq!(
+            kv.get("a").await.unwrap(),
+            Some(KvEntry {
+                value: Value::from(3),
+                rev: 2
+            })
+        );
     }
 
     #[test]
@@ -451,7 +489,9 @@ mod tests {
         let r = TokenRecord::new("t".into(), 1000, 100_000, 0);
         assert_eq!(r.refresh_at(), 1000 + 50_000);
         // records without refresh_at_ms (older writers) still work
-        let r: TokenRecord = serde_json::from_value(serde_json::json!({"access_token":"t","expires_at_ms":300_000})).unwrap();
+        let r: TokenRecord =
+            serde_json::from_value(serde_json::json!({"access_token":"t","expires_at_ms":300_000}))
+                .unwrap();
         assert_eq!(r.refresh_at(), 60_000);
     }
 }

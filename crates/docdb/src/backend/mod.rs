@@ -165,11 +165,21 @@ pub enum IndexOwner {
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// One document by id, if it exists and matches `filter`.
-    async fn get(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<Value>, DbError>;
+    async fn get(
+        &self,
+        collection: &str,
+        id: &str,
+        filter: Filter,
+    ) -> Result<Option<Value>, DbError>;
     /// Documents matching the query, in order.
     async fn query(&self, collection: &str, query: Query) -> Result<Vec<Value>, DbError>;
     /// [`Backend::get`] as JSON text, exactly as stored (no parse/serialise round trip).
-    async fn get_json(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<String>, DbError>;
+    async fn get_json(
+        &self,
+        collection: &str,
+        id: &str,
+        filter: Filter,
+    ) -> Result<Option<String>, DbError>;
     /// [`Backend::query`] as one JSON array text.
     async fn query_json(&self, collection: &str, query: Query) -> Result<String, DbError>;
     /// How many documents match.
@@ -178,7 +188,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn write(&self, op: WriteOp) -> Result<WriteResult, DbError>;
     /// Creates indexes idempotently; for [`IndexOwner::Config`], also drops config indexes
     /// of this collection that are no longer in `indexes`.
-    async fn ensure_indexes(&self, collection: &str, indexes: Vec<IndexSpec>, owner: IndexOwner) -> Result<(), DbError>;
+    async fn ensure_indexes(
+        &self,
+        collection: &str,
+        indexes: Vec<IndexSpec>,
+        owner: IndexOwner,
+    ) -> Result<(), DbError>;
     /// The engine's plan for a query (for tests and operators), one line per step.
     async fn explain(&self, collection: &str, query: Query) -> Result<Vec<String>, DbError>;
     /// The change bus this backend publishes on.

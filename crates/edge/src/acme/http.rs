@@ -27,10 +27,11 @@ impl AcmeHttp {
                 path: ca_file.to_path_buf(),
                 message: format!("cannot read tls.acme.ca_file: {e}"),
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| EdgeError::CertFile {
-                path: ca_file.to_path_buf(),
-                message: format!("tls.acme.ca_file is not a PEM certificate: {e}"),
-            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| EdgeError::CertFile {
+                    path: ca_file.to_path_buf(),
+                    message: format!("tls.acme.ca_file is not a PEM certificate: {e}"),
+                })?;
             if certs.is_empty() {
                 return Err(EdgeError::CertFile {
                     path: ca_file.to_path_buf(),
@@ -41,7 +42,9 @@ impl AcmeHttp {
                 b = b.add_root_certificate(c);
             }
         }
-        let client = b.build().map_err(|e| EdgeError::Tls(format!("cannot build the ACME HTTP client: {e}")))?;
+        let client = b
+            .build()
+            .map_err(|e| EdgeError::Tls(format!("cannot build the ACME HTTP client: {e}")))?;
         Ok(AcmeHttp { client })
     }
 }
@@ -67,7 +70,10 @@ impl HttpClient for AcmeHttp {
                 .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
             let status = res.status();
             let headers = res.headers().clone();
-            let bytes = res.bytes().await.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
             let mut out = http::Response::new(Full::new(bytes));
             *out.status_mut() = status;
             *out.headers_mut() = headers;

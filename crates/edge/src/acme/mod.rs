@@ -25,10 +25,12 @@ use crate::tls::store::{CertSet, CertStore, ServedCert};
 use crate::tls::x509::{format_time, now_unix};
 use crate::{EdgeError, EdgeStats};
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
-    RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
 };
-use rcgen::{CertificateParams, CustomExtension, DistinguishedName, KeyPair, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    CertificateParams, CustomExtension, DistinguishedName, KeyPair, PKCS_ECDSA_P256_SHA256,
+};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
@@ -115,7 +117,10 @@ fn acme_err(context: &str) -> impl Fn(instant_acme::Error) -> AcmeError + '_ {
 /// 30 min, 1 h, 2 h, then every 4 h — quick for a blip, gentle on the CA's rate limits.
 pub(crate) fn retry_delay(failures: u32) -> Duration {
     const STEPS: [u64; 7] = [5, 30, 120, 600, 1800, 3600, 7200];
-    let secs = STEPS.get(failures.saturating_sub(1) as usize).copied().unwrap_or(4 * 3600);
+    let secs = STEPS
+        .get(failures.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or(4 * 3600);
     Duration::from_secs(secs)
 }
 
@@ -152,7 +157,12 @@ impl Acme {
                 )));
             }
         };
-        let domains: Vec<String> = config.server.domains.iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
+        let domains: Vec<String> = config
+            .server
+            .domains
+            .iter()
+            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
         if domains.is_empty() {
             return Err(EdgeError::Tls("server.domains must list the domains to get certificates for (tls.mode = \"acme\")".into()));
         }
@@ -196,7 +206,11 @@ impl Acme {
 
     fn cert_paths(&self) -> (PathBuf, PathBuf, PathBuf) {
         let d = self.dir.join("certs");
-        (d.join("certificate.pem"), d.join("private.key"), d.join("meta.json"))
+        (
+            d.join("certificate.pem"),
+            d.join("private.key"),
+            d.join("meta.json"),
+        )
     }
 
     fn account_path(&self) -> PathBuf {
@@ -211,12 +225,16 @@ impl Acme {
         let (cert_path, key_path, meta_path) = self.cert_paths();
         let now = now_unix();
         if let (Ok(cert_pem), Ok(key_pem)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
-            let meta: Option<Meta> = std::fs::read(&meta_path).ok().and_then(|m| serde_json::from_slice(&m).ok());
+            let meta: Option<Meta> = std::fs::read(&meta_path)
+                .ok()
+                .and_then(|m| serde_json::from_slice(&m).ok());
             match parse_pem_pair(&cert_path, &cert_pem, &key_path, &key_pem, "tls")
                 .and_then(|(chain, key)| from_parts(chain, key, &cert_path, &key_path, "tls", now))
             {
                 Ok(loaded) => {
-                    let matches = meta.is_some_and(|m| m.directory_url == self.directory_url && m.domains == self.domains);
+                    let matches = meta.is_some_and(|m| {
+                        m.directory_url == self.directory_url && m.domains == self.domains
+                    });
                     tracing::info!(
                         names = ?loaded.cert.names,
                         expires = %format_time(loaded.cert.not_after),
@@ -232,7 +250,9 @@ impl Acme {
                     served.origin = "acme".into();
                     return Ok(CertSet::new(vec![served]));
                 }
-                Err(e) => tracing::warn!(error = %e, "the stored ACME certificate is unusable; a new one will be requested"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the stored ACME certificate is unusable; a new one will be requested")
+                }
             }
         }
         tracing::info!(
@@ -298,7 +318,11 @@ impl Acme {
         let start = info.suggested_window.start.unix_timestamp();
         let end = info.suggested_window.end.unix_timestamp().max(start);
         let spread = (end - start).max(0) as u64;
-        let offset = if spread == 0 { 0 } else { u64::from_le_bytes(rand_bytes()) % spread };
+        let offset = if spread == 0 {
+            0
+        } else {
+            u64::from_le_bytes(rand_bytes()) % spread
+        };
         Some(start + offset as i64)
     }
 
@@ -311,22 +335,35 @@ impl Acme {
         let builder = || Account::builder_with_http(Box::new(self.http.clone()));
         let account = match std::fs::read(&path) {
             Ok(bytes) => {
-                let creds: AccountCredentials = serde_json::from_slice(&bytes)
-                    .map_err(|e| AcmeError(format!("{}: not an ACME account file: {e}", path.display())))?;
-                builder().from_credentials(creds).await.map_err(acme_err("loading the ACME account"))?
+                let creds: AccountCredentials = serde_json::from_slice(&bytes).map_err(|e| {
+                    AcmeError(format!("{}: not an ACME account file: {e}", path.display()))
+                })?;
+                builder()
+                    .from_credentials(creds)
+                    .await
+                    .map_err(acme_err("loading the ACME account"))?
             }
             Err(_) => {
                 let contact = format!("mailto:{}", self.email);
-                let contacts: Vec<&str> = if self.email.is_empty() { vec![] } else { vec![contact.as_str()] };
+                let contacts: Vec<&str> = if self.email.is_empty() {
+                    vec![]
+                } else {
+                    vec![contact.as_str()]
+                };
                 let (account, creds) = builder()
                     .create(
-                        &NewAccount { contact: &contacts, terms_of_service_agreed: true, only_return_existing: false },
+                        &NewAccount {
+                            contact: &contacts,
+                            terms_of_service_agreed: true,
+                            only_return_existing: false,
+                        },
                         self.directory_url.clone(),
                         None,
                     )
                     .await
                     .map_err(acme_err("creating the ACME account"))?;
-                let json = serde_json::to_vec_pretty(&creds).map_err(|e| AcmeError(e.to_string()))?;
+                let json =
+                    serde_json::to_vec_pretty(&creds).map_err(|e| AcmeError(e.to_string()))?;
                 write_atomic(&path, &json, true).map_err(|e| AcmeError(e.to_string()))?;
                 tracing::info!(directory = %self.directory_url, account = %account.id(), "created the ACME account");
                 account
@@ -340,12 +377,21 @@ impl Acme {
         tracing::info!(domains = ?self.domains, challenge = ?self.challenge, "requesting a certificate");
         let (chain_pem, key_pem) = self.issue().await?;
         let (cert_path, key_path, meta_path) = self.cert_paths();
-        let (chain, key) = parse_pem_pair(&cert_path, chain_pem.as_bytes(), &key_path, key_pem.as_bytes(), "tls")
-            .map_err(|e| AcmeError(format!("the CA sent an unusable certificate: {e}")))?;
+        let (chain, key) = parse_pem_pair(
+            &cert_path,
+            chain_pem.as_bytes(),
+            &key_path,
+            key_pem.as_bytes(),
+            "tls",
+        )
+        .map_err(|e| AcmeError(format!("the CA sent an unusable certificate: {e}")))?;
         let loaded = from_parts(chain, key, &cert_path, &key_path, "tls", now_unix())
             .map_err(|e| AcmeError(format!("the CA sent an unusable certificate: {e}")))?;
         let certs_dir = self.dir.join("certs");
-        let meta = Meta { directory_url: self.directory_url.clone(), domains: self.domains.clone() };
+        let meta = Meta {
+            directory_url: self.directory_url.clone(),
+            domains: self.domains.clone(),
+        };
         let meta_json = serde_json::to_vec_pretty(&meta).map_err(|e| AcmeError(e.to_string()))?;
         let write = || -> Result<(), EdgeError> {
             private_dir(&certs_dir)?;
@@ -375,7 +421,11 @@ impl Acme {
     /// One order: challenges set up, validated, cleaned up; returns (chain PEM, key PEM).
     async fn issue(&self) -> Result<(String, String), AcmeError> {
         let account = self.account().await?;
-        let identifiers: Vec<Identifier> = self.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
+        let identifiers: Vec<Identifier> = self
+            .domains
+            .iter()
+            .map(|d| Identifier::Dns(d.clone()))
+            .collect();
         let mut order = account
             .new_order(&NewOrder::new(&identifiers))
             .await
@@ -402,7 +452,10 @@ impl Acme {
                     AuthorizationStatus::Pending => {}
                     AuthorizationStatus::Valid => continue,
                     other => {
-                        return Err(AcmeError(format!("the authorization for {} is {other:?}", authz.identifier())));
+                        return Err(AcmeError(format!(
+                            "the authorization for {} is {other:?}",
+                            authz.identifier()
+                        )));
                     }
                 }
                 let name = authz.identifier().to_string();
@@ -426,10 +479,12 @@ impl Acme {
                             return Err(AcmeError("dns-01 without a DNS provider".into()));
                         };
                         let fqdn = format!("_acme-challenge.{base}");
-                        let record = dns
-                            .create_txt(&fqdn, &key_auth.dns_value())
-                            .await
-                            .map_err(|e| AcmeError(format!("creating the TXT record {fqdn}: {e}")))?;
+                        let record =
+                            dns.create_txt(&fqdn, &key_auth.dns_value())
+                                .await
+                                .map_err(|e| {
+                                    AcmeError(format!("creating the TXT record {fqdn}: {e}"))
+                                })?;
                         tracing::info!(record = %fqdn, provider = dns.name(), "created the dns-01 TXT record");
                         cleanup.records.push(record);
                     }
@@ -449,21 +504,40 @@ impl Acme {
                     continue;
                 }
                 if let Some(mut challenge) = authz.challenge(kind.clone()) {
-                    challenge.set_ready().await.map_err(acme_err("answering the challenge"))?;
+                    challenge
+                        .set_ready()
+                        .await
+                        .map_err(acme_err("answering the challenge"))?;
                 }
             }
         }
-        let retry = RetryPolicy::new().initial_delay(Duration::from_millis(500)).backoff(1.5).timeout(Duration::from_secs(180));
-        let status = order.poll_ready(&retry).await.map_err(acme_err("waiting for validation"))?;
+        let retry = RetryPolicy::new()
+            .initial_delay(Duration::from_millis(500))
+            .backoff(1.5)
+            .timeout(Duration::from_secs(180));
+        let status = order
+            .poll_ready(&retry)
+            .await
+            .map_err(acme_err("waiting for validation"))?;
         if status != OrderStatus::Ready {
             return Err(AcmeError(self.why_invalid(order).await));
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| AcmeError(format!("generating the key: {e}")))?;
-        let mut params = CertificateParams::new(self.domains.clone()).map_err(|e| AcmeError(format!("building the CSR: {e}")))?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| AcmeError(format!("generating the key: {e}")))?;
+        let mut params = CertificateParams::new(self.domains.clone())
+            .map_err(|e| AcmeError(format!("building the CSR: {e}")))?;
         params.distinguished_name = DistinguishedName::new();
-        let csr = params.serialize_request(&key).map_err(|e| AcmeError(format!("building the CSR: {e}")))?;
-        order.finalize_csr(csr.der()).await.map_err(acme_err("finalizing the order"))?;
-        let chain = order.poll_certificate(&retry).await.map_err(acme_err("downloading the certificate"))?;
+        let csr = params
+            .serialize_request(&key)
+            .map_err(|e| AcmeError(format!("building the CSR: {e}")))?;
+        order
+            .finalize_csr(csr.der())
+            .await
+            .map_err(acme_err("finalizing the order"))?;
+        let chain = order
+            .poll_certificate(&retry)
+            .await
+            .map_err(acme_err("downloading the certificate"))?;
         Ok((chain, key.serialize_pem()))
     }
 
@@ -476,15 +550,24 @@ impl Acme {
             if let Ok(state) = authz.refresh().await {
                 for c in &state.challenges {
                     if let Some(p) = &c.error {
-                        reasons.push(format!("{name}: {}", p.detail.as_deref().unwrap_or("validation failed")));
+                        reasons.push(format!(
+                            "{name}: {}",
+                            p.detail.as_deref().unwrap_or("validation failed")
+                        ));
                     }
                 }
             }
         }
         let hint = match self.challenge {
-            Challenge::Http01 => "check that the domain's A record points at this server and port 80 is open (security group / firewall)",
-            Challenge::TlsAlpn01 => "check that the domain's A record points at this server and port 443 is open (security group / firewall)",
-            Challenge::Dns01 => "check the DNS provider credentials and that the domain is in that account; raise tls.acme.dns_propagation if the TXT record is slow to appear",
+            Challenge::Http01 => {
+                "check that the domain's A record points at this server and port 80 is open (security group / firewall)"
+            }
+            Challenge::TlsAlpn01 => {
+                "check that the domain's A record points at this server and port 443 is open (security group / firewall)"
+            }
+            Challenge::Dns01 => {
+                "check the DNS provider credentials and that the domain is in that account; raise tls.acme.dns_propagation if the TXT record is slow to appear"
+            }
         };
         if reasons.is_empty() {
             format!("the CA did not validate the domains; {hint}")
@@ -514,7 +597,9 @@ impl Cleanup {
             for r in self.records.drain(..) {
                 match dns.delete_txt(&r).await {
                     Ok(()) => tracing::info!(record = %r.fqdn, "removed the dns-01 TXT record"),
-                    Err(e) => tracing::warn!(record = %r.fqdn, error = %e, "could not remove the dns-01 TXT record; delete it by hand"),
+                    Err(e) => {
+                        tracing::warn!(record = %r.fqdn, error = %e, "could not remove the dns-01 TXT record; delete it by hand")
+                    }
                 }
             }
         }
@@ -550,7 +635,8 @@ fn certified(der: CertificateDer<'static>, key: KeyPair) -> Result<Arc<Certified
 
 /// A temporary self-signed certificate for the domains, served until the first issuance.
 fn placeholder(domains: &[String]) -> Result<ServedCert, EdgeError> {
-    let err = |e: rcgen::Error| EdgeError::Tls(format!("cannot generate the temporary certificate: {e}"));
+    let err =
+        |e: rcgen::Error| EdgeError::Tls(format!("cannot generate the temporary certificate: {e}"));
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err)?;
     let params = CertificateParams::new(domains.to_vec()).map_err(err)?;
     let cert = params.self_signed(&key).map_err(err)?;

@@ -41,12 +41,17 @@ pub fn canonical_query(params: &BTreeMap<String, String>) -> String {
 
 /// The string signed for `method` (`GET` or `POST`).
 pub fn string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String {
-    format!("{method}&{}&{}", percent_encode("/"), percent_encode(&canonical_query(params)))
+    format!(
+        "{method}&{}&{}",
+        percent_encode("/"),
+        percent_encode(&canonical_query(params))
+    )
 }
 
 /// Signature v1: base64(HMAC-SHA1(secret + "&", string to sign)).
 pub fn sign(method: &str, params: &BTreeMap<String, String>, secret: &str) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes()).unwrap_or_else(|_| unreachable!());
+    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes())
+        .unwrap_or_else(|_| unreachable!());
     mac.update(string_to_sign(method, params).as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -62,7 +67,12 @@ pub struct Alidns {
 impl Alidns {
     /// A client for `base` (normally [`API_BASE`]).
     pub fn new(client: reqwest::Client, base: String, key_id: String, secret: String) -> Alidns {
-        Alidns { client, base, key_id, secret }
+        Alidns {
+            client,
+            base,
+            key_id,
+            secret,
+        }
     }
 
     async fn call(&self, action: &str, extra: &[(&str, String)]) -> Result<Value, DnsError> {
@@ -107,8 +117,16 @@ impl Alidns {
         if !status.is_success() || json.get("Code").is_some() {
             return Err(DnsError::Api {
                 provider: PROVIDER,
-                code: json.get("Code").and_then(Value::as_str).unwrap_or("Unknown").to_string(),
-                message: json.get("Message").and_then(Value::as_str).unwrap_or("").to_string(),
+                code: json
+                    .get("Code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                message: json
+                    .get("Message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             });
         }
         Ok(json)
@@ -118,17 +136,30 @@ impl Alidns {
         let mut names = Vec::new();
         for page in 1..=50u32 {
             let res = self
-                .call("DescribeDomains", &[("PageNumber", page.to_string()), ("PageSize", "100".into())])
+                .call(
+                    "DescribeDomains",
+                    &[("PageNumber", page.to_string()), ("PageSize", "100".into())],
+                )
                 .await?;
-            let domains = res.pointer("/Domains/Domain").and_then(Value::as_array).cloned().unwrap_or_default();
-            names.extend(domains.iter().filter_map(|d| d.get("DomainName").and_then(Value::as_str).map(str::to_string)));
+            let domains = res
+                .pointer("/Domains/Domain")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            names.extend(domains.iter().filter_map(|d| {
+                d.get("DomainName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }));
             let total = res.get("TotalCount").and_then(Value::as_u64).unwrap_or(0);
             if domains.is_empty() || names.len() as u64 >= total {
                 break;
             }
         }
-        best_zone(fqdn, names.iter().map(String::as_str))
-            .ok_or_else(|| DnsError::NoZone { provider: PROVIDER, name: fqdn.to_string() })
+        best_zone(fqdn, names.iter().map(String::as_str)).ok_or_else(|| DnsError::NoZone {
+            provider: PROVIDER,
+            name: fqdn.to_string(),
+        })
     }
 }
 
@@ -155,13 +186,23 @@ impl DnsProvider for Alidns {
         let id = match res.get("RecordId") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(DnsError::Transport { provider: PROVIDER, message: "AddDomainRecord answered without RecordId".into() }),
+            _ => {
+                return Err(DnsError::Transport {
+                    provider: PROVIDER,
+                    message: "AddDomainRecord answered without RecordId".into(),
+                });
+            }
         };
-        Ok(TxtRecord { zone, id, fqdn: fqdn.to_string() })
+        Ok(TxtRecord {
+            zone,
+            id,
+            fqdn: fqdn.to_string(),
+        })
     }
 
     async fn delete_txt(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        self.call("DeleteDomainRecord", &[("RecordId", record.id.clone())]).await?;
+        self.call("DeleteDomainRecord", &[("RecordId", record.id.clone())])
+            .await?;
         Ok(())
     }
 }
@@ -171,7 +212,10 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -190,8 +234,14 @@ mod tests {
             string_to_sign("GET", &p),
             "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
         );
-        assert_eq!(sign("GET", &p, "testsecret"), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
-        assert_eq!(sign("POST", &p, "testsecret"), "MxbnVAM4w6sft9xjVpe/GCKueuk=");
+        assert_eq!(
+            sign("GET", &p, "testsecret"),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
+        assert_eq!(
+            sign("POST", &p, "testsecret"),
+            "MxbnVAM4w6sft9xjVpe/GCKueuk="
+        );
     }
 
     #[test]
@@ -207,8 +257,14 @@ mod tests {
             ("Timestamp", "2023-03-13T08:34:30Z"),
             ("Version", "2014-05-26"),
         ]);
-        assert_eq!(sign("GET", &p, "testsecret"), "9NaGiOspFP5UPcwX8Iwt2YJXXuk=");
-        assert_eq!(sign("POST", &p, "testsecret"), "ZvQ9xGiFnquSJRvj+WE6kdSpTwU=");
+        assert_eq!(
+            sign("GET", &p, "testsecret"),
+            "9NaGiOspFP5UPcwX8Iwt2YJXXuk="
+        );
+        assert_eq!(
+            sign("POST", &p, "testsecret"),
+            "ZvQ9xGiFnquSJRvj+WE6kdSpTwU="
+        );
     }
 
     #[test]

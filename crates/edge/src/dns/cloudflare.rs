@@ -20,33 +20,60 @@ fn check(status: reqwest::StatusCode, json: Value) -> Result<Value, DnsError> {
     if json.get("success").and_then(Value::as_bool) == Some(true) && status.is_success() {
         return Ok(json.get("result").cloned().unwrap_or(Value::Null));
     }
-    let first = json.get("errors").and_then(Value::as_array).and_then(|e| e.first()).cloned().unwrap_or(Value::Null);
+    let first = json
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .cloned()
+        .unwrap_or(Value::Null);
     Err(DnsError::Api {
         provider: PROVIDER,
-        code: first.get("code").map(|c| c.to_string()).unwrap_or_else(|| status.as_u16().to_string()),
-        message: first.get("message").and_then(Value::as_str).unwrap_or("request refused").to_string(),
+        code: first
+            .get("code")
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| status.as_u16().to_string()),
+        message: first
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("request refused")
+            .to_string(),
     })
 }
 
 impl Cloudflare {
     /// A client for `base` (normally [`API_BASE`]).
     pub fn new(client: reqwest::Client, base: String, token: String) -> Cloudflare {
-        Cloudflare { client, base, token }
+        Cloudflare {
+            client,
+            base,
+            token,
+        }
     }
 
     async fn zone_of(&self, fqdn: &str) -> Result<(String, String), DnsError> {
         for candidate in zone_candidates(fqdn) {
             let url = format!("{}/zones", self.base);
             let (status, json) = send_with_retry(PROVIDER, || {
-                self.client.get(&url).bearer_auth(&self.token).query(&[("name", candidate.as_str())])
+                self.client
+                    .get(&url)
+                    .bearer_auth(&self.token)
+                    .query(&[("name", candidate.as_str())])
             })
             .await?;
             let result = check(status, json)?;
-            if let Some(id) = result.as_array().and_then(|a| a.first()).and_then(|z| z.get("id")).and_then(Value::as_str) {
+            if let Some(id) = result
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|z| z.get("id"))
+                .and_then(Value::as_str)
+            {
                 return Ok((candidate, id.to_string()));
             }
         }
-        Err(DnsError::NoZone { provider: PROVIDER, name: fqdn.to_string() })
+        Err(DnsError::NoZone {
+            provider: PROVIDER,
+            name: fqdn.to_string(),
+        })
     }
 }
 
@@ -60,19 +87,34 @@ impl DnsProvider for Cloudflare {
         let (_, zone_id) = self.zone_of(fqdn).await?;
         let url = format!("{}/zones/{zone_id}/dns_records", self.base);
         let body = json!({"type": "TXT", "name": fqdn, "content": value, "ttl": 1});
-        let (status, json) =
-            send_with_retry(PROVIDER, || self.client.post(&url).bearer_auth(&self.token).json(&body)).await?;
+        let (status, json) = send_with_retry(PROVIDER, || {
+            self.client.post(&url).bearer_auth(&self.token).json(&body)
+        })
+        .await?;
         let result = check(status, json)?;
-        let id = result.get("id").and_then(Value::as_str).ok_or_else(|| DnsError::Transport {
-            provider: PROVIDER,
-            message: "the created record has no id".into(),
-        })?;
-        Ok(TxtRecord { zone: zone_id, id: id.to_string(), fqdn: fqdn.to_string() })
+        let id = result
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| DnsError::Transport {
+                provider: PROVIDER,
+                message: "the created record has no id".into(),
+            })?;
+        Ok(TxtRecord {
+            zone: zone_id,
+            id: id.to_string(),
+            fqdn: fqdn.to_string(),
+        })
     }
 
     async fn delete_txt(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let url = format!("{}/zones/{}/dns_records/{}", self.base, record.zone, record.id);
-        let (status, json) = send_with_retry(PROVIDER, || self.client.delete(&url).bearer_auth(&self.token)).await?;
+        let url = format!(
+            "{}/zones/{}/dns_records/{}",
+            self.base, record.zone, record.id
+        );
+        let (status, json) = send_with_retry(PROVIDER, || {
+            self.client.delete(&url).bearer_auth(&self.token)
+        })
+        .await?;
         check(status, json).map(|_| ())
     }
 }

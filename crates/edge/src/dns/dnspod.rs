@@ -51,7 +51,11 @@ pub fn tc3_sign(
     timestamp: i64,
 ) -> Tc3 {
     let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_headers = headers.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(";");
+    let signed_headers = headers
+        .iter()
+        .map(|(k, _)| *k)
+        .collect::<Vec<_>>()
+        .join(";");
     let canonical_request = format!(
         "POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}",
         hex::encode(Sha256::digest(payload))
@@ -95,9 +99,27 @@ pub struct Dnspod {
 
 impl Dnspod {
     /// A client for `base` (normally [`API_BASE`]).
-    pub fn new(client: reqwest::Client, base: String, secret_id: String, secret_key: String) -> Dnspod {
-        let host = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or("").to_string();
-        Dnspod { client, base, host, secret_id, secret_key }
+    pub fn new(
+        client: reqwest::Client,
+        base: String,
+        secret_id: String,
+        secret_key: String,
+    ) -> Dnspod {
+        let host = base
+            .split("://")
+            .nth(1)
+            .unwrap_or(&base)
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        Dnspod {
+            client,
+            base,
+            host,
+            secret_id,
+            secret_key,
+        }
     }
 
     async fn call(&self, action: &str, body: Value) -> Result<Value, DnsError> {
@@ -110,7 +132,11 @@ impl Dnspod {
                 &self.secret_id,
                 &self.secret_key,
                 SERVICE,
-                &[("content-type", content_type), ("host", &self.host), ("x-tc-action", &lower_action)],
+                &[
+                    ("content-type", content_type),
+                    ("host", &self.host),
+                    ("x-tc-action", &lower_action),
+                ],
                 payload.as_bytes(),
                 ts,
             );
@@ -129,25 +155,44 @@ impl Dnspod {
         if let Some(err) = response.get("Error") {
             return Err(DnsError::Api {
                 provider: PROVIDER,
-                code: err.get("Code").and_then(Value::as_str).unwrap_or("Unknown").to_string(),
-                message: err.get("Message").and_then(Value::as_str).unwrap_or("").to_string(),
+                code: err
+                    .get("Code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                message: err
+                    .get("Message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             });
         }
         if !status.is_success() || response.is_null() {
-            return Err(DnsError::Transport { provider: PROVIDER, message: format!("unexpected answer (HTTP {status})") });
+            return Err(DnsError::Transport {
+                provider: PROVIDER,
+                message: format!("unexpected answer (HTTP {status})"),
+            });
         }
         Ok(response)
     }
 
     async fn zone_of(&self, fqdn: &str) -> Result<String, DnsError> {
-        let res = self.call("DescribeDomainList", json!({"Offset": 0, "Limit": 3000})).await?;
+        let res = self
+            .call("DescribeDomainList", json!({"Offset": 0, "Limit": 3000}))
+            .await?;
         let names: Vec<String> = res
             .get("DomainList")
             .and_then(Value::as_array)
-            .map(|l| l.iter().filter_map(|d| d.get("Name").and_then(Value::as_str).map(str::to_string)).collect())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|d| d.get("Name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
-        best_zone(fqdn, names.iter().map(String::as_str))
-            .ok_or_else(|| DnsError::NoZone { provider: PROVIDER, name: fqdn.to_string() })
+        best_zone(fqdn, names.iter().map(String::as_str)).ok_or_else(|| DnsError::NoZone {
+            provider: PROVIDER,
+            name: fqdn.to_string(),
+        })
     }
 }
 
@@ -175,9 +220,18 @@ impl DnsProvider for Dnspod {
         let id = match res.get("RecordId") {
             Some(Value::Number(n)) => n.to_string(),
             Some(Value::String(s)) => s.clone(),
-            _ => return Err(DnsError::Transport { provider: PROVIDER, message: "CreateRecord answered without RecordId".into() }),
+            _ => {
+                return Err(DnsError::Transport {
+                    provider: PROVIDER,
+                    message: "CreateRecord answered without RecordId".into(),
+                });
+            }
         };
-        Ok(TxtRecord { zone, id, fqdn: fqdn.to_string() })
+        Ok(TxtRecord {
+            zone,
+            id,
+            fqdn: fqdn.to_string(),
+        })
     }
 
     async fn delete_txt(&self, record: &TxtRecord) -> Result<(), DnsError> {
@@ -185,7 +239,11 @@ impl DnsProvider for Dnspod {
             provider: PROVIDER,
             message: format!("record id {:?} is not a number", record.id),
         })?;
-        self.call("DeleteRecord", json!({"Domain": record.zone, "RecordId": id})).await?;
+        self.call(
+            "DeleteRecord",
+            json!({"Domain": record.zone, "RecordId": id}),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -195,7 +253,8 @@ mod tests {
     use super::*;
 
     /// The body of Tencent Cloud's documentation example (exact bytes, `\u` escapes literal).
-    const BODY: &str = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
+    const BODY: &str =
+        r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
 
     #[test]
     fn payload_hash_of_the_documentation_example() {
@@ -219,11 +278,26 @@ mod tests {
             BODY.as_bytes(),
             1551113065,
         );
-        assert_eq!(sig.hashed_canonical_request, "7019a55be8395899b900fb5564e4200d984910f34794a27cb3fb7d10ff6a1e84");
-        assert_eq!(sig.secret_date, "da98fb70dcf6b112dc21038d1eeeb3a95c74b4dcb12c1131f864f6066bd02be0");
-        assert_eq!(sig.secret_service, "8d70cbefb03939f929db64d32dc2ba89b1095620119fe3e050e2b18c5bd2752f");
-        assert_eq!(sig.secret_signing, "b596b923aad85185e2d1f6659d2a062e0a86731226e021e61bfe06f7ed05f5af");
-        assert_eq!(sig.signature, "10b1a37a7301a02ca19a647ad722d5e43b4b3cff309d421d85b46093f6ab6c4f");
+        assert_eq!(
+            sig.hashed_canonical_request,
+            "7019a55be8395899b900fb5564e4200d984910f34794a27cb3fb7d10ff6a1e84"
+        );
+        assert_eq!(
+            sig.secret_date,
+            "da98fb70dcf6b112dc21038d1eeeb3a95c74b4dcb12c1131f864f6066bd02be0"
+        );
+        assert_eq!(
+            sig.secret_service,
+            "8d70cbefb03939f929db64d32dc2ba89b1095620119fe3e050e2b18c5bd2752f"
+        );
+        assert_eq!(
+            sig.secret_signing,
+            "b596b923aad85185e2d1f6659d2a062e0a86731226e021e61bfe06f7ed05f5af"
+        );
+        assert_eq!(
+            sig.signature,
+            "10b1a37a7301a02ca19a647ad722d5e43b4b3cff309d421d85b46093f6ab6c4f"
+        );
         assert!(sig.authorization.starts_with(&format!(
             "TC3-HMAC-SHA256 Credential=AKID{}/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host;x-tc-action, Signature=10b1a37a",
             "*".repeat(32)
@@ -236,11 +310,20 @@ mod tests {
             "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
             "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
             "cvm",
-            &[("content-type", "application/json; charset=utf-8"), ("host", "cvm.tencentcloudapi.com")],
+            &[
+                ("content-type", "application/json; charset=utf-8"),
+                ("host", "cvm.tencentcloudapi.com"),
+            ],
             BODY.as_bytes(),
             1551113065,
         );
-        assert_eq!(sig.hashed_canonical_request, "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031");
-        assert_eq!(sig.signature, "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
+        assert_eq!(
+            sig.hashed_canonical_request,
+            "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
+        );
+        assert_eq!(
+            sig.signature,
+            "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
+        );
     }
 }

@@ -42,7 +42,9 @@ pub enum DnsError {
         message: String,
     },
     /// No zone in the account contains the name.
-    #[error("{provider}: no domain in this account contains {name}; add the domain to the {provider} account (or use another provider)")]
+    #[error(
+        "{provider}: no domain in this account contains {name}; add the domain to the {provider} account (or use another provider)"
+    )]
     NoZone {
         /// The provider.
         provider: &'static str,
@@ -73,8 +75,16 @@ pub trait DnsProvider: Send + Sync {
 /// The environment variables read for each provider when the config keys are empty:
 /// `(provider, id variable, secret variable)`.
 pub const CREDENTIAL_VARS: &[(&str, &str, &str)] = &[
-    ("dnspod", "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY"),
-    ("alidns", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+    (
+        "dnspod",
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+    ),
+    (
+        "alidns",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    ),
     ("cloudflare", "", "CLOUDFLARE_API_TOKEN"),
 ];
 
@@ -90,8 +100,18 @@ pub fn from_config(
             "tls.acme.dns_provider = {name:?}: must be \"dnspod\", \"alidns\" or \"cloudflare\""
         )));
     };
-    let from_env = |var: &str| if var.is_empty() { None } else { env(var).filter(|v| !v.trim().is_empty()) };
-    let id = if acme.dns_key_id.is_empty() { from_env(id_var).unwrap_or_default() } else { acme.dns_key_id.clone() };
+    let from_env = |var: &str| {
+        if var.is_empty() {
+            None
+        } else {
+            env(var).filter(|v| !v.trim().is_empty())
+        }
+    };
+    let id = if acme.dns_key_id.is_empty() {
+        from_env(id_var).unwrap_or_default()
+    } else {
+        acme.dns_key_id.clone()
+    };
     let secret = if acme.dns_key_secret.is_empty() {
         from_env(secret_var).unwrap_or_default()
     } else {
@@ -100,24 +120,53 @@ pub fn from_config(
     let missing = |what: &str, var: &str| {
         EdgeError::Tls(format!(
             "tls.acme.dns_provider = \"{name}\" needs {what}: set {var} in the environment (e.g. the systemd EnvironmentFile), or MINIBASE_TLS__ACME__{} (see docs/https.md)",
-            if what.contains("secret") || what.contains("token") { "DNS_KEY_SECRET" } else { "DNS_KEY_ID" }
+            if what.contains("secret") || what.contains("token") {
+                "DNS_KEY_SECRET"
+            } else {
+                "DNS_KEY_ID"
+            }
         ))
     };
     if !id_var.is_empty() && id.trim().is_empty() {
         return Err(missing("the API key id", id_var));
     }
     if secret.trim().is_empty() {
-        return Err(missing(if name == "cloudflare" { "an API token" } else { "the API key secret" }, secret_var));
+        return Err(missing(
+            if name == "cloudflare" {
+                "an API token"
+            } else {
+                "the API key secret"
+            },
+            secret_var,
+        ));
     }
     let base = |default: &str| {
-        let b = if acme.dns_api_base.is_empty() { default } else { acme.dns_api_base.as_str() };
+        let b = if acme.dns_api_base.is_empty() {
+            default
+        } else {
+            acme.dns_api_base.as_str()
+        };
         b.trim_end_matches('/').to_string()
     };
     let client = http_client()?;
     Ok(match name {
-        "dnspod" => Box::new(dnspod::Dnspod::new(client, base(dnspod::API_BASE), id, secret)),
-        "alidns" => Box::new(alidns::Alidns::new(client, base(alidns::API_BASE), id, secret)),
-        _ => Box::new(cloudflare::Cloudflare::new(client, base(cloudflare::API_BASE), secret)),
+        "dnspod" => Box::new(dnspod::Dnspod::new(
+            client,
+            base(dnspod::API_BASE),
+            id,
+            secret,
+        )),
+        "alidns" => Box::new(alidns::Alidns::new(
+            client,
+            base(alidns::API_BASE),
+            id,
+            secret,
+        )),
+        _ => Box::new(cloudflare::Cloudflare::new(
+            client,
+            base(cloudflare::API_BASE),
+            secret,
+        )),
     })
 }
 
@@ -134,11 +183,16 @@ fn http_client() -> Result<reqwest::Client, EdgeError> {
 /// `_acme-challenge.api.example.com` → `api.example.com`, `example.com`.
 pub(crate) fn zone_candidates(fqdn: &str) -> Vec<String> {
     let labels: Vec<&str> = fqdn.trim_end_matches('.').split('.').collect();
-    (1..labels.len().saturating_sub(1)).map(|i| labels[i..].join(".")).collect()
+    (1..labels.len().saturating_sub(1))
+        .map(|i| labels[i..].join("."))
+        .collect()
 }
 
 /// The longest of `zones` containing `fqdn`.
-pub(crate) fn best_zone<'a>(fqdn: &str, zones: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn best_zone<'a>(
+    fqdn: &str,
+    zones: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let fqdn = fqdn.trim_end_matches('.').to_ascii_lowercase();
     zones
         .into_iter()
@@ -150,7 +204,10 @@ pub(crate) fn best_zone<'a>(fqdn: &str, zones: impl IntoIterator<Item = &'a str>
 /// `fqdn` relative to `zone`: `_acme-challenge.api` in `example.com`.
 pub(crate) fn relative_name(fqdn: &str, zone: &str) -> String {
     let fqdn = fqdn.trim_end_matches('.');
-    fqdn.strip_suffix(zone).and_then(|s| s.strip_suffix('.')).unwrap_or(fqdn).to_string()
+    fqdn.strip_suffix(zone)
+        .and_then(|s| s.strip_suffix('.'))
+        .unwrap_or(fqdn)
+        .to_string()
 }
 
 /// Sends a request built by `make`, retrying once after network errors and 5xx answers.
@@ -172,10 +229,20 @@ pub(crate) async fn send_with_retry(
         }
         let res = result.map_err(|e| DnsError::Transport {
             provider,
-            message: format!("request failed: {}", if e.is_timeout() { "timed out".to_string() } else { e.to_string() }),
+            message: format!(
+                "request failed: {}",
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    e.to_string()
+                }
+            ),
         })?;
         let status = res.status();
-        let body = res.bytes().await.map_err(|e| DnsError::Transport { provider, message: e.to_string() })?;
+        let body = res.bytes().await.map_err(|e| DnsError::Transport {
+            provider,
+            message: e.to_string(),
+        })?;
         let json = serde_json::from_slice(&body).map_err(|_| DnsError::Transport {
             provider,
             message: format!("answered HTTP {status} with a body that is not JSON"),
@@ -190,9 +257,25 @@ mod tests {
 
     #[test]
     fn zones_are_tried_longest_first_without_the_tld() {
-        assert_eq!(zone_candidates("_acme-challenge.api.example.com"), vec!["api.example.com", "example.com"]);
-        assert_eq!(best_zone("_acme-challenge.api.example.com", ["example.com", "other.com", "api.example.com"]).as_deref(), Some("api.example.com"));
-        assert_eq!(best_zone("_acme-challenge.api.example.com", ["ample.com"]), None);
-        assert_eq!(relative_name("_acme-challenge.api.example.com", "example.com"), "_acme-challenge.api");
+        assert_eq!(
+            zone_candidates("_acme-challenge.api.example.com"),
+            vec!["api.example.com", "example.com"]
+        );
+        assert_eq!(
+            best_zone(
+                "_acme-challenge.api.example.com",
+                ["example.com", "other.com", "api.example.com"]
+            )
+            .as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            best_zone("_acme-challenge.api.example.com", ["ample.com"]),
+            None
+        );
+        assert_eq!(
+            relative_name("_acme-challenge.api.example.com", "example.com"),
+            "_acme-challenge.api"
+        );
     }
 }

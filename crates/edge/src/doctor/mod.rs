@@ -40,7 +40,13 @@ pub struct DoctorOptions {
 impl DoctorOptions {
     /// Defaults for `url`: port 80 for the redirect, 5 s per step.
     pub fn new(url: impl Into<String>) -> DoctorOptions {
-        DoctorOptions { url: url.into(), ca_file: None, http_port: 80, resolve: None, timeout: Duration::from_secs(5) }
+        DoctorOptions {
+            url: url.into(),
+            ca_file: None,
+            http_port: 80,
+            resolve: None,
+            timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -105,13 +111,25 @@ impl Report {
                 out.push_str(&format!("        {:<10} fix: {fix}\n", ""));
             }
         }
-        let fails = self.checks.iter().filter(|c| c.status == Status::Fail).count();
-        let warns = self.checks.iter().filter(|c| c.status == Status::Warn).count();
+        let fails = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count();
+        let warns = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .count();
         out.push('\n');
         if fails == 0 {
             out.push_str(&format!(
                 "OK: ready to be a request legal domain (request合法域名){}.\n",
-                if warns > 0 { format!(", with {warns} warning(s)") } else { String::new() }
+                if warns > 0 {
+                    format!(", with {warns} warning(s)")
+                } else {
+                    String::new()
+                }
             ));
         } else {
             out.push_str(&format!(
@@ -128,8 +146,19 @@ struct Run {
 }
 
 impl Run {
-    fn add(&mut self, id: &'static str, status: Status, message: impl Into<String>, fix: Option<&str>) {
-        self.checks.push(Check { id, status, message: message.into(), fix: fix.map(str::to_string) });
+    fn add(
+        &mut self,
+        id: &'static str,
+        status: Status,
+        message: impl Into<String>,
+        fix: Option<&str>,
+    ) {
+        self.checks.push(Check {
+            id,
+            status,
+            message: message.into(),
+            fix: fix.map(str::to_string),
+        });
     }
     fn pass(&mut self, id: &'static str, message: impl Into<String>) {
         self.add(id, Status::Pass, message, None);
@@ -147,11 +176,26 @@ impl Run {
     }
     fn finish(self, url: &str) -> Report {
         let ok = !self.checks.iter().any(|c| c.status == Status::Fail);
-        Report { url: url.to_string(), ok, checks: self.checks }
+        Report {
+            url: url.to_string(),
+            ok,
+            checks: self.checks,
+        }
     }
 }
 
-const AFTER_TCP: &[&str] = &["tls12", "tls13", "legacy_tls", "chain", "name", "expiry", "redirect", "hsts", "json", "websocket"];
+const AFTER_TCP: &[&str] = &[
+    "tls12",
+    "tls13",
+    "legacy_tls",
+    "chain",
+    "name",
+    "expiry",
+    "redirect",
+    "hsts",
+    "json",
+    "websocket",
+];
 
 /// Runs every check.
 pub async fn run(opts: &DoctorOptions) -> Report {
@@ -162,12 +206,17 @@ pub async fn run(opts: &DoctorOptions) -> Report {
 
     // DNS
     let addrs: Vec<SocketAddr> = if let Some(ip) = opts.resolve {
-        r.pass("dns", format!("not resolved: connecting to {ip} as asked (--resolve)"));
+        r.pass(
+            "dns",
+            format!("not resolved: connecting to {ip} as asked (--resolve)"),
+        );
         vec![SocketAddr::new(ip, port)]
     } else if let Ok(ip) = host.parse::<IpAddr>() {
         vec![SocketAddr::new(ip, port)]
     } else {
-        match tokio::time::timeout(opts.timeout, tokio::net::lookup_host((host.as_str(), port))).await {
+        match tokio::time::timeout(opts.timeout, tokio::net::lookup_host((host.as_str(), port)))
+            .await
+        {
             Ok(Ok(a)) => {
                 let a: Vec<SocketAddr> = a.collect();
                 if a.is_empty() {
@@ -216,8 +265,20 @@ pub async fn run(opts: &DoctorOptions) -> Report {
 
     // TLS versions
     let t = opts.timeout;
-    let tls12 = probe::handshake(addr, &host, probe::probe_config(Some(&rustls::version::TLS12), &[b"http/1.1"]), t).await;
-    let tls13 = probe::handshake(addr, &host, probe::probe_config(Some(&rustls::version::TLS13), &[b"h2", b"http/1.1"]), t).await;
+    let tls12 = probe::handshake(
+        addr,
+        &host,
+        probe::probe_config(Some(&rustls::version::TLS12), &[b"http/1.1"]),
+        t,
+    )
+    .await;
+    let tls13 = probe::handshake(
+        addr,
+        &host,
+        probe::probe_config(Some(&rustls::version::TLS13), &[b"h2", b"http/1.1"]),
+        t,
+    )
+    .await;
     let plain_http = |e: &String| e.contains("InvalidContentType") || e.contains("corrupt message");
     match (&tls12, &tls13) {
         (Ok(_), _) => r.pass("tls12", "TLS 1.2 supported"),
@@ -237,10 +298,17 @@ pub async fn run(opts: &DoctorOptions) -> Report {
             "tls13",
             format!(
                 "TLS 1.3 supported{}",
-                if h.alpn.as_deref() == Some(b"h2") { ", HTTP/2 offered" } else { "" }
+                if h.alpn.as_deref() == Some(b"h2") {
+                    ", HTTP/2 offered"
+                } else {
+                    ""
+                }
             ),
         ),
-        (Err(_), Ok(_)) => r.pass("tls13", "TLS 1.3 not supported (optional; newer phones use it when offered)"),
+        (Err(_), Ok(_)) => r.pass(
+            "tls13",
+            "TLS 1.3 not supported (optional; newer phones use it when offered)",
+        ),
         (Err(e), Err(_)) => r.fail("tls13", format!("no TLS 1.3 either: {e}"), "see tls12"),
     }
     let mut legacy = Vec::new();
@@ -283,12 +351,24 @@ fn check_url(r: &mut Run, url: &str) -> Option<(String, u16, String)> {
     let uri: http::Uri = match url.parse() {
         Ok(u) => u,
         Err(_) => {
-            r.fail("url", format!("{url:?} is not a URL"), "write it as https://api.example.com");
+            r.fail(
+                "url",
+                format!("{url:?} is not a URL"),
+                "write it as https://api.example.com",
+            );
             return None;
         }
     };
-    let Some(host) = uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()) else {
-        r.fail("url", format!("{url:?} has no host"), "write it as https://api.example.com");
+    let Some(host) = uri.host().map(|h| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase()
+    }) else {
+        r.fail(
+            "url",
+            format!("{url:?} has no host"),
+            "write it as https://api.example.com",
+        );
         return None;
     };
     let mut problems = Vec::new();
@@ -302,19 +382,26 @@ fn check_url(r: &mut Run, url: &str) -> Option<(String, u16, String)> {
     if host.parse::<IpAddr>().is_ok() || host == "localhost" {
         status = Status::Fail;
         problems.push(format!("{host} is not a public domain name"));
-        fix = Some("WeChat accepts only domain names with an ICP filing (备案), never IP addresses or localhost: point a domain at the server");
+        fix = Some(
+            "WeChat accepts only domain names with an ICP filing (备案), never IP addresses or localhost: point a domain at the server",
+        );
     }
     let port = uri.port_u16().unwrap_or(443);
     if port != 443 {
         if status == Status::Pass {
             status = Status::Warn;
-            fix = Some("serve on 443 (server.https_addr = \"0.0.0.0:443\"); a domain with a port must be entered with that port in the console and every request must use it");
+            fix = Some(
+                "serve on 443 (server.https_addr = \"0.0.0.0:443\"); a domain with a port must be entered with that port in the console and every request must use it",
+            );
         }
         problems.push(format!("port {port} instead of 443"));
     }
     let path = match uri.path() {
         "" | "/" => "/api/health".to_string(),
-        p => uri.path_and_query().map(|pq| pq.as_str().to_string()).unwrap_or_else(|| p.to_string()),
+        p => uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| p.to_string()),
     };
     let message = if problems.is_empty() {
         format!("https://{host} on port 443")
@@ -335,7 +422,10 @@ fn roots(opts: &DoctorOptions) -> (rustls::RootCertStore, Option<String>) {
             Ok(iter) => {
                 for c in iter.flatten() {
                     if roots.add(c).is_err() {
-                        problem = Some(format!("{}: a certificate could not be used as a root", f.display()));
+                        problem = Some(format!(
+                            "{}: a certificate could not be used as a root",
+                            f.display()
+                        ));
                     }
                 }
             }
@@ -345,11 +435,20 @@ fn roots(opts: &DoctorOptions) -> (rustls::RootCertStore, Option<String>) {
     (roots, problem)
 }
 
-fn check_certificates(r: &mut Run, opts: &DoctorOptions, host: &str, chain: &[CertificateDer<'static>]) {
+fn check_certificates(
+    r: &mut Run,
+    opts: &DoctorOptions,
+    host: &str,
+    chain: &[CertificateDer<'static>],
+) {
     let leaf = match CertFacts::parse(&chain[0]) {
         Ok(f) => f,
         Err(e) => {
-            r.fail("chain", format!("the server's certificate cannot be parsed: {e}"), "install a valid certificate");
+            r.fail(
+                "chain",
+                format!("the server's certificate cannot be parsed: {e}"),
+                "install a valid certificate",
+            );
             r.skip(&["name", "expiry"], "unparsable certificate");
             return;
         }
@@ -360,23 +459,55 @@ fn check_certificates(r: &mut Run, opts: &DoctorOptions, host: &str, chain: &[Ce
     // name mismatches are reported by their own checks.
     let (roots, ca_problem) = roots(opts);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build();
-    let at = now.clamp(leaf.not_before + 1, (leaf.not_after - 1).max(leaf.not_before + 1));
-    let name_for_chain = leaf.dns_names.iter().find(|n| !n.starts_with("*.")).cloned().or_else(|| {
-        leaf.dns_names.first().map(|w| format!("x{}", w.trim_start_matches('*')))
-    });
-    let chain_result = match (verifier, name_for_chain.and_then(|n| ServerName::try_from(n).ok())) {
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build();
+    let at = now.clamp(
+        leaf.not_before + 1,
+        (leaf.not_after - 1).max(leaf.not_before + 1),
+    );
+    let name_for_chain = leaf
+        .dns_names
+        .iter()
+        .find(|n| !n.starts_with("*."))
+        .cloned()
+        .or_else(|| {
+            leaf.dns_names
+                .first()
+                .map(|w| format!("x{}", w.trim_start_matches('*')))
+        });
+    let chain_result = match (
+        verifier,
+        name_for_chain.and_then(|n| ServerName::try_from(n).ok()),
+    ) {
         (Ok(v), Some(name)) => {
             use rustls::client::danger::ServerCertVerifier;
-            v.verify_server_cert(&chain[0], &chain[1..], &name, &[], UnixTime::since_unix_epoch(Duration::from_secs(at.max(0) as u64)))
-                .map(|_| ())
+            v.verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &name,
+                &[],
+                UnixTime::since_unix_epoch(Duration::from_secs(at.max(0) as u64)),
+            )
+            .map(|_| ())
         }
-        (Err(e), _) => Err(rustls::Error::General(format!("cannot build the verifier: {e}"))),
-        (_, None) => Err(rustls::Error::General("the certificate has no DNS name".into())),
+        (Err(e), _) => Err(rustls::Error::General(format!(
+            "cannot build the verifier: {e}"
+        ))),
+        (_, None) => Err(rustls::Error::General(
+            "the certificate has no DNS name".into(),
+        )),
     };
     let self_signed = chain.len() == 1 && leaf.self_issued();
     match chain_result {
-        Ok(()) => r.pass("chain", format!("trusted chain of {} certificate(s), issued by {}", chain.len(), leaf.issuer_cn)),
+        Ok(()) => r.pass(
+            "chain",
+            format!(
+                "trusted chain of {} certificate(s), issued by {}",
+                chain.len(),
+                leaf.issuer_cn
+            ),
+        ),
         Err(e) => {
             let (message, fix) = if self_signed {
                 (
@@ -385,12 +516,19 @@ fn check_certificates(r: &mut Run, opts: &DoctorOptions, host: &str, chain: &[Ce
                 )
             } else if chain.len() == 1 {
                 (
-                    format!("incomplete chain: the server sends only its own certificate, not the intermediate of {}", leaf.issuer_cn),
+                    format!(
+                        "incomplete chain: the server sends only its own certificate, not the intermediate of {}",
+                        leaf.issuer_cn
+                    ),
                     "serve the full chain: the `*_bundle.crt` (nginx download) or leaf + intermediate in tls.cert_file / tls.chain_file; nginx `ssl_certificate` must point at the bundle",
                 )
             } else {
                 (
-                    format!("the chain is not trusted ({}): issued by {}", short_error(&e), leaf.issuer_cn),
+                    format!(
+                        "the chain is not trusted ({}): issued by {}",
+                        short_error(&e),
+                        leaf.issuer_cn
+                    ),
                     "use a certificate from a publicly trusted CA and serve its intermediates (the `*_bundle.crt`); a missing or wrong intermediate also shows up like this",
                 )
             };
@@ -398,12 +536,22 @@ fn check_certificates(r: &mut Run, opts: &DoctorOptions, host: &str, chain: &[Ce
         }
     }
     if let Some(p) = ca_problem {
-        r.warn("chain", format!("--ca-file not fully used: {p}"), "pass a PEM file with the root certificate");
+        r.warn(
+            "chain",
+            format!("--ca-file not fully used: {p}"),
+            "pass a PEM file with the root certificate",
+        );
     }
 
     // Name
     if leaf.covers(host) {
-        r.pass("name", format!("{host} is in the certificate ({})", leaf.dns_names.join(", ")));
+        r.pass(
+            "name",
+            format!(
+                "{host} is in the certificate ({})",
+                leaf.dns_names.join(", ")
+            ),
+        );
     } else {
         r.fail(
             "name",
@@ -421,7 +569,14 @@ fn check_certificates(r: &mut Run, opts: &DoctorOptions, host: &str, chain: &[Ce
             "renew it (Minibase tls.mode = \"acme\" renews automatically; otherwise download the renewed certificate and reload)",
         );
     } else if leaf.not_before > now {
-        r.fail("expiry", format!("the certificate is not valid until {}", format_time(leaf.not_before)), "check the server's clock (timedatectl) or wait");
+        r.fail(
+            "expiry",
+            format!(
+                "the certificate is not valid until {}",
+                format_time(leaf.not_before)
+            ),
+            "check the server's clock (timedatectl) or wait",
+        );
     } else if days < 30 {
         r.warn(
             "expiry",
@@ -429,7 +584,10 @@ fn check_certificates(r: &mut Run, opts: &DoctorOptions, host: &str, chain: &[Ce
             "renew soon (tls.mode = \"acme\" renews automatically a third of the lifetime before expiry)",
         );
     } else {
-        r.pass("expiry", format!("valid until {} ({days} days)", format_time(leaf.not_after)));
+        r.pass(
+            "expiry",
+            format!("valid until {} ({days} days)", format_time(leaf.not_after)),
+        );
     }
 }
 
@@ -443,9 +601,15 @@ fn short_error(e: &rustls::Error) -> String {
 async fn check_redirect(r: &mut Run, opts: &DoctorOptions, host: &str, ip: IpAddr) {
     let addr = SocketAddr::new(ip, opts.http_port);
     let work = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("port {} not reachable ({e})", opts.http_port))?;
-        let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: minibase-doctor\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("port {} not reachable ({e})", opts.http_port))?;
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: minibase-doctor\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
@@ -463,21 +627,60 @@ async fn check_redirect(r: &mut Run, opts: &DoctorOptions, host: &str, ip: IpAdd
     let fix = "redirect HTTP to HTTPS: Minibase `server.redirect_addr = \"0.0.0.0:80\"`; nginx `server { listen 80; return 301 https://$host$request_uri; }`; and open TCP 80 in the security group";
     match tokio::time::timeout(opts.timeout, work).await {
         Ok(Ok(head)) => {
-            let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             let location = head
                 .lines()
-                .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_string()))
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("location"))
+                        .map(|(_, v)| v.trim().to_string())
+                })
                 .unwrap_or_default();
-            if matches!(status, 301 | 302 | 307 | 308) && location.to_ascii_lowercase().starts_with(&format!("https://{host}")) {
-                r.pass("redirect", format!("HTTP on port {} redirects ({status}) to {location}", opts.http_port));
+            if matches!(status, 301 | 302 | 307 | 308)
+                && location
+                    .to_ascii_lowercase()
+                    .starts_with(&format!("https://{host}"))
+            {
+                r.pass(
+                    "redirect",
+                    format!(
+                        "HTTP on port {} redirects ({status}) to {location}",
+                        opts.http_port
+                    ),
+                );
             } else if matches!(status, 301 | 302 | 307 | 308) {
-                r.fail("redirect", format!("HTTP on port {} redirects to {location:?}, not https://{host}", opts.http_port), fix);
+                r.fail(
+                    "redirect",
+                    format!(
+                        "HTTP on port {} redirects to {location:?}, not https://{host}",
+                        opts.http_port
+                    ),
+                    fix,
+                );
             } else {
-                r.fail("redirect", format!("HTTP on port {} answers {status} instead of redirecting to HTTPS", opts.http_port), fix);
+                r.fail(
+                    "redirect",
+                    format!(
+                        "HTTP on port {} answers {status} instead of redirecting to HTTPS",
+                        opts.http_port
+                    ),
+                    fix,
+                );
             }
         }
         Ok(Err(e)) => r.fail("redirect", format!("no HTTP → HTTPS redirect: {e}"), fix),
-        Err(_) => r.fail("redirect", format!("no HTTP → HTTPS redirect: port {} timed out", opts.http_port), fix),
+        Err(_) => r.fail(
+            "redirect",
+            format!(
+                "no HTTP → HTTPS redirect: port {} timed out",
+                opts.http_port
+            ),
+            fix,
+        ),
     }
 }
 
@@ -491,12 +694,18 @@ async fn https_get(
 ) -> Result<(u16, Vec<(String, String)>, String), String> {
     let cfg = probe::probe_config(None, &[b"http/1.1"]);
     let (_, mut tls) = probe::handshake(addr, host, cfg, opts.timeout).await?;
-    let host_header = if addr.port() == 443 { host.to_string() } else { format!("{host}:{}", addr.port()) };
+    let host_header = if addr.port() == 443 {
+        host.to_string()
+    } else {
+        format!("{host}:{}", addr.port())
+    };
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: minibase-doctor\r\n{extra}Connection: close\r\n\r\n"
     );
     let work = async {
-        tls.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        tls.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -518,19 +727,31 @@ async fn https_get(
         }
         Ok::<Vec<u8>, String>(buf)
     };
-    let buf = tokio::time::timeout(opts.timeout, work).await.map_err(|_| "timed out".to_string())??;
+    let buf = tokio::time::timeout(opts.timeout, work)
+        .await
+        .map_err(|_| "timed out".to_string())??;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
         .collect();
     Ok((status, headers, body.to_string()))
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 async fn check_http(r: &mut Run, opts: &DoctorOptions, host: &str, addr: SocketAddr, path: &str) {
@@ -545,7 +766,9 @@ async fn check_http(r: &mut Run, opts: &DoctorOptions, host: &str, addr: SocketA
                     "send HSTS (Minibase does with tls.mode = \"acme\" or \"files\"; nginx `add_header Strict-Transport-Security \"max-age=31536000\" always;`)",
                 );
             }
-            let ct = header(&headers, "content-type").unwrap_or("").to_ascii_lowercase();
+            let ct = header(&headers, "content-type")
+                .unwrap_or("")
+                .to_ascii_lowercase();
             if ct.contains("json") {
                 r.pass("json", format!("GET {path} answered {status} with JSON"));
             } else {
@@ -557,7 +780,11 @@ async fn check_http(r: &mut Run, opts: &DoctorOptions, host: &str, addr: SocketA
             }
         }
         Err(e) => {
-            r.fail("hsts", format!("HTTPS request failed: {e}"), "check that the server answers HTTP over TLS");
+            r.fail(
+                "hsts",
+                format!("HTTPS request failed: {e}"),
+                "check that the server answers HTTP over TLS",
+            );
             r.skip(&["json"], "HTTPS request failed");
         }
     }
@@ -571,12 +798,31 @@ async fn check_websocket(r: &mut Run, opts: &DoctorOptions, host: &str, addr: So
             if header(&headers, "sec-websocket-accept") == Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") {
                 r.pass("websocket", "WebSocket upgrade at /api/realtime works");
             } else {
-                r.warn("websocket", "101 at /api/realtime but a wrong Sec-WebSocket-Accept", fix);
+                r.warn(
+                    "websocket",
+                    "101 at /api/realtime but a wrong Sec-WebSocket-Accept",
+                    fix,
+                );
             }
         }
-        Ok((401, _, _)) => r.pass("websocket", "/api/realtime answers the WebSocket upgrade (401 without a token, as expected)"),
-        Ok((404, _, _)) => r.warn("websocket", "no WebSocket endpoint at /api/realtime (404)", fix),
-        Ok((status, _, _)) => r.warn("websocket", format!("the WebSocket upgrade at /api/realtime answered {status}"), fix),
-        Err(e) => r.warn("websocket", format!("the WebSocket upgrade at /api/realtime failed: {e}"), fix),
+        Ok((401, _, _)) => r.pass(
+            "websocket",
+            "/api/realtime answers the WebSocket upgrade (401 without a token, as expected)",
+        ),
+        Ok((404, _, _)) => r.warn(
+            "websocket",
+            "no WebSocket endpoint at /api/realtime (404)",
+            fix,
+        ),
+        Ok((status, _, _)) => r.warn(
+            "websocket",
+            format!("the WebSocket upgrade at /api/realtime answered {status}"),
+            fix,
+        ),
+        Err(e) => r.warn(
+            "websocket",
+            format!("the WebSocket upgrade at /api/realtime failed: {e}"),
+            fix,
+        ),
     }
 }

@@ -34,7 +34,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -43,7 +48,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -52,7 +62,10 @@ impl ServerCertVerifier for AcceptAny {
 }
 
 /// A client configuration for probing: one protocol version (or both), any certificate.
-pub(crate) fn probe_config(version: Option<&'static rustls::SupportedProtocolVersion>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+pub(crate) fn probe_config(
+    version: Option<&'static rustls::SupportedProtocolVersion>,
+    alpn: &[&[u8]],
+) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = match version {
         Some(v) => vec![v],
@@ -83,21 +96,37 @@ pub(crate) async fn handshake(
     cfg: Arc<rustls::ClientConfig>,
     timeout: Duration,
 ) -> Result<(Handshake, tokio_rustls::client::TlsStream<TcpStream>), String> {
-    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("invalid server name: {e}"))?;
+    let name =
+        ServerName::try_from(host.to_string()).map_err(|e| format!("invalid server name: {e}"))?;
     let work = async {
-        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
         let _ = tcp.set_nodelay(true);
-        let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let tls = tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
         let (_, conn) = tls.get_ref();
-        let chain = conn.peer_certificates().map(|c| c.iter().map(|d| d.clone().into_owned()).collect()).unwrap_or_default();
+        let chain = conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default();
         let alpn = conn.alpn_protocol().map(|p| p.to_vec());
         Ok((Handshake { chain, alpn }, tls))
     };
-    tokio::time::timeout(timeout, work).await.map_err(|_| "timed out".to_string())?
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| "timed out".to_string())?
 }
 
 /// Whether the server completes a ServerHello for TLS 1.0 (`0x0301`) or 1.1 (`0x0302`).
-pub(crate) async fn legacy_version_accepted(addr: SocketAddr, host: &str, version: u16, timeout: Duration) -> bool {
+pub(crate) async fn legacy_version_accepted(
+    addr: SocketAddr,
+    host: &str,
+    version: u16,
+    timeout: Duration,
+) -> bool {
     let work = async {
         let mut s = TcpStream::connect(addr).await.ok()?;
         s.write_all(&client_hello(version, host)).await.ok()?;
@@ -111,7 +140,11 @@ pub(crate) async fn legacy_version_accepted(addr: SocketAddr, host: &str, versio
         // handshake type 2 = ServerHello; then 3 length bytes; then server_version
         Some(hs[0] == 2 && u16::from_be_bytes([hs[4], hs[5]]) == version)
     };
-    tokio::time::timeout(timeout, work).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(timeout, work)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// A TLS 1.0/1.1 ClientHello with the cipher suites such servers speak and SNI.
@@ -121,7 +154,9 @@ fn client_hello(version: u16, host: &str) -> Vec<u8> {
     let random: Vec<u8> = hex_random(32);
     body.extend_from_slice(&random);
     body.push(0); // no session id
-    let suites: [u16; 10] = [0xc013, 0xc014, 0xc009, 0xc00a, 0x002f, 0x0035, 0x0033, 0x0039, 0x000a, 0x00ff];
+    let suites: [u16; 10] = [
+        0xc013, 0xc014, 0xc009, 0xc00a, 0x002f, 0x0035, 0x0033, 0x0039, 0x000a, 0x00ff,
+    ];
     body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
     for s in suites {
         body.extend_from_slice(&s.to_be_bytes());
@@ -137,7 +172,9 @@ fn client_hello(version: u16, host: &str) -> Vec<u8> {
         ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
         ext.extend_from_slice(name);
     }
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x17, 0x00, 0x18, 0x00, 0x1d]); // groups
+    ext.extend_from_slice(&[
+        0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x17, 0x00, 0x18, 0x00, 0x1d,
+    ]); // groups
     ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]); // point formats
     body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
     body.extend_from_slice(&ext);

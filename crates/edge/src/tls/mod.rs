@@ -97,15 +97,30 @@ pub(crate) fn server_config(
 
 impl Tls {
     /// Loads (or generates) the certificates of `tls.mode` and builds the acceptor.
-    pub(crate) async fn setup(config: &Config, http01: Arc<Http01Challenges>) -> Result<Tls, EdgeError> {
+    pub(crate) async fn setup(
+        config: &Config,
+        http01: Arc<Http01Challenges>,
+    ) -> Result<Tls, EdgeError> {
         let store = Arc::new(CertStore::default());
         let source = match config.tls.mode {
             TlsMode::Files => Source::Files(pairs(config)),
-            TlsMode::SelfSigned => Source::SelfSigned(SelfSigned::new(&config.server.data_dir, &config.server.domains)),
+            TlsMode::SelfSigned => Source::SelfSigned(SelfSigned::new(
+                &config.server.data_dir,
+                &config.server.domains,
+            )),
             TlsMode::Acme => Source::Acme(Arc::new(Acme::new(config, store.clone(), http01)?)),
-            TlsMode::Off => return Err(EdgeError::Tls("tls.mode = \"off\" has no HTTPS listener".into())),
+            TlsMode::Off => {
+                return Err(EdgeError::Tls(
+                    "tls.mode = \"off\" has no HTTPS listener".into(),
+                ));
+            }
         };
-        let domains: Vec<String> = config.server.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+        let domains: Vec<String> = config
+            .server
+            .domains
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect();
         let set = {
             let (source, domains) = (source.clone(), domains.clone());
             tokio::task::spawn_blocking(move || load(&source, &domains, true))
@@ -146,7 +161,10 @@ impl Tls {
     /// Reloads now; on failure the current certificates keep serving.
     pub(crate) async fn reload(&self, why: &str, stats: &EdgeStats) -> Result<(), EdgeError> {
         if matches!(self.source, Source::Acme(_)) {
-            tracing::info!(reason = why, "ACME certificates are renewed automatically; nothing to reload");
+            tracing::info!(
+                reason = why,
+                "ACME certificates are renewed automatically; nothing to reload"
+            );
             return Ok(());
         }
         let (source, domains) = (self.source.clone(), self.domains.clone());
@@ -175,7 +193,11 @@ impl Tls {
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut last = fingerprint(&self.source);
-        let period = if self.reload_interval.is_zero() { Duration::from_secs(3600) } else { self.reload_interval };
+        let period = if self.reload_interval.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            self.reload_interval
+        };
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

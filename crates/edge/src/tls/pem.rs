@@ -51,20 +51,36 @@ fn read(path: &Path, what: &str, key: &str) -> Result<Vec<u8>, EdgeError> {
     })
 }
 
-fn parse_certs(path: &Path, pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, EdgeError> {
-    let err = |message: String| EdgeError::CertFile { path: path.to_path_buf(), message };
+fn parse_certs(
+    path: &Path,
+    pem: &[u8],
+    key: &str,
+) -> Result<Vec<CertificateDer<'static>>, EdgeError> {
+    let err = |message: String| EdgeError::CertFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let mut out = Vec::new();
     for item in CertificateDer::pem_slice_iter(pem) {
-        out.push(item.map_err(|e| err(format!("broken PEM certificate (config key `{key}`): {e}")))?);
+        out.push(
+            item.map_err(|e| err(format!("broken PEM certificate (config key `{key}`): {e}")))?,
+        );
     }
     if out.is_empty() {
         let text = String::from_utf8_lossy(pem);
         let message = if text.contains("PRIVATE KEY-----") {
-            format!("this file holds a private key, not a certificate (config key `{key}`): are cert_file and key_file swapped?")
+            format!(
+                "this file holds a private key, not a certificate (config key `{key}`): are cert_file and key_file swapped?"
+            )
         } else if pem.first() == Some(&0x30) {
-            format!("this is a DER (binary) certificate (config key `{key}`); convert it: `openssl x509 -inform der -in {0} -out {0}.pem`, or download the nginx (PEM) version from the console", path.display())
+            format!(
+                "this is a DER (binary) certificate (config key `{key}`); convert it: `openssl x509 -inform der -in {0} -out {0}.pem`, or download the nginx (PEM) version from the console",
+                path.display()
+            )
         } else {
-            format!("no PEM certificate (-----BEGIN CERTIFICATE-----) in this file (config key `{key}`); use the nginx download (`*_bundle.crt` or `.pem`)")
+            format!(
+                "no PEM certificate (-----BEGIN CERTIFICATE-----) in this file (config key `{key}`); use the nginx download (`*_bundle.crt` or `.pem`)"
+            )
         };
         return Err(err(message));
     }
@@ -72,7 +88,10 @@ fn parse_certs(path: &Path, pem: &[u8], key: &str) -> Result<Vec<CertificateDer<
 }
 
 fn parse_key(path: &Path, pem: &[u8], key: &str) -> Result<PrivateKeyDer<'static>, EdgeError> {
-    let err = |message: String| EdgeError::CertFile { path: path.to_path_buf(), message };
+    let err = |message: String| EdgeError::CertFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let text = String::from_utf8_lossy(pem);
     if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(err(format!(
@@ -113,7 +132,11 @@ pub(crate) fn load_files(files: &PairFiles, now: i64) -> Result<Loaded, EdgeErro
         let pem = read(chain_file, "chain file", &chain_key)?;
         chain.extend(parse_certs(chain_file, &pem, &chain_key)?);
     }
-    let key_pem = read(&files.key, "private key file", &key_file_key(&files.key_prefix))?;
+    let key_pem = read(
+        &files.key,
+        "private key file",
+        &key_file_key(&files.key_prefix),
+    )?;
     let key = parse_key(&files.key, &key_pem, &files.key_prefix)?;
     let mut loaded = from_parts(chain, key, &files.cert, &files.key, &files.key_prefix, now)?;
     if let Some(w) = key_permissions_warning(&files.key) {
@@ -132,7 +155,10 @@ pub(crate) fn from_parts(
     key_prefix: &str,
     now: i64,
 ) -> Result<Loaded, EdgeError> {
-    let cert_err = |message: String| EdgeError::CertFile { path: cert_path.to_path_buf(), message };
+    let cert_err = |message: String| EdgeError::CertFile {
+        path: cert_path.to_path_buf(),
+        message,
+    };
     let provider = rustls::crypto::ring::default_provider();
     let signing_key = provider.key_provider.load_private_key(key).map_err(|e| EdgeError::CertFile {
         path: key_path.to_path_buf(),
@@ -143,7 +169,10 @@ pub(crate) fn from_parts(
     })?;
     let mut facts = Vec::with_capacity(chain.len());
     for (i, der) in chain.iter().enumerate() {
-        facts.push(CertFacts::parse(der).map_err(|e| cert_err(format!("certificate #{} in the file: {e}", i + 1)))?);
+        facts.push(
+            CertFacts::parse(der)
+                .map_err(|e| cert_err(format!("certificate #{} in the file: {e}", i + 1)))?,
+        );
     }
     let spki = signing_key.public_key().map(|k| k.as_ref().to_vec());
     let leaf_idx = match &spki {
@@ -175,7 +204,10 @@ pub(crate) fn from_parts(
         if last.self_issued() {
             break;
         }
-        match remaining.iter().position(|i| facts[*i].subject_raw == last.issuer_raw) {
+        match remaining
+            .iter()
+            .position(|i| facts[*i].subject_raw == last.issuer_raw)
+        {
             Some(p) => order.push(remaining.remove(p)),
             None => break,
         }

@@ -9,8 +9,8 @@ use super::x509::{CertFacts, now_unix};
 use crate::EdgeError;
 use crate::fsutil::{private_dir, write_atomic};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -31,7 +31,9 @@ const LEAF_KEY: &str = "dev-server.key";
 const RENEW_BEFORE: i64 = 30 * 86400;
 
 fn gen_err(what: &str, e: rcgen::Error) -> EdgeError {
-    EdgeError::Tls(format!("tls.mode = \"self-signed\": cannot generate the {what}: {e}"))
+    EdgeError::Tls(format!(
+        "tls.mode = \"self-signed\": cannot generate the {what}: {e}"
+    ))
 }
 
 impl SelfSigned {
@@ -42,7 +44,10 @@ impl SelfSigned {
                 names.push(n.to_string());
             }
         }
-        SelfSigned { dir: data_dir.join("tls"), names }
+        SelfSigned {
+            dir: data_dir.join("tls"),
+            names,
+        }
     }
 
     /// The CA certificate developers trust.
@@ -61,10 +66,18 @@ impl SelfSigned {
         if !generated && let Some(loaded) = self.usable_leaf(&leaf_path, &key_path, &ca_der, now) {
             return Ok((loaded, false));
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| gen_err("server key", e))?;
-        let mut params = CertificateParams::new(self.names.clone()).map_err(|e| gen_err("server certificate", e))?;
+        let key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| gen_err("server key", e))?;
+        let mut params = CertificateParams::new(self.names.clone())
+            .map_err(|e| gen_err("server certificate", e))?;
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, self.names.first().cloned().unwrap_or_else(|| "localhost".into()));
+        dn.push(
+            DnType::CommonName,
+            self.names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".into()),
+        );
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -73,10 +86,17 @@ impl SelfSigned {
         params.not_before = start;
         // 397 days: the longest validity browsers and phones accept for a server certificate.
         params.not_after = start + Duration::days(397);
-        let cert = params.signed_by(&key, &issuer).map_err(|e| gen_err("server certificate", e))?;
-        let ca_pem = std::fs::read_to_string(self.ca_file()).map_err(|e| EdgeError::data_dir(self.ca_file(), e))?;
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(|e| gen_err("server certificate", e))?;
+        let ca_pem = std::fs::read_to_string(self.ca_file())
+            .map_err(|e| EdgeError::data_dir(self.ca_file(), e))?;
         write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
-        write_atomic(&leaf_path, format!("{}{}", cert.pem(), ca_pem).as_bytes(), false)?;
+        write_atomic(
+            &leaf_path,
+            format!("{}{}", cert.pem(), ca_pem).as_bytes(),
+            false,
+        )?;
         generated = true;
         let loaded = self.load_leaf(&leaf_path, &key_path, now)?;
         Ok((loaded, generated))
@@ -93,7 +113,13 @@ impl SelfSigned {
     }
 
     /// The existing server certificate, if it is ours, covers every name and is not expiring.
-    fn usable_leaf(&self, leaf_path: &Path, key_path: &Path, ca_der: &[u8], now: i64) -> Option<Loaded> {
+    fn usable_leaf(
+        &self,
+        leaf_path: &Path,
+        key_path: &Path,
+        ca_der: &[u8],
+        now: i64,
+    ) -> Option<Loaded> {
         let loaded = self.load_leaf(leaf_path, key_path, now).ok()?;
         let chain = &loaded.cert.key.cert;
         let signed_by_our_ca = chain.get(1).is_some_and(|c| c.as_ref() == ca_der);
@@ -104,7 +130,10 @@ impl SelfSigned {
     fn ensure_ca(&self, now: i64) -> Result<(Issuer<'static, KeyPair>, Vec<u8>, bool), EdgeError> {
         let cert_path = self.dir.join(CA_CERT);
         let key_path = self.dir.join(CA_KEY);
-        if let (Ok(pem), Ok(key_pem)) = (std::fs::read_to_string(&cert_path), std::fs::read_to_string(&key_path)) {
+        if let (Ok(pem), Ok(key_pem)) = (
+            std::fs::read_to_string(&cert_path),
+            std::fs::read_to_string(&key_path),
+        ) {
             let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
                 .map(|d: rustls_pki_types::CertificateDer<'static>| d.as_ref().to_vec())
                 .ok();
@@ -120,20 +149,31 @@ impl SelfSigned {
                 "the development CA is unusable or expiring; generating a new one (trust the new dev-ca.pem again)"
             );
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| gen_err("CA key", e))?;
-        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| gen_err("CA certificate", e))?;
+        let key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| gen_err("CA key", e))?;
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| gen_err("CA certificate", e))?;
         let mut dn = DistinguishedName::new();
         let host = hostname();
         let id: String = mb_core::ids::random_hex(4);
         dn.push(DnType::OrganizationName, "Minibase development");
-        dn.push(DnType::CommonName, format!("Minibase Development CA {host} {id}"));
+        dn.push(
+            DnType::CommonName,
+            format!("Minibase Development CA {host} {id}"),
+        );
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let start = OffsetDateTime::now_utc() - Duration::days(1);
         params.not_before = start;
         params.not_after = start + Duration::days(3650);
-        let cert = params.self_signed(&key).map_err(|e| gen_err("CA certificate", e))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| gen_err("CA certificate", e))?;
         write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
         write_atomic(&cert_path, cert.pem().as_bytes(), false)?;
         let der = cert.der().as_ref().to_vec();

@@ -78,7 +78,9 @@ impl CertSet {
     /// Whether some certificate covers `host`.
     pub(crate) fn covers(&self, host: &str) -> bool {
         self.exact.contains_key(host)
-            || host.split_once('.').is_some_and(|(_, parent)| self.wildcard.contains_key(parent))
+            || host
+                .split_once('.')
+                .is_some_and(|(_, parent)| self.wildcard.contains_key(parent))
     }
 }
 
@@ -102,7 +104,9 @@ impl CertStore {
 
     /// Serves `cert` to tls-alpn-01 validation handshakes for `domain`.
     pub(crate) fn set_challenge(&self, domain: &str, cert: Arc<CertifiedKey>) {
-        self.challenges.write().insert(domain.to_ascii_lowercase(), cert);
+        self.challenges
+            .write()
+            .insert(domain.to_ascii_lowercase(), cert);
     }
 
     /// Stops serving the tls-alpn-01 certificate for `domain`.
@@ -113,8 +117,13 @@ impl CertStore {
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let sni = hello.server_name().map(|s| s.trim_end_matches('.').to_ascii_lowercase());
-        if hello.alpn().is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN)) {
+        let sni = hello
+            .server_name()
+            .map(|s| s.trim_end_matches('.').to_ascii_lowercase());
+        if hello
+            .alpn()
+            .is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN))
+        {
             return sni.and_then(|name| self.challenges.read().get(&name).cloned());
         }
         let set = self.set.read().clone();

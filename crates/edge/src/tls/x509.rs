@@ -36,7 +36,8 @@ pub struct CertFacts {
 impl CertFacts {
     /// Parses a DER certificate.
     pub fn parse(der: &[u8]) -> Result<CertFacts, String> {
-        let (_, cert) = parse_x509_certificate(der).map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
+        let (_, cert) = parse_x509_certificate(der)
+            .map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
         let cn = |name: &X509Name<'_>| {
             name.iter_common_name()
                 .next()
@@ -49,7 +50,9 @@ impl CertFacts {
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for n in &san.value.general_names {
                 match n {
-                    GeneralName::DNSName(d) => dns_names.push(d.trim_end_matches('.').to_ascii_lowercase()),
+                    GeneralName::DNSName(d) => {
+                        dns_names.push(d.trim_end_matches('.').to_ascii_lowercase())
+                    }
                     GeneralName::IPAddress(b) => {
                         if let Ok(a) = <[u8; 4]>::try_from(*b) {
                             ip_addrs.push(IpAddr::from(a));
@@ -90,7 +93,11 @@ impl CertFacts {
 
     /// Whether `host` (lower case, no trailing dot) is covered by a SAN (one-label wildcards).
     pub fn covers(&self, host: &str) -> bool {
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return self.ip_addrs.contains(&ip);
         }
         self.dns_names.iter().any(|n| name_matches(n, host))

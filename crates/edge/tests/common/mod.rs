@@ -9,8 +9,8 @@ use config::Config;
 use minibase_edge::{Edge, EdgeError, EdgeStats};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-pub use testkit::pki::{KeyKind, Leaf, LeafFiles, Pki, openssl, openssl_rsa_pkcs8};
 use std::sync::Arc;
+pub use testkit::pki::{KeyKind, Leaf, LeafFiles, Pki, openssl, openssl_rsa_pkcs8};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -18,9 +18,16 @@ pub fn app() -> Router {
     Router::new()
         .route(
             "/info",
-            get(|axum::Extension(info): axum::Extension<mb_core::ConnectionInfo>| async move { format!("tls={}", info.tls) }),
+            get(
+                |axum::Extension(info): axum::Extension<mb_core::ConnectionInfo>| async move {
+                    format!("tls={}", info.tls)
+                },
+            ),
         )
-        .route("/api/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/api/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route(
             "/slow",
             get(|| async {
@@ -78,14 +85,36 @@ impl Running {
 }
 
 /// curl against `https://<host>:<port><path>` resolved to 127.0.0.1; returns (success, stdout, stderr).
-pub async fn curl(host: &str, port: u16, path: &str, ca: &Path, extra: &[&str]) -> (bool, String, String) {
+pub async fn curl(
+    host: &str,
+    port: u16,
+    path: &str,
+    ca: &Path,
+    extra: &[&str],
+) -> (bool, String, String) {
     let url = format!("https://{host}:{port}{path}");
     let resolve = format!("{host}:{port}:127.0.0.1");
-    let mut args: Vec<String> = vec!["-sS".into(), "--max-time".into(), "10".into(), "--resolve".into(), resolve, "--cacert".into(), ca.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "10".into(),
+        "--resolve".into(),
+        resolve,
+        "--cacert".into(),
+        ca.display().to_string(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(url);
-    let out = tokio::process::Command::new("curl").args(&args).output().await.expect("curl is installed");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = tokio::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .await
+        .expect("curl is installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `openssl s_client` output for a connection with `servername`.
@@ -105,8 +134,15 @@ pub async fn s_client(port: u16, servername: &str, extra: &[&str]) -> String {
         .spawn()
         .unwrap();
     drop(child.stdin.take()); // EOF: s_client exits after the handshake
-    let out = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A TLS connection from an in-process rustls client trusting `root_pem`.
@@ -117,9 +153,14 @@ pub struct TlsClient {
 impl TlsClient {
     pub async fn connect(port: u16, name: &str, root_pem: &Path) -> Result<TlsClient, String> {
         let cfg = testkit::pki::client_config(root_pem);
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
         let sn = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
-        let stream = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(sn, tcp).await.map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(sn, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(TlsClient { stream })
     }
 
@@ -133,7 +174,13 @@ impl TlsClient {
         let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         self.stream.write_all(req.as_bytes()).await.unwrap();
         let mut buf = vec![0u8; 8192];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.stream.read(&mut buf),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 }

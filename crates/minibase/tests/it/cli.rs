@@ -20,7 +20,10 @@ fn bin() -> Command {
 fn version_prints_the_version() {
     let out = bin().arg("version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("minibase {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("minibase {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -34,32 +37,60 @@ fn unknown_commands_get_help() {
 #[test]
 fn init_writes_a_valid_commented_config_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().args(["init", "--dir"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["init", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let toml_text = std::fs::read_to_string(dir.path().join("minibase.toml")).unwrap();
     assert!(toml_text.contains("# "));
     let env_text = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
     assert!(env_text.contains("MINIBASE_WECHAT__SECRET="));
     // No secret values in either file.
-    for line in env_text.lines().filter(|l| !l.starts_with('#') && l.contains('=')) {
+    for line in env_text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+    {
         assert!(line.ends_with('='), "{line}");
     }
     // The written config loads.
     let cfg = config::load_from(
-        config::Sources { file: Some(dir.path().join("minibase.toml")), env: Default::default() },
+        config::Sources {
+            file: Some(dir.path().join("minibase.toml")),
+            env: Default::default(),
+        },
         None,
     )
     .unwrap();
     assert!(cfg.collections.contains_key("todos"));
     // A second init refuses, --force overwrites.
     std::fs::write(dir.path().join("minibase.toml"), "# mine").unwrap();
-    let out = bin().args(["init", "--dir"]).arg(dir.path()).output().unwrap();
+    let out = bin()
+        .args(["init", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("minibase.toml")).unwrap(), "# mine");
-    let out = bin().args(["init", "--force", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("minibase.toml")).unwrap(),
+        "# mine"
+    );
+    let out = bin()
+        .args(["init", "--force", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_ne!(std::fs::read_to_string(dir.path().join("minibase.toml")).unwrap(), "# mine");
+    assert_ne!(
+        std::fs::read_to_string(dir.path().join("minibase.toml")).unwrap(),
+        "# mine"
+    );
 }
 
 fn serve_with(config: &str, env: &[(&str, &str)]) -> std::process::Output {
@@ -74,10 +105,17 @@ fn serve_with(config: &str, env: &[(&str, &str)]) -> std::process::Output {
     cmd.output().unwrap()
 }
 
+/// A bad configuration: the file, environment variables, and the key the error must name.
+type BadConfig<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn bad_configs_exit_non_zero_naming_the_key() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
-        ("[server]\nhttp_adr = \"127.0.0.1:0\"\n", &[], "server.http_adr"),
+    let cases: &[BadConfig] = &[
+        (
+            "[server]\nhttp_adr = \"127.0.0.1:0\"\n",
+            &[],
+            "server.http_adr",
+        ),
         ("[auth]\naccess_ttl = \"forever\"\n", &[], "auth.access_ttl"),
         ("[tls]\nmode = \"files\"\n", &[], "tls.cert_file"),
         ("", &[("MINIBASE_LIMITS__BODY", "huge")], "limits.body"),
@@ -87,7 +125,11 @@ fn bad_configs_exit_non_zero_naming_the_key() {
             &[],
             "auth.dev_login",
         ),
-        ("[server]\nhttp_addr = \"127.0.0.1:0\"\n[collections.todos]\nread = \"doc._openid ==\"\n", &[], "collections.todos.read"),
+        (
+            "[server]\nhttp_addr = \"127.0.0.1:0\"\n[collections.todos]\nread = \"doc._openid ==\"\n",
+            &[],
+            "collections.todos.read",
+        ),
     ];
     for (cfg, env, key) in cases {
         let out = serve_with(cfg, env);
@@ -96,7 +138,10 @@ fn bad_configs_exit_non_zero_naming_the_key() {
         assert!(err.contains(key), "{cfg}: stderr should name {key}: {err}");
     }
     // A missing config file is named too.
-    let out = bin().args(["serve", "--config", "/nonexistent/minibase.toml"]).output().unwrap();
+    let out = bin()
+        .args(["serve", "--config", "/nonexistent/minibase.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/minibase.toml"));
 }
@@ -135,14 +180,21 @@ pub fn spawn_server(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Served
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if !sent && line.contains("minibase is serving") {
                 let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                let http = v["http"].as_str().unwrap_or("").trim_start_matches("Some(").trim_end_matches(')').to_string();
+                let http = v["http"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("Some(")
+                    .trim_end_matches(')')
+                    .to_string();
                 let _ = tx.send(http);
                 sent = true;
             }
             sink.lock().unwrap().push(line);
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("server announced its address");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server announced its address");
     Served { child, addr, logs }
 }
 
@@ -163,7 +215,11 @@ pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::Ex
 
 /// Sends a signal (`TERM`, `HUP`, `KILL`) to a child process.
 pub fn signal(child: &std::process::Child, name: &str) {
-    let ok = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -174,14 +230,20 @@ fn serve_starts_fast_and_exits_cleanly_on_sigterm() {
     let mut served = spawn_server(dir.path(), &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let res = reqwest::get(format!("http://{}/api/health", served.addr)).await.unwrap();
+        let res = reqwest::get(format!("http://{}/api/health", served.addr))
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
     });
     eprintln!("start to first served request: {:?}", started.elapsed());
     drop(rt);
     signal(&served.child, "TERM");
     let status = wait_exit(&mut served.child, 60);
-    assert!(status.success(), "{status}; logs: {:#?}", served.logs.lock().unwrap());
+    assert!(
+        status.success(),
+        "{status}; logs: {:#?}",
+        served.logs.lock().unwrap()
+    );
 }
 
 #[test]
@@ -235,11 +297,32 @@ fn access_logs_are_json_and_never_carry_tokens() {
             .unwrap();
         let access = login["access_token"].as_str().unwrap().to_string();
         let refresh = login["refresh_token"].as_str().unwrap().to_string();
-        http.get(format!("{base}/api/auth/me")).bearer_auth(&access).send().await.unwrap();
-        http.get(format!("{base}/api/auth/me")).bearer_auth("forged.token.value").send().await.unwrap();
-        http.post(format!("{base}/api/auth/refresh")).json(&serde_json::json!({ "refresh_token": refresh })).send().await.unwrap();
-        http.get(format!("{base}/metrics")).bearer_auth(service_key).send().await.unwrap();
-        http.get(format!("{base}/api/health?access_token={access}&sig=secret-signature")).send().await.unwrap();
+        http.get(format!("{base}/api/auth/me"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        http.get(format!("{base}/api/auth/me"))
+            .bearer_auth("forged.token.value")
+            .send()
+            .await
+            .unwrap();
+        http.post(format!("{base}/api/auth/refresh"))
+            .json(&serde_json::json!({ "refresh_token": refresh }))
+            .send()
+            .await
+            .unwrap();
+        http.get(format!("{base}/metrics"))
+            .bearer_auth(service_key)
+            .send()
+            .await
+            .unwrap();
+        http.get(format!(
+            "{base}/api/health?access_token={access}&sig=secret-signature"
+        ))
+        .send()
+        .await
+        .unwrap();
         (access, refresh)
     });
     signal(&served.child, "TERM");
@@ -252,12 +335,21 @@ fn access_logs_are_json_and_never_carry_tokens() {
         .filter(|v| v["target"] == "minibase::access")
         .collect();
     assert!(access_lines.len() >= 6, "{logs:#?}");
-    let me = access_lines.iter().find(|v| v["path"] == "/api/auth/me").unwrap();
+    let me = access_lines
+        .iter()
+        .find(|v| v["path"] == "/api/auth/me")
+        .unwrap();
     for field in ["request_id", "method", "status", "latency_ms", "ip"] {
         assert!(!me[field].is_null(), "access log lacks {field}: {me}");
     }
     let all = logs.join("\n");
-    for secret in [access.as_str(), refresh.as_str(), service_key, "secret-signature", "forged.token.value"] {
+    for secret in [
+        access.as_str(),
+        refresh.as_str(),
+        service_key,
+        "secret-signature",
+        "forged.token.value",
+    ] {
         assert!(!all.contains(secret), "a secret reached the logs: {secret}");
     }
     // The access token's signature part alone must not appear either.

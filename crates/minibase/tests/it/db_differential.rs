@@ -32,7 +32,9 @@ impl Rng {
     }
 }
 
-const STRINGS: &[&str] = &["", "a", "ab", "b", "B", "ba", "apple", "Apple", "zeta", "中文"];
+const STRINGS: &[&str] = &[
+    "", "a", "ab", "b", "B", "ba", "apple", "Apple", "zeta", "中文",
+];
 
 fn scalar(r: &mut Rng) -> Value {
     match r.pick(11) {
@@ -68,7 +70,14 @@ fn document(r: &mut Rng, i: usize) -> Value {
                 o.insert("x".into(), scalar(r));
             }
             if r.chance(60) {
-                o.insert("y".into(), if r.chance(70) { small_object(r, &["z", "w"]) } else { scalar(r) });
+                o.insert(
+                    "y".into(),
+                    if r.chance(70) {
+                        small_object(r, &["z", "w"])
+                    } else {
+                        scalar(r)
+                    },
+                );
             }
             Value::Object(o)
         } else {
@@ -77,16 +86,42 @@ fn document(r: &mut Rng, i: usize) -> Value {
         m.insert("o".into(), o);
     }
     if r.chance(80) {
-        let t = if r.chance(75) { Value::Array((0..r.pick(5)).map(|_| scalar(r)).collect()) } else { scalar(r) };
+        let t = if r.chance(75) {
+            Value::Array((0..r.pick(5)).map(|_| scalar(r)).collect())
+        } else {
+            scalar(r)
+        };
         m.insert("t".into(), t);
     }
     if r.chance(70) {
-        m.insert("items".into(), Value::Array((0..r.pick(4)).map(|_| small_object(r, &["x", "y"])).collect()));
+        m.insert(
+            "items".into(),
+            Value::Array(
+                (0..r.pick(4))
+                    .map(|_| small_object(r, &["x", "y"]))
+                    .collect(),
+            ),
+        );
     }
     Value::Object(m)
 }
 
-const PATHS: &[&str] = &["s", "o", "o.x", "o.y", "o.y.z", "t", "t.0", "t.1", "items.x", "items.y", "items.0.x", "items.1.y", "nope", "_id"];
+const PATHS: &[&str] = &[
+    "s",
+    "o",
+    "o.x",
+    "o.y",
+    "o.y.z",
+    "t",
+    "t.0",
+    "t.1",
+    "items.x",
+    "items.y",
+    "items.0.x",
+    "items.1.y",
+    "nope",
+    "_id",
+];
 /// Sort keys hold scalars only: on arrays and objects mingo's order differs from MongoDB's
 /// (see docs/database.md), which Minibase follows and unit-tests in docdb.
 const SORTABLE: &[&str] = &["s", "o.x", "o.y.z", "_id"];
@@ -121,7 +156,10 @@ fn field_cond(r: &mut Rng, path: &str, depth: usize) -> Value {
         9 | 10 => {
             let list: Vec<Value> = (0..1 + r.pick(3)).map(|_| operand(r, path)).collect();
             let mut m = Map::new();
-            m.insert(if r.chance(50) { "$in" } else { "$nin" }.to_string(), Value::Array(list));
+            m.insert(
+                if r.chance(50) { "$in" } else { "$nin" }.to_string(),
+                Value::Array(list),
+            );
             Value::Object(m)
         }
         11 => json!({"$exists": r.chance(50)}),
@@ -133,7 +171,11 @@ fn field_cond(r: &mut Rng, path: &str, depth: usize) -> Value {
         }
         14 => match field_cond(r, path, depth + 1) {
             // $not takes an operator object: wrap plain values.
-            Value::Object(m) if !m.is_empty() && m.keys().all(|k| k.starts_with('$')) && !m.contains_key("$date") => {
+            Value::Object(m)
+                if !m.is_empty()
+                    && m.keys().all(|k| k.starts_with('$'))
+                    && !m.contains_key("$date") =>
+            {
                 json!({"$not": Value::Object(m)})
             }
             other => json!({"$not": {"$eq": other}}),
@@ -142,7 +184,13 @@ fn field_cond(r: &mut Rng, path: &str, depth: usize) -> Value {
             let op = ["$or", "$and", "$nor"][r.pick(3)];
             let items: Vec<Value> = (0..1 + r.pick(2))
                 .map(|_| match field_cond(r, path, depth + 1) {
-                    Value::Object(m) if !m.is_empty() && m.keys().all(|k| k.starts_with('$')) && !m.contains_key("$date") => Value::Object(m),
+                    Value::Object(m)
+                        if !m.is_empty()
+                            && m.keys().all(|k| k.starts_with('$'))
+                            && !m.contains_key("$date") =>
+                    {
+                        Value::Object(m)
+                    }
                     other => json!({"$eq": other}),
                 })
                 .collect();
@@ -158,13 +206,17 @@ fn field_cond(r: &mut Rng, path: &str, depth: usize) -> Value {
                         let all: Vec<Value> = (0..1 + r.pick(2)).map(|_| scalar(r)).collect();
                         json!({ "$all": all })
                     }
-                    2 => json!({"$elemMatch": {"$gte": non_null(r, path), "$lt": non_null(r, path)}}),
+                    2 => {
+                        json!({"$elemMatch": {"$gte": non_null(r, path), "$lt": non_null(r, path)}})
+                    }
                     _ => Value::Array((0..r.pick(3)).map(|_| scalar(r)).collect()),
                 }
             } else if arrays {
                 match r.pick(2) {
                     0 => json!({"$size": r.pick(3)}),
-                    _ => json!({"$elemMatch": {"x": field_cond(r, "x", depth + 1), "y": {"$exists": r.chance(50)}}}),
+                    _ => {
+                        json!({"$elemMatch": {"x": field_cond(r, "x", depth + 1), "y": {"$exists": r.chance(50)}}})
+                    }
                 }
             } else {
                 operand(r, path)
@@ -179,7 +231,10 @@ fn where_(r: &mut Rng, depth: usize) -> Value {
         match r.pick(if depth >= 2 { 6 } else { 8 }) {
             6 => {
                 let op = ["$and", "$or", "$nor"][r.pick(3)];
-                m.insert(op.into(), Value::Array((0..1 + r.pick(3)).map(|_| where_(r, depth + 1)).collect()));
+                m.insert(
+                    op.into(),
+                    Value::Array((0..1 + r.pick(3)).map(|_| where_(r, depth + 1)).collect()),
+                );
             }
             7 => {
                 // CloudBase flattening: {"o": {"x": v}} ≡ {"o.x": v}
@@ -203,17 +258,32 @@ fn where_(r: &mut Rng, depth: usize) -> Value {
 
 fn query(r: &mut Rng) -> Value {
     let mut q = Map::new();
-    q.insert("where".into(), if r.chance(5) { Value::Null } else { where_(r, 0) });
+    q.insert(
+        "where".into(),
+        if r.chance(5) {
+            Value::Null
+        } else {
+            where_(r, 0)
+        },
+    );
     if r.chance(60) {
         let keys: Vec<Value> = (0..1 + r.pick(2))
-            .map(|_| json!([SORTABLE[r.pick(SORTABLE.len())], if r.chance(50) { "asc" } else { "desc" }]))
+            .map(|_| {
+                json!([
+                    SORTABLE[r.pick(SORTABLE.len())],
+                    if r.chance(50) { "asc" } else { "desc" }
+                ])
+            })
             .collect();
         q.insert("orderBy".into(), Value::Array(keys));
     }
     if r.chance(25) {
         q.insert("skip".into(), json!(r.pick(6)));
     }
-    q.insert("limit".into(), json!(if r.chance(30) { 1 + r.pick(30) } else { 1000 }));
+    q.insert(
+        "limit".into(),
+        json!(if r.chance(30) { 1 + r.pick(30) } else { 1000 }),
+    );
     Value::Object(q)
 }
 
@@ -251,9 +321,16 @@ pub trait Engine {
 /// Generates, runs both sides and compares. Panics with the seed and the first mismatches.
 pub async fn differential(engine: &mut impl Engine) {
     let long = std::env::var("MB_DIFF_LONG").is_ok_and(|v| v == "1");
-    let seed: u64 = std::env::var("MB_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
-    });
+    let seed: u64 = std::env::var("MB_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
     let (ndocs, nqueries) = if long { (1200, 40_000) } else { (300, 2_000) };
     let mut r = Rng(seed);
     let docs: Vec<Value> = (0..ndocs).map(|i| document(&mut r, i)).collect();
@@ -265,7 +342,10 @@ pub async fn differential(engine: &mut impl Engine) {
     for (q, exp) in queries.iter().zip(expected.iter()) {
         let got = engine.run(q).await;
         let exp_ids: Result<Vec<String>, String> = match exp {
-            Value::Array(a) => Ok(a.iter().map(|x| x.as_str().unwrap_or("?").to_string()).collect()),
+            Value::Array(a) => Ok(a
+                .iter()
+                .map(|x| x.as_str().unwrap_or("?").to_string())
+                .collect()),
             other => Err(other.to_string()),
         };
         match (&got, &exp_ids) {
@@ -274,7 +354,9 @@ pub async fn differential(engine: &mut impl Engine) {
                     nonempty += 1;
                 }
             }
-            _ => failures.push(format!("query {q}\n  minibase: {got:?}\n  mingo:    {exp_ids:?}")),
+            _ => failures.push(format!(
+                "query {q}\n  minibase: {got:?}\n  mingo:    {exp_ids:?}"
+            )),
         }
     }
     assert!(
@@ -282,7 +364,15 @@ pub async fn differential(engine: &mut impl Engine) {
         "{} of {} queries differ from mingo (MB_DIFF_SEED={seed}); first ones:\n{}",
         failures.len(),
         queries.len(),
-        failures.iter().take(8).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert!(nonempty > queries.len() / 4, "the generator should produce mostly non-empty results ({nonempty})");
+    assert!(
+        nonempty > queries.len() / 4,
+        "the generator should produce mostly non-empty results ({nonempty})"
+    );
 }

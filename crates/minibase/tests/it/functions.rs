@@ -12,7 +12,10 @@ use testkit::TestServer;
 fn fixtures() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("functions");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions"), &dir);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions"),
+        &dir,
+    );
     (tmp, dir)
 }
 
@@ -48,7 +51,13 @@ async fn start(dir: &Path) -> TestServer {
 }
 
 async fn call(srv: &TestServer, name: &str, token: &str, data: Value) -> reqwest::Response {
-    srv.http().post(srv.url(&format!("/api/functions/{name}"))).bearer_auth(token).json(&json!({ "data": data })).send().await.unwrap()
+    srv.http()
+        .post(srv.url(&format!("/api/functions/{name}")))
+        .bearer_auth(token)
+        .json(&json!({ "data": data }))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn result(srv: &TestServer, name: &str, token: &str, data: Value) -> Value {
@@ -65,34 +74,82 @@ async fn todo_crud_as_a_cloudbase_function() {
     let srv = start(&dir).await;
     let alice = srv.user_token("o-alice").await;
     let bob = srv.user_token("o-bob").await;
-    let added = result(&srv, "todo", &alice, json!({"action": "add", "title": "buy milk", "due": 1_700_000_000_000i64})).await;
+    let added = result(
+        &srv,
+        "todo",
+        &alice,
+        json!({"action": "add", "title": "buy milk", "due": 1_700_000_000_000i64}),
+    )
+    .await;
     let id = added["_id"].as_str().unwrap().to_owned();
     assert_eq!(added["errMsg"], "collection.add:ok");
-    result(&srv, "todo", &alice, json!({"action": "add", "title": "call mom", "due": 1_600_000_000_000i64})).await;
-    result(&srv, "todo", &bob, json!({"action": "add", "title": "bob's", "due": 1})).await;
+    result(
+        &srv,
+        "todo",
+        &alice,
+        json!({"action": "add", "title": "call mom", "due": 1_600_000_000_000i64}),
+    )
+    .await;
+    result(
+        &srv,
+        "todo",
+        &bob,
+        json!({"action": "add", "title": "bob's", "due": 1}),
+    )
+    .await;
     let list = result(&srv, "todo", &alice, json!({"action": "list"})).await;
-    let titles: Vec<&str> = list["data"].as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, ["call mom", "buy milk"], "only alice's, ordered by due");
+    let titles: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["call mom", "buy milk"],
+        "only alice's, ordered by due"
+    );
     assert_eq!(list["data"][1]["due"], "2023-11-14T22:13:20.000Z");
     let done = result(&srv, "todo", &alice, json!({"action": "done", "id": id})).await;
     assert_eq!(done["stats"]["updated"], 1);
     // Bob can't touch alice's todo through the function's own check.
-    assert_eq!(result(&srv, "todo", &bob, json!({"action": "remove", "id": id})).await["stats"]["removed"], 0);
+    assert_eq!(
+        result(&srv, "todo", &bob, json!({"action": "remove", "id": id})).await["stats"]["removed"],
+        0
+    );
     let got = result(&srv, "todo", &alice, json!({"action": "get", "id": id})).await;
     assert_eq!(got["data"]["done"], true);
     assert_eq!(got["data"]["tags"], json!(["done"]));
     assert_eq!(got["data"]["_openid"], "o-alice");
     // What the function wrote is what the database API serves.
-    let res = srv.http().get(srv.url(&format!("/api/db/todos/docs/{id}"))).bearer_auth(srv.service_key()).send().await.unwrap();
+    let res = srv
+        .http()
+        .get(srv.url(&format!("/api/db/todos/docs/{id}")))
+        .bearer_auth(srv.service_key())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
     assert_eq!(doc["data"]["title"], "buy milk");
     assert_eq!(doc["data"]["due"], json!({"$date": 1_700_000_000_000i64}));
-    assert_eq!(result(&srv, "todo", &alice, json!({"action": "remove", "id": id})).await["stats"]["removed"], 1);
-    assert_eq!(result(&srv, "todo", &alice, json!({"action": "count"})).await["total"], 1);
+    assert_eq!(
+        result(&srv, "todo", &alice, json!({"action": "remove", "id": id})).await["stats"]["removed"],
+        1
+    );
+    assert_eq!(
+        result(&srv, "todo", &alice, json!({"action": "count"})).await["total"],
+        1
+    );
     let res = call(&srv, "todo", &alice, json!({"action": "get", "id": id})).await;
     let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("does not exist"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{body}"
+    );
     srv.stop().await;
 }
 
@@ -101,12 +158,21 @@ async fn get_wx_context_is_the_caller() {
     let (_tmp, dir) = fixtures();
     let srv = start(&dir).await;
     let alice = srv.user_token("o-alice").await;
-    let r = result(&srv, "whoami", &alice, json!({"echo": 1, "userInfo": {"openId": "forged"}})).await;
+    let r = result(
+        &srv,
+        "whoami",
+        &alice,
+        json!({"echo": 1, "userInfo": {"openId": "forged"}}),
+    )
+    .await;
     assert_eq!(r["OPENID"], "o-alice");
     assert_eq!(r["APPID"], "wxfunctionstest");
     assert_eq!(r["SOURCE"], "wx_client");
     assert_eq!(r["CLIENTIP"], "127.0.0.1");
-    assert_eq!(r["userInfo"], json!({"appId": "wxfunctionstest", "openId": "o-alice"}));
+    assert_eq!(
+        r["userInfo"],
+        json!({"appId": "wxfunctionstest", "openId": "o-alice"})
+    );
     assert_eq!(r["echo"], 1);
     let res = srv
         .http()
@@ -131,33 +197,127 @@ async fn bad_calls_get_clear_errors() {
     let srv = start(&dir).await;
     let alice = srv.user_token("o-alice").await;
     let url = srv.url("/api/functions/whoami");
-    let res = srv.http().post(&url).json(&json!({"data": {}})).send().await.unwrap();
+    let res = srv
+        .http()
+        .post(&url)
+        .json(&json!({"data": {}}))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 401, "UNAUTHENTICATED").await;
-    let res = srv.http().post(&url).bearer_auth("not-a-token").json(&json!({})).send().await.unwrap();
+    let res = srv
+        .http()
+        .post(&url)
+        .bearer_auth("not-a-token")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 401, "UNAUTHENTICATED").await;
-    expect_error(call(&srv, "nope", &alice, json!({})).await, 404, "NOT_FOUND").await;
-    let res = srv.http().post(srv.url("/api/functions/a.b")).bearer_auth(&alice).json(&json!({})).send().await.unwrap();
+    expect_error(
+        call(&srv, "nope", &alice, json!({})).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let res = srv
+        .http()
+        .post(srv.url("/api/functions/a.b"))
+        .bearer_auth(&alice)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 400, "INVALID_ARGUMENT").await;
-    let res = srv.http().post(srv.url("/api/functions/..%2fetc")).bearer_auth(&alice).json(&json!({})).send().await.unwrap();
-    assert!(matches!(res.status().as_u16(), 400 | 404), "{}", res.status());
-    let res = srv.http().post(&url).bearer_auth(&alice).header("content-type", "application/json").body("{\"data\":").send().await.unwrap();
+    let res = srv
+        .http()
+        .post(srv.url("/api/functions/..%2fetc"))
+        .bearer_auth(&alice)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(res.status().as_u16(), 400 | 404),
+        "{}",
+        res.status()
+    );
+    let res = srv
+        .http()
+        .post(&url)
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body("{\"data\":")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 400, "INVALID_ARGUMENT").await;
-    expect_error(call(&srv, "whoami", &alice, json!([1, 2])).await, 400, "INVALID_ARGUMENT").await;
-    expect_error(call(&srv, "whoami", &alice, json!("text")).await, 400, "INVALID_ARGUMENT").await;
+    expect_error(
+        call(&srv, "whoami", &alice, json!([1, 2])).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    expect_error(
+        call(&srv, "whoami", &alice, json!("text")).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
     let big = "x".repeat(2 << 20);
-    let res = srv.http().post(&url).bearer_auth(&alice).json(&json!({"data": {"big": big}})).send().await.unwrap();
+    let res = srv
+        .http()
+        .post(&url)
+        .bearer_auth(&alice)
+        .json(&json!({"data": {"big": big}}))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 413, "PAYLOAD_TOO_LARGE").await;
-    let res = srv.http().get(&url).bearer_auth(&alice).send().await.unwrap();
+    let res = srv
+        .http()
+        .get(&url)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 405);
     // A thrown error: the message reaches the caller, in the envelope.
-    let body = expect_error(call(&srv, "boom", &alice, json!({"x": 7})).await, 502, "UPSTREAM_ERROR").await;
+    let body = expect_error(
+        call(&srv, "boom", &alice, json!({"x": 7})).await,
+        502,
+        "UPSTREAM_ERROR",
+    )
+    .await;
     assert_eq!(body["error"]["message"], "Error: boom: 7");
     assert_eq!(body["error"]["upstream"]["service"], "function");
     // Leaving the folder is refused.
-    let body = expect_error(call(&srv, "escape", &alice, json!({})).await, 502, "UPSTREAM_ERROR").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("inside its own folder"), "{body}");
-    let body = expect_error(call(&srv, "escape", &alice, json!({"path": "/etc/passwd"})).await, 502, "UPSTREAM_ERROR").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("inside its own folder"), "{body}");
+    let body = expect_error(
+        call(&srv, "escape", &alice, json!({})).await,
+        502,
+        "UPSTREAM_ERROR",
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside its own folder"),
+        "{body}"
+    );
+    let body = expect_error(
+        call(&srv, "escape", &alice, json!({"path": "/etc/passwd"})).await,
+        502,
+        "UPSTREAM_ERROR",
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside its own folder"),
+        "{body}"
+    );
     srv.stop().await;
 }
 
@@ -177,15 +337,35 @@ async fn runaway_code_is_contained_and_the_server_keeps_serving() {
     );
     assert_eq!(ok["OPENID"], "o-alice", "other calls are served meanwhile");
     let body = expect_error(spin, 504, "DEADLINE_EXCEEDED").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("timed out after 1000 ms"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1000 ms"),
+        "{body}"
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
     let body = expect_error(bomb, 502, "UPSTREAM_ERROR").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("memory limit of 32 MiB"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit of 32 MiB"),
+        "{body}"
+    );
     let health = srv.http().get(srv.url("/api/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // And again: fresh instances replace the discarded ones.
-    expect_error(call(&srv, "spin", &alice, json!({})).await, 504, "DEADLINE_EXCEEDED").await;
-    assert_eq!(result(&srv, "whoami", &alice, json!({})).await["OPENID"], "o-alice");
+    expect_error(
+        call(&srv, "spin", &alice, json!({})).await,
+        504,
+        "DEADLINE_EXCEEDED",
+    )
+    .await;
+    assert_eq!(
+        result(&srv, "whoami", &alice, json!({})).await["OPENID"],
+        "o-alice"
+    );
     srv.stop().await;
 }
 
@@ -207,11 +387,17 @@ async fn concurrent_calls_run_on_separate_instances() {
     let results = futures_util::future::join_all(calls).await;
     for (n, r) in results.iter().enumerate() {
         assert_eq!(r["n"], n);
-        assert_eq!(r["concurrentInInstance"], 1, "an instance serves one call at a time");
+        assert_eq!(
+            r["concurrentInInstance"], 1,
+            "an instance serves one call at a time"
+        );
     }
     let took = t.elapsed();
     // 16 calls of 100 ms, 4 at a time: about 400 ms, certainly not 1.6 s nor 100 ms.
-    assert!(took >= Duration::from_millis(390) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(390) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
     srv.stop().await;
 }
 
@@ -228,17 +414,28 @@ async fn a_long_cpu_bound_call_does_not_hold_up_short_ones() {
     );
     let srv = start(&dir).await;
     let alice = srv.user_token("o-alice").await;
-    assert_eq!(result(&srv, "spin", &alice, json!({"ms": 0})).await["ms"], 0);
+    assert_eq!(
+        result(&srv, "spin", &alice, json!({"ms": 0})).await["ms"],
+        0
+    );
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let spinning = futures_util::future::join_all((0..cores).map(|_| call(&srv, "spin", &alice, json!({"ms": 700}))));
+    let spinning = futures_util::future::join_all(
+        (0..cores).map(|_| call(&srv, "spin", &alice, json!({"ms": 700}))),
+    );
     let short = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let t = Instant::now();
-        assert_eq!(result(&srv, "spin", &alice, json!({"ms": 1})).await["ms"], 1);
+        assert_eq!(
+            result(&srv, "spin", &alice, json!({"ms": 1})).await["ms"],
+            1
+        );
         t.elapsed()
     };
     let (spun, took) = tokio::join!(spinning, short);
-    assert!(took < Duration::from_millis(450), "a short call waited behind the spinning ones: {took:?}");
+    assert!(
+        took < Duration::from_millis(450),
+        "a short call waited behind the spinning ones: {took:?}"
+    );
     for r in spun {
         assert_eq!(r.status(), 200);
     }
@@ -278,19 +475,58 @@ async fn hot_reload_serves_the_edited_file_on_the_next_call() {
     let (_tmp, dir) = fixtures();
     let srv = start(&dir).await;
     let key = srv.service_key().to_owned();
-    write(&dir, "hot/index.js", "let calls = 0; exports.main = async () => ({ v: 1, calls: ++calls })");
-    assert_eq!(result(&srv, "hot", &key, json!({})).await, json!({"v": 1, "calls": 1}));
-    assert_eq!(result(&srv, "hot", &key, json!({})).await, json!({"v": 1, "calls": 2}), "warm instance keeps module state");
-    write(&dir, "hot/index.js", "exports.main = async () => ({ v: 2, lib: require('./lib').name })");
+    write(
+        &dir,
+        "hot/index.js",
+        "let calls = 0; exports.main = async () => ({ v: 1, calls: ++calls })",
+    );
+    assert_eq!(
+        result(&srv, "hot", &key, json!({})).await,
+        json!({"v": 1, "calls": 1})
+    );
+    assert_eq!(
+        result(&srv, "hot", &key, json!({})).await,
+        json!({"v": 1, "calls": 2}),
+        "warm instance keeps module state"
+    );
+    write(
+        &dir,
+        "hot/index.js",
+        "exports.main = async () => ({ v: 2, lib: require('./lib').name })",
+    );
     write(&dir, "hot/lib.js", "exports.name = 'lib v1'");
-    assert_eq!(result(&srv, "hot", &key, json!({})).await, json!({"v": 2, "lib": "lib v1"}));
+    assert_eq!(
+        result(&srv, "hot", &key, json!({})).await,
+        json!({"v": 2, "lib": "lib v1"})
+    );
     write(&dir, "hot/lib.js", "exports.name = 'lib v2'");
-    assert_eq!(result(&srv, "hot", &key, json!({})).await, json!({"v": 2, "lib": "lib v2"}));
-    write(&dir, "hot/index.js", "exports.main = async () => {\n  return oops(\n}\n");
-    let body = expect_error(call(&srv, "hot", &key, json!({})).await, 502, "UPSTREAM_ERROR").await;
+    assert_eq!(
+        result(&srv, "hot", &key, json!({})).await,
+        json!({"v": 2, "lib": "lib v2"})
+    );
+    write(
+        &dir,
+        "hot/index.js",
+        "exports.main = async () => {\n  return oops(\n}\n",
+    );
+    let body = expect_error(
+        call(&srv, "hot", &key, json!({})).await,
+        502,
+        "UPSTREAM_ERROR",
+    )
+    .await;
     let msg = body["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("failed to load") && msg.contains("SyntaxError") && msg.contains("hot/index.js:"), "{msg}");
-    write(&dir, "hot/index.js", "exports.main = async () => ({ v: 3 })");
+    assert!(
+        msg.contains("failed to load")
+            && msg.contains("SyntaxError")
+            && msg.contains("hot/index.js:"),
+        "{msg}"
+    );
+    write(
+        &dir,
+        "hot/index.js",
+        "exports.main = async () => ({ v: 3 })",
+    );
     assert_eq!(result(&srv, "hot", &key, json!({})).await, json!({"v": 3}));
     std::fs::remove_dir_all(dir.join("hot")).unwrap();
     expect_error(call(&srv, "hot", &key, json!({})).await, 404, "NOT_FOUND").await;
@@ -306,11 +542,19 @@ async fn timer_trigger_fires_once_per_tick() {
         "const cloud = require('wx-server-sdk'); const db = cloud.database();
          exports.main = async (event) => { await db.collection('ticks').add({ data: { time: event.Time, trigger: event.TriggerName, source: cloud.getWXContext().SOURCE } }) }",
     );
-    write(&dir, "tick/config.json", r#"{"triggers": [{"name": "everySecond", "type": "timer", "config": "* * * * * * *"}]}"#);
+    write(
+        &dir,
+        "tick/config.json",
+        r#"{"triggers": [{"name": "everySecond", "type": "timer", "config": "* * * * * * *"}]}"#,
+    );
     let srv = start(&dir).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
     // Renaming the trigger's schedule file mid-way must not double-fire a tick.
-    write(&dir, "tick/config.json", r#"{"timeout": 3, "triggers": [{"name": "everySecond", "type": "timer", "config": "* * * * * * *"}]}"#);
+    write(
+        &dir,
+        "tick/config.json",
+        r#"{"timeout": 3, "triggers": [{"name": "everySecond", "type": "timer", "config": "* * * * * * *"}]}"#,
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let res = srv
         .http()
@@ -341,7 +585,11 @@ async fn fetch_cannot_reach_the_server_itself_unless_allowed() {
     let r = result(&srv, "net", &key, json!({"url": own})).await;
     assert_eq!(r["code"], "PERMISSION_DENIED", "{r}");
     let port = url_port(&own);
-    for url in [format!("http://localhost:{port}/api/health"), "http://169.254.169.254/latest/meta-data/".into(), format!("http://[::1]:{port}/")] {
+    for url in [
+        format!("http://localhost:{port}/api/health"),
+        "http://169.254.169.254/latest/meta-data/".into(),
+        format!("http://[::1]:{port}/"),
+    ] {
         let r = result(&srv, "net", &key, json!({"url": url})).await;
         assert_eq!(r["code"], "PERMISSION_DENIED", "{url}: {r}");
     }
@@ -354,51 +602,122 @@ async fn fetch_cannot_reach_the_server_itself_unless_allowed() {
         })
         .start()
         .await;
-    let r = result(&srv, "net", srv.service_key(), json!({"url": srv.url("/api/health")})).await;
+    let r = result(
+        &srv,
+        "net",
+        srv.service_key(),
+        json!({"url": srv.url("/api/health")}),
+    )
+    .await;
     assert_eq!(r["status"], 200, "{r}");
     assert!(r["body"].as_str().unwrap().contains("ok"), "{r}");
     srv.stop().await;
 }
 
 fn url_port(url: &str) -> u16 {
-    url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap()
+    url.split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn http_trigger_speaks_cloudbase_http_access() {
     let (_tmp, dir) = fixtures();
     let srv = start(&dir).await;
-    let res = srv.http().get(srv.url("/fn/web/hello?name=mini")).send().await.unwrap();
+    let res = srv
+        .http()
+        .get(srv.url("/fn/web/hello?name=mini"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
     assert_eq!(res.headers()["x-fn"], "web");
-    let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let cookies: Vec<_> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
     assert_eq!(cookies, ["a=1", "b=2"]);
     assert!(res.headers().contains_key("x-request-id"));
     assert_eq!(res.text().await.unwrap(), "<h1>hi mini</h1>");
-    let res = srv.http().put(srv.url("/fn/web/echo?a=1&b=two%20words")).header("content-type", "application/json").body(r#"{"k":1}"#).send().await.unwrap();
+    let res = srv
+        .http()
+        .put(srv.url("/fn/web/echo?a=1&b=two%20words"))
+        .header("content-type", "application/json")
+        .body(r#"{"k":1}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
     let echo: Value = res.json().await.unwrap();
-    assert_eq!(echo, json!({"method": "PUT", "path": "/echo", "query": {"a": "1", "b": "two words"}, "contentType": "application/json", "body": "{\"k\":1}", "isBase64Encoded": false}));
-    let res = srv.http().post(srv.url("/fn/web/echo")).header("content-type", "application/octet-stream").body(vec![0u8, 255, 1]).send().await.unwrap();
+    assert_eq!(
+        echo,
+        json!({"method": "PUT", "path": "/echo", "query": {"a": "1", "b": "two words"}, "contentType": "application/json", "body": "{\"k\":1}", "isBase64Encoded": false})
+    );
+    let res = srv
+        .http()
+        .post(srv.url("/fn/web/echo"))
+        .header("content-type", "application/octet-stream")
+        .body(vec![0u8, 255, 1])
+        .send()
+        .await
+        .unwrap();
     let echo: Value = res.json().await.unwrap();
     assert_eq!(echo["isBase64Encoded"], true);
     assert_eq!(echo["body"], "AP8B");
-    let res = srv.http().get(srv.url("/fn/web/text")).send().await.unwrap();
+    let res = srv
+        .http()
+        .get(srv.url("/fn/web/text"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
     assert_eq!(res.text().await.unwrap(), "plain text");
     let res = srv.http().get(srv.url("/fn/web/png")).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(res.bytes().await.unwrap().as_ref(), &[137, 80, 78, 71]);
-    let res = srv.http().get(srv.url("/fn/web/missing")).send().await.unwrap();
+    let res = srv
+        .http()
+        .get(srv.url("/fn/web/missing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"error": "no route /missing"}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"error": "no route /missing"})
+    );
     let res = srv.http().get(srv.url("/fn/web")).send().await.unwrap();
     assert_eq!(res.status(), 404, "path '/' reaches the function too");
-    expect_error(srv.http().get(srv.url("/fn/web/bad")).send().await.unwrap(), 502, "UPSTREAM_ERROR").await;
-    expect_error(srv.http().get(srv.url("/fn/nope/x")).send().await.unwrap(), 404, "NOT_FOUND").await;
-    expect_error(srv.http().get(srv.url("/fn/boom")).send().await.unwrap(), 502, "UPSTREAM_ERROR").await;
+    expect_error(
+        srv.http().get(srv.url("/fn/web/bad")).send().await.unwrap(),
+        502,
+        "UPSTREAM_ERROR",
+    )
+    .await;
+    expect_error(
+        srv.http().get(srv.url("/fn/nope/x")).send().await.unwrap(),
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    expect_error(
+        srv.http().get(srv.url("/fn/boom")).send().await.unwrap(),
+        502,
+        "UPSTREAM_ERROR",
+    )
+    .await;
     srv.stop().await;
 }
 
@@ -407,7 +726,13 @@ async fn files_from_a_function_are_served_by_the_storage_area() {
     let (_tmp, dir) = fixtures();
     let srv = start(&dir).await;
     let key = srv.service_key().to_owned();
-    let r = result(&srv, "files", &key, json!({"name": "daily", "text": "日报 ok"})).await;
+    let r = result(
+        &srv,
+        "files",
+        &key,
+        json!({"name": "daily", "text": "日报 ok"}),
+    )
+    .await;
     assert_eq!(r["fileID"], "mb://reports/daily.txt");
     assert_eq!(r["status"], 0);
     assert_eq!(r["text"], "日报 ok");
@@ -417,10 +742,21 @@ async fn files_from_a_function_are_served_by_the_storage_area() {
     let res = srv.http().get(srv.url(path)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "日报 ok");
-    let r = result(&srv, "files", &key, json!({"name": "gone", "text": "x", "remove": true})).await;
+    let r = result(
+        &srv,
+        "files",
+        &key,
+        json!({"name": "gone", "text": "x", "remove": true}),
+    )
+    .await;
     assert_eq!(r["deleted"], 0);
     let url = r["url"].as_str().unwrap();
-    let res = srv.http().get(srv.url(&url[url.find("/storage/").unwrap()..])).send().await.unwrap();
+    let res = srv
+        .http()
+        .get(srv.url(&url[url.find("/storage/").unwrap()..]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     srv.stop().await;
 }
@@ -430,7 +766,11 @@ async fn open_apis_and_message_push_reach_functions() {
     use testkit::fake_wechat::{FakeWechat, FakeWechatOptions};
     const TOKEN: &str = "pushTokenForFunctions";
     const AES: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-    let fake = FakeWechat::start_with(FakeWechatOptions { appid: "wxfunctionswechat".into(), ..Default::default() }).await;
+    let fake = FakeWechat::start_with(FakeWechatOptions {
+        appid: "wxfunctionswechat".into(),
+        ..Default::default()
+    })
+    .await;
     let (_tmp, dir) = fixtures();
     let (url, secret, d) = (fake.url(), fake.secret(), dir.clone());
     let srv = TestServer::builder()
@@ -450,7 +790,10 @@ async fn open_apis_and_message_push_reach_functions() {
     assert_eq!(r["suggest"], "pass", "{r}");
     assert_eq!(r["errCode"], 0);
     assert_eq!(r["errMsg"], "openapi.security.msgSecCheck:ok");
-    assert_eq!(r["sent"]["errCode"], 43101, "not subscribed yet: WeChat's errcode reaches the function: {r}");
+    assert_eq!(
+        r["sent"]["errCode"], 43101,
+        "not subscribed yet: WeChat's errcode reaches the function: {r}"
+    );
     fake.grant_subscription("o-wx", "TPL", 1);
     let r = result(&srv, "wx", &user, json!({"text": "fake-risky-word"})).await;
     assert_eq!(r["suggest"], "risky");
@@ -469,7 +812,12 @@ async fn open_apis_and_message_push_reach_functions() {
     let res = srv
         .http()
         .post(srv.url("/api/wechat/push"))
-        .query(&[("signature", sig.as_str()), ("timestamp", ts.as_str()), ("nonce", "n1"), ("openid", "o-sender")])
+        .query(&[
+            ("signature", sig.as_str()),
+            ("timestamp", ts.as_str()),
+            ("nonce", "n1"),
+            ("openid", "o-sender"),
+        ])
         .body(msg)
         .send()
         .await
@@ -477,7 +825,16 @@ async fn open_apis_and_message_push_reach_functions() {
     assert_eq!(res.text().await.unwrap(), "success");
     let deadline = Instant::now() + Duration::from_secs(5);
     let docs = loop {
-        let docs = srv.state().db().query(&mb_core::Caller::System, "pushes", &docdb::QueryRequest::default()).await.unwrap();
+        let docs = srv
+            .state()
+            .db()
+            .query(
+                &mb_core::Caller::System,
+                "pushes",
+                &docdb::QueryRequest::default(),
+            )
+            .await
+            .unwrap();
         if !docs.is_empty() || Instant::now() > deadline {
             break docs;
         }
@@ -500,7 +857,11 @@ async fn pay_from_a_function_and_its_notification_into_a_function() {
     let srv = TestServer::builder()
         .config(|c| {
             c.wechat.appid = fake.appid().into();
-            fake.configure(c, keys.path(), "https://api.example.com/api/pay/wechat/notify");
+            fake.configure(
+                c,
+                keys.path(),
+                "https://api.example.com/api/pay/wechat/notify",
+            );
             c.functions.dir = dir.clone();
             c.wechat_pay.notify_function = "paid".into();
         })
@@ -512,12 +873,26 @@ async fn pay_from_a_function_and_its_notification_into_a_function() {
     assert_eq!(r["out_trade_no"], "FN0000001");
     assert_eq!(r["state"], "NOTPAY");
     assert_eq!(r["payment"]["signType"], "RSA");
-    assert!(r["payment"]["package"].as_str().unwrap().starts_with("prepay_id="));
+    assert!(
+        r["payment"]["package"]
+            .as_str()
+            .unwrap()
+            .starts_with("prepay_id=")
+    );
     let deliveries = fake.pay("FN0000001").await;
     assert_eq!(deliveries[0].status, 204);
     let deadline = Instant::now() + Duration::from_secs(5);
     let docs = loop {
-        let docs = srv.state().db().query(&mb_core::Caller::System, "deliveries", &docdb::QueryRequest::default()).await.unwrap();
+        let docs = srv
+            .state()
+            .db()
+            .query(
+                &mb_core::Caller::System,
+                "deliveries",
+                &docdb::QueryRequest::default(),
+            )
+            .await
+            .unwrap();
         if !docs.is_empty() || Instant::now() > deadline {
             break docs;
         }

@@ -1,10 +1,12 @@
 //! Integration tests: the real server (in-process through `testkit::TestServer`, or the real
 //! binary where a process matters), talked to over HTTP and WebSocket. One test binary, one
 //! module per area, laid out like the routes.
+#![allow(clippy::unwrap_used)]
 
 mod auth;
-mod db;
 mod cli;
+mod db;
+mod db_differential;
 mod functions;
 mod pay;
 mod plumbing;
@@ -13,7 +15,6 @@ mod storage;
 mod tls;
 mod util;
 mod wechat;
-mod db_differential;
 
 /// The differential test against the document layer directly (the HTTP run is in `db.rs`).
 mod db_differential_library {
@@ -26,7 +27,10 @@ mod db_differential_library {
     impl Engine for Library {
         async fn load(&mut self, docs: &[Value]) {
             for d in docs {
-                self.0.create(&Caller::Service, "diff", d.clone()).await.unwrap();
+                self.0
+                    .create(&Caller::Service, "diff", d.clone())
+                    .await
+                    .unwrap();
             }
         }
         async fn run(&mut self, q: &Value) -> Result<Vec<String>, String> {
@@ -40,7 +44,11 @@ mod db_differential_library {
             self.0
                 .query(&Caller::Service, "diff", &req)
                 .await
-                .map(|docs| docs.iter().map(|d| d["_id"].as_str().unwrap_or("?").to_string()).collect())
+                .map(|docs| {
+                    docs.iter()
+                        .map(|d| d["_id"].as_str().unwrap_or("?").to_string())
+                        .collect()
+                })
                 .map_err(|e| e.to_string())
         }
     }

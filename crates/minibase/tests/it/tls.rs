@@ -43,7 +43,10 @@ impl Drop for Served {
 }
 
 fn addr_port(v: &serde_json::Value) -> Option<u16> {
-    let s = v.as_str()?.trim_start_matches("Some(").trim_end_matches(')');
+    let s = v
+        .as_str()?
+        .trim_start_matches("Some(")
+        .trim_end_matches(')');
     s.rsplit(':').next()?.parse().ok()
 }
 
@@ -58,7 +61,11 @@ fn write_config(dir: &Path, tls: &str) -> PathBuf {
 }
 
 fn files_tls(f: &LeafFiles) -> String {
-    format!("[tls]\nmode = \"files\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nreload_interval = \"0\"\n", f.bundle.display(), f.key.display())
+    format!(
+        "[tls]\nmode = \"files\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nreload_interval = \"0\"\n",
+        f.bundle.display(),
+        f.key.display()
+    )
 }
 
 fn serve(config: &Path) -> Served {
@@ -85,34 +92,70 @@ fn serve(config: &Path) -> Served {
     });
     let (https, redirect) = match rx.recv_timeout(Duration::from_secs(20)) {
         Ok(x) => x,
-        Err(_) => panic!("minibase did not start: {}", logs.lock().unwrap().join("\n")),
+        Err(_) => panic!(
+            "minibase did not start: {}",
+            logs.lock().unwrap().join("\n")
+        ),
     };
-    Served { child, https: https.expect("an HTTPS listener"), redirect, logs }
+    Served {
+        child,
+        https: https.expect("an HTTPS listener"),
+        redirect,
+        logs,
+    }
 }
 
 fn curl(port: u16, path: &str, ca: &Path, extra: &[&str]) -> (bool, String, String) {
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--resolve", &format!("{HOST}:{port}:127.0.0.1"), "--cacert"])
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--resolve",
+            &format!("{HOST}:{port}:127.0.0.1"),
+            "--cacert",
+        ])
         .arg(ca)
         .args(extra)
         .arg(format!("https://{HOST}:{port}{path}"))
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn s_client(port: u16, extra: &[&str]) -> String {
     let out = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", HOST])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            HOST,
+        ])
         .args(extra)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn signal(child: &Child, name: &str) {
-    assert!(Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// An HTTP/1.1 keep-alive connection over TLS trusting `root`.
@@ -121,9 +164,16 @@ struct Conn(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
 impl Conn {
     async fn open(port: u16, root: &Path) -> Conn {
         let cfg = testkit::pki::client_config(root);
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         let name = rustls_pki_types::ServerName::try_from(HOST).unwrap();
-        Conn(tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.unwrap())
+        Conn(
+            tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                .connect(name, tcp)
+                .await
+                .unwrap(),
+        )
     }
 
     fn leaf(&self) -> Vec<u8> {
@@ -131,9 +181,15 @@ impl Conn {
     }
 
     async fn health(&mut self) -> String {
-        self.0.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes()).await.unwrap();
+        self.0
+            .write_all(format!("GET /api/health HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(5), self.0.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), self.0.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 }
@@ -147,27 +203,58 @@ fn tls_versions_alpn_chain_redirect_and_doctor() {
     let (port, ca) = (served.https, &pki.root_pem);
 
     let (ok, body, err) = curl(port, "/api/health", ca, &["--tlsv1.2", "--tls-max", "1.2"]);
-    assert!(ok && body.contains("\"status\":\"ok\""), "TLS 1.2: {body} {err}");
+    assert!(
+        ok && body.contains("\"status\":\"ok\""),
+        "TLS 1.2: {body} {err}"
+    );
     let (ok, _, err) = curl(port, "/api/health", ca, &["--tlsv1.3"]);
     assert!(ok, "TLS 1.3: {err}");
     let (ok, _, _) = curl(port, "/api/health", ca, &["--tlsv1", "--tls-max", "1.1"]);
     assert!(!ok, "TLS 1.1 must be refused");
-    let (ok, v, _) = curl(port, "/api/health", ca, &["-o", "/dev/null", "-w", "%{http_version}"]);
+    let (ok, v, _) = curl(
+        port,
+        "/api/health",
+        ca,
+        &["-o", "/dev/null", "-w", "%{http_version}"],
+    );
     assert!(ok && v == "2", "ALPN h2: {v}");
 
     let out = s_client(port, &["-showcerts", "-CAfile", &ca.display().to_string()]);
-    assert_eq!(out.matches("-----BEGIN CERTIFICATE-----").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
 
     let r = served.redirect.unwrap();
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", &format!("Host: {HOST}")])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+            &format!("Host: {HOST}"),
+        ])
         .arg(format!("http://127.0.0.1:{r}/api/db/todos/query?limit=5"))
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("301 https://{HOST}:{port}/api/db/todos/query?limit=5"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("301 https://{HOST}:{port}/api/db/todos/query?limit=5")
+    );
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example.net"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Host: evil.example.net",
+        ])
         .arg(format!("http://127.0.0.1:{r}/"))
         .output()
         .unwrap();
@@ -175,7 +262,13 @@ fn tls_versions_alpn_chain_redirect_and_doctor() {
 
     // minibase doctor agrees: nothing fails (the test port is not 443: a warning)
     let out = bin()
-        .args(["doctor", &format!("https://{HOST}:{port}/"), "--resolve", "127.0.0.1", "--json"])
+        .args([
+            "doctor",
+            &format!("https://{HOST}:{port}/"),
+            "--resolve",
+            "127.0.0.1",
+            "--json",
+        ])
         .args(["--http-port", &r.to_string(), "--ca-file"])
         .arg(ca)
         .output()
@@ -183,19 +276,39 @@ fn tls_versions_alpn_chain_redirect_and_doctor() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(out.status.success(), "{report:#}");
     assert_eq!(report["ok"], true);
-    let status = |id: &str| report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
-    for id in ["tls12", "chain", "name", "expiry", "redirect", "hsts", "json"] {
+    let status = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    for id in [
+        "tls12", "chain", "name", "expiry", "redirect", "hsts", "json",
+    ] {
         assert_eq!(status(id), "pass", "{id}: {report:#}");
     }
     assert_eq!(status("url"), "warn");
     // without the private root the chain is untrusted: exit 1, text report with the fix
     let out = bin()
-        .args(["doctor", &format!("https://{HOST}:{port}/"), "--resolve", "127.0.0.1", "--http-port", &r.to_string()])
+        .args([
+            "doctor",
+            &format!("https://{HOST}:{port}/"),
+            "--resolve",
+            "127.0.0.1",
+            "--http-port",
+            &r.to_string(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("FAIL  chain") && text.contains("fix:"), "{text}");
+    assert!(
+        text.contains("FAIL  chain") && text.contains("fix:"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -212,7 +325,11 @@ fn sighup_changes_the_certificate_of_new_connections_and_keeps_old_ones() {
         assert!(old.health().await.starts_with("HTTP/1.1 200"));
 
         let second = pki.leaf(&[HOST], KeyKind::Rsa);
-        std::fs::write(&files.bundle, format!("{}{}", second.cert_pem, second.chain_pem)).unwrap();
+        std::fs::write(
+            &files.bundle,
+            format!("{}{}", second.cert_pem, second.chain_pem),
+        )
+        .unwrap();
         std::fs::write(&files.key, &second.key_pem).unwrap();
         signal(&served.child, "HUP");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -221,18 +338,30 @@ fn sighup_changes_the_certificate_of_new_connections_and_keeps_old_ones() {
             if c.leaf() == second.der {
                 break;
             }
-            assert!(Instant::now() < deadline, "new connections never saw the new certificate");
+            assert!(
+                Instant::now() < deadline,
+                "new connections never saw the new certificate"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(old.health().await.starts_with("HTTP/1.1 200"), "the old connection keeps working");
+        assert!(
+            old.health().await.starts_with("HTTP/1.1 200"),
+            "the old connection keeps working"
+        );
 
         // a bad certificate on the next SIGHUP: refused, logged, the current one keeps serving
         std::fs::write(&files.key, pki.leaf(&[HOST], KeyKind::Ecdsa).key_pem).unwrap();
         signal(&served.child, "HUP");
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(Conn::open(served.https, &pki.root_pem).await.leaf(), second.der);
+        assert_eq!(
+            Conn::open(served.https, &pki.root_pem).await.leaf(),
+            second.der
+        );
         let logs = served.logs.lock().unwrap().join("\n");
-        assert!(logs.contains("certificate reload refused") && logs.contains("does not belong"), "{logs}");
+        assert!(
+            logs.contains("certificate reload refused") && logs.contains("does not belong"),
+            "{logs}"
+        );
     });
     signal(&served.child, "TERM");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -287,24 +416,67 @@ fn bad_certificate_files_stop_the_binary_naming_the_file() {
     let other = pki.leaf(&[HOST], KeyKind::Ecdsa).write(dir.path(), "other");
     let now = time::OffsetDateTime::now_utc();
     let expired = pki
-        .leaf_valid(&[HOST], KeyKind::Ecdsa, now - time::Duration::days(90), now - time::Duration::days(1))
+        .leaf_valid(
+            &[HOST],
+            KeyKind::Ecdsa,
+            now - time::Duration::days(90),
+            now - time::Duration::days(1),
+        )
         .write(dir.path(), "expired");
     let encrypted = dir.path().join("encrypted.key");
-    std::fs::write(&encrypted, openssl(&["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:x"], &good.key_pem)).unwrap();
+    std::fs::write(
+        &encrypted,
+        openssl(
+            &[
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-passout",
+                "pass:x",
+            ],
+            &good.key_pem,
+        ),
+    )
+    .unwrap();
     let cases: Vec<(String, String, &str)> = vec![
-        (dir.path().join("missing_bundle.crt").display().to_string(), files.key.display().to_string(), "missing_bundle.crt"),
-        (files.bundle.display().to_string(), encrypted.display().to_string(), "encrypted"),
-        (files.bundle.display().to_string(), other.key.display().to_string(), "does not belong"),
-        (expired.bundle.display().to_string(), expired.key.display().to_string(), "expired on"),
+        (
+            dir.path().join("missing_bundle.crt").display().to_string(),
+            files.key.display().to_string(),
+            "missing_bundle.crt",
+        ),
+        (
+            files.bundle.display().to_string(),
+            encrypted.display().to_string(),
+            "encrypted",
+        ),
+        (
+            files.bundle.display().to_string(),
+            other.key.display().to_string(),
+            "does not belong",
+        ),
+        (
+            expired.bundle.display().to_string(),
+            expired.key.display().to_string(),
+            "expired on",
+        ),
     ];
     for (cert, key, expect) in cases {
-        let tls = format!("[tls]\nmode = \"files\"\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n");
+        let tls =
+            format!("[tls]\nmode = \"files\"\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n");
         let config = write_config(dir.path(), &tls);
-        let out = bin().args(["serve", "--config"]).arg(&config).output().unwrap();
+        let out = bin()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{cert} {key} started");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "stderr should say {expect:?}: {err}");
-        assert!(err.contains(&cert) || err.contains(&key), "stderr should name the file: {err}");
+        assert!(
+            err.contains(&cert) || err.contains(&key),
+            "stderr should name the file: {err}"
+        );
     }
 }
 
@@ -317,5 +489,8 @@ fn self_signed_mode_tells_how_to_trust_its_ca() {
     let (ok, body, err) = curl(served.https, "/api/health", &ca, &[]);
     assert!(ok && body.contains("ok"), "{err}");
     let logs = served.logs.lock().unwrap().join("\n");
-    assert!(logs.contains("dev-ca.pem") && logs.contains("update-ca-certificates"), "{logs}");
+    assert!(
+        logs.contains("dev-ca.pem") && logs.contains("update-ca-certificates"),
+        "{logs}"
+    );
 }

@@ -27,11 +27,17 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(state.identity().refresh(&body.refresh_token).await?))
 }
 
-async fn logout(State(state): State<AppState>, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<impl IntoResponse, ApiError> {
     state.identity().logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -39,7 +45,11 @@ async fn logout(State(state): State<AppState>, Json(body): Json<RefreshBody>) ->
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
     let user = match caller.require_signed_in()? {
         Caller::User(u) => u,
-        _ => return Err(ApiError::invalid("service callers are not users: /api/auth/me needs a user's access token")),
+        _ => {
+            return Err(ApiError::invalid(
+                "service callers are not users: /api/auth/me needs a user's access token",
+            ));
+        }
     };
     let view = state
         .identity()
@@ -58,17 +68,27 @@ struct DevLoginBody {
 }
 
 /// Signs in as any openid, as WeChat login would (same user ids), when `auth.dev_login` is on.
-async fn dev_login(State(state): State<AppState>, Json(body): Json<DevLoginBody>) -> Result<impl IntoResponse, ApiError> {
+async fn dev_login(
+    State(state): State<AppState>,
+    Json(body): Json<DevLoginBody>,
+) -> Result<impl IntoResponse, ApiError> {
     if !state.config().auth.dev_login {
-        return Err(ApiError::not_found("dev login is disabled (auth.dev_login = false)"));
+        return Err(ApiError::not_found(
+            "dev login is disabled (auth.dev_login = false)",
+        ));
     }
-    let valid = |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    let valid =
+        |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
     if !valid(&body.openid) {
-        return Err(ApiError::invalid("openid must be 1 to 128 printable ASCII characters"));
+        return Err(ApiError::invalid(
+            "openid must be 1 to 128 printable ASCII characters",
+        ));
     }
     if let Some(u) = &body.unionid {
         if !valid(u) {
-            return Err(ApiError::invalid("unionid must be 1 to 128 printable ASCII characters"));
+            return Err(ApiError::invalid(
+                "unionid must be 1 to 128 printable ASCII characters",
+            ));
         }
     }
     let signed_in = state

@@ -22,7 +22,10 @@ pub const PREFIX: &str = "/api/db";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/db/{coll}/docs", post(create))
-        .route("/api/db/{coll}/docs/{id}", get(read).put(set).patch(update_one).delete(delete_one))
+        .route(
+            "/api/db/{coll}/docs/{id}",
+            get(read).put(set).patch(update_one).delete(delete_one),
+        )
         .route("/api/db/{coll}/query", post(query))
         .route("/api/db/{coll}/count", post(count))
         .route("/api/db/{coll}/update", post(update_where))
@@ -34,7 +37,9 @@ pub fn router() -> Router<AppState> {
 fn db<'a>(state: &'a AppState, coll: &str) -> Result<&'a Database, ApiError> {
     let db = state.db();
     if db.is_internal(coll) {
-        return Err(ApiError::denied(format!("collection {coll} is internal to Minibase")));
+        return Err(ApiError::denied(format!(
+            "collection {coll} is internal to Minibase"
+        )));
     }
     Ok(db)
 }
@@ -46,7 +51,11 @@ fn data_response(json: String) -> Response {
     body.push_str("{\"data\":");
     body.push_str(&json);
     body.push('}');
-    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// `POST /api/db/{coll}/docs` → 201 `{"_id"}`.
@@ -96,7 +105,9 @@ async fn update_one(
     caller: Caller,
     Json(body): Json<DataBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let n = db(&state, &coll)?.update_by_id(&caller, &coll, &id, &body.data).await?;
+    let n = db(&state, &coll)?
+        .update_by_id(&caller, &coll, &id, &body.data)
+        .await?;
     Ok(Json(json!({ "updated": n })))
 }
 
@@ -135,7 +146,9 @@ async fn count(
     caller: Caller,
     Json(body): Json<WhereBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let n = db(&state, &coll)?.count(&caller, &coll, &body.where_).await?;
+    let n = db(&state, &coll)?
+        .count(&caller, &coll, &body.where_)
+        .await?;
     Ok(Json(json!({ "total": n })))
 }
 
@@ -154,7 +167,9 @@ async fn update_where(
     caller: Caller,
     Json(body): Json<UpdateWhereBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let n = db(&state, &coll)?.update_where(&caller, &coll, &body.where_, &body.data).await?;
+    let n = db(&state, &coll)?
+        .update_where(&caller, &coll, &body.where_, &body.data)
+        .await?;
     Ok(Json(json!({ "updated": n })))
 }
 
@@ -165,6 +180,8 @@ async fn remove_where(
     caller: Caller,
     Json(body): Json<WhereBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let n = db(&state, &coll)?.remove_where(&caller, &coll, &body.where_).await?;
+    let n = db(&state, &coll)?
+        .remove_where(&caller, &coll, &body.where_)
+        .await?;
     Ok(Json(json!({ "deleted": n })))
 }

@@ -71,7 +71,14 @@ async fn call(
     out.extend_from_slice(b"{\"result\":");
     out.extend_from_slice(result.as_bytes());
     out.push(b'}');
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))], out).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        out,
+    )
+        .into_response())
 }
 
 /// Both trigger routes: `/fn/{name}` (path `/`) and `/fn/{name}/{*rest}`.
@@ -83,7 +90,13 @@ async fn trigger(
     parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
     let (name, rest) = (param("name").to_owned(), param("rest"));
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let req = HttpRequest {
@@ -92,16 +105,25 @@ async fn trigger(
         query: uri.query().map(str::to_owned),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: body.to_vec(),
     };
     let ctx = CallContext::new(Caller::Anonymous, request_id, Some(ip)).with_source("http");
     let res = state.functions().http(&name, req, ctx).await?;
-    let status = StatusCode::from_u16(res.status).map_err(|_| ApiError::internal("function status out of range"))?;
+    let status = StatusCode::from_u16(res.status)
+        .map_err(|_| ApiError::internal("function status out of range"))?;
     let mut out = Response::builder().status(status);
     for (k, v) in &res.headers {
-        let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(v.as_bytes())) else {
+        let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_bytes(v.as_bytes()),
+        ) else {
             return Err(ApiError::from(functions::FunctionError::BadResponse {
                 name: name.clone(),
                 message: format!("invalid header '{k}'"),

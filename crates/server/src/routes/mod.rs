@@ -32,13 +32,19 @@ pub fn app_router(state: AppState) -> Router {
         .merge(functions::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(mb_core::ErrorCode::MethodNotAllowed, "method not allowed for this route")
+            ApiError::new(
+                mb_core::ErrorCode::MethodNotAllowed,
+                "method not allowed for this route",
+            )
         });
     // The middleware as one stack, applied with one `Router::layer`: axum boxes every route
     // once per `layer` call and clones that box on every request, so one call is the cheapest
     // (outermost first: observe, CORS, the body limit).
     let stack = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .option_layer(cors_layer(&config.server.cors_origins))
         .layer(DefaultBodyLimit::max(config.limits.body.as_usize()));
     router.layer(stack).with_state(state)
@@ -56,8 +62,19 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
             .expose_headers([HeaderName::from_static("x-request-id")])
             .max_age(std::time::Duration::from_secs(3600)),
     )

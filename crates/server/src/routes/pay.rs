@@ -29,7 +29,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/pay/wechat/orders", post(create_order))
         .route("/api/pay/wechat/orders/{out_trade_no}", get(get_order))
-        .route("/api/pay/wechat/orders/{out_trade_no}/close", post(close_order))
+        .route(
+            "/api/pay/wechat/orders/{out_trade_no}/close",
+            post(close_order),
+        )
         .route("/api/pay/wechat/refunds", post(create_refund))
         .route("/api/pay/wechat/notify", post(notify))
         .route("/api/pay/wechat/refund-notify", post(notify))
@@ -40,7 +43,11 @@ fn service(state: &AppState) -> Result<&PayService, ApiError> {
 }
 
 /// `POST /api/pay/wechat/orders` (service callers): prepay → `wx.requestPayment` parameters.
-async fn create_order(State(state): State<AppState>, caller: Caller, Json(body): Json<Value>) -> Result<impl IntoResponse, ApiError> {
+async fn create_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> Result<impl IntoResponse, ApiError> {
     caller.require_service()?;
     let pay = service(&state)?;
     let req = CreateOrder::from_json(&body, mb_core::now_ms())?;
@@ -83,7 +90,11 @@ async fn close_order(
 }
 
 /// `POST /api/pay/wechat/refunds` (service callers).
-async fn create_refund(State(state): State<AppState>, caller: Caller, Json(body): Json<Value>) -> Result<impl IntoResponse, ApiError> {
+async fn create_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> Result<impl IntoResponse, ApiError> {
     caller.require_service()?;
     let pay = service(&state)?;
     let req = CreateRefund::from_json(&body)?;
@@ -93,18 +104,29 @@ async fn create_refund(State(state): State<AppState>, caller: Caller, Json(body)
 /// `POST /api/pay/wechat/notify` and `/refund-notify`: WeChat Pay's notifications.
 async fn notify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(pay) = state.pay() else {
-        return fail(StatusCode::SERVICE_UNAVAILABLE, "wechat pay is not configured on this server");
+        return fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "wechat pay is not configured on this server",
+        );
     };
     match pay.handle_notification(&headers, &body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => fail(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &r.message),
+        Err(r) => fail(
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &r.message,
+        ),
     }
 }
 
 /// WeChat Pay's failure answer, kept out of the error envelope.
 fn fail(status: StatusCode, message: &str) -> Response {
     let body = json!({ "code": "FAIL", "message": message }).to_string();
-    let mut res = (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response();
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response();
     res.extensions_mut().insert(RawResponse);
     res
 }

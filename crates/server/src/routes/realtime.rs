@@ -39,16 +39,20 @@ async fn upgrade(
     let ws = ws.map_err(|rejection| {
         ApiError::new(
             ErrorCode::from_status(rejection.status()),
-            format!("{PATH} is a WebSocket endpoint (wx.connectSocket): {}", rejection.body_text()),
+            format!(
+                "{PATH} is a WebSocket endpoint (wx.connectSocket): {}",
+                rejection.body_text()
+            ),
         )
     })?;
-    let reauth: Option<realtime::Reauth> = match (&caller, mb_core::auth::bearer_credential(&parts)?) {
-        (Caller::User(_), Some(token)) => {
-            let auth = state.authenticator().clone();
-            Some(Box::new(move || auth.0.authenticate(&token).map(|_| ())))
-        }
-        _ => None,
-    };
+    let reauth: Option<realtime::Reauth> =
+        match (&caller, mb_core::auth::bearer_credential(&parts)?) {
+            (Caller::User(_), Some(token)) => {
+                let auth = state.authenticator().clone();
+                Some(Box::new(move || auth.0.authenticate(&token).map(|_| ())))
+            }
+            _ => None,
+        };
     let rt = state.realtime().clone();
     let admission = rt.admit(&caller, ip)?;
     let upgrade = rt.configure(ws);

@@ -48,14 +48,23 @@ pub fn router() -> Router<AppState> {
 
 /// Fails a body stream that stays silent longer than `idle` (slow networks are fine, dead
 /// ones are not).
-fn idle_timeout<S>(inner: S, idle: Duration) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static
+fn idle_timeout<S>(
+    inner: S,
+    idle: Duration,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static
 where
     S: Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin + 'static,
 {
     futures_util::stream::unfold(Some(inner), move |st| async move {
         let mut s = st?;
         match tokio::time::timeout(idle, s.next()).await {
-            Err(_) => Some((Err(io::Error::new(io::ErrorKind::TimedOut, "client sent nothing for too long")), None)),
+            Err(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client sent nothing for too long",
+                )),
+                None,
+            )),
             Ok(None) => None,
             Ok(Some(Ok(b))) => Some((Ok(b), Some(s))),
             Ok(Some(Err(e))) => Some((Err(io::Error::other(e)), None)),
@@ -65,8 +74,12 @@ where
 
 fn multipart_error(e: multer::Error) -> ApiError {
     match e {
-        multer::Error::StreamSizeExceeded { .. } => ApiError::too_large("upload body over the size limit"),
-        multer::Error::StreamReadFailed(inner) => ApiError::invalid(format!("upload interrupted: {inner}")),
+        multer::Error::StreamSizeExceeded { .. } => {
+            ApiError::too_large("upload body over the size limit")
+        }
+        multer::Error::StreamReadFailed(inner) => {
+            ApiError::invalid(format!("upload interrupted: {inner}"))
+        }
         other => ApiError::invalid(format!("malformed multipart/form-data body: {other}")),
     }
 }
@@ -75,7 +88,9 @@ async fn read_text_field(mut field: multer::Field<'static>) -> Result<String, Ap
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if buf.len() + chunk.len() > MAX_FIELD_BYTES {
-            return Err(ApiError::invalid(format!("form field longer than {MAX_FIELD_BYTES} bytes")));
+            return Err(ApiError::invalid(format!(
+                "form field longer than {MAX_FIELD_BYTES} bytes"
+            )));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -93,20 +108,35 @@ async fn drain(mut mp: multer::Multipart<'static>) {
     .await;
 }
 
-async fn upload(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let caller = caller.require_signed_in()?;
     let files = state.files();
     let limit = state.config().limits.upload.bytes();
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| ApiError::invalid("expected a multipart/form-data body with fields `file` and `cloudPath` (as wx.uploadFile sends)"))?;
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit + FORM_SLACK) {
-        return Err(ApiError::too_large(format!("file is larger than the upload limit ({limit} bytes)")));
+        return Err(ApiError::too_large(format!(
+            "file is larger than the upload limit ({limit} bytes)"
+        )));
     }
     let idle = state.config().server.idle_timeout.get();
     let body = idle_timeout(req.into_body().into_data_stream(), idle);
-    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit + FORM_SLACK));
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limit + FORM_SLACK));
     let mut mp = multer::Multipart::with_constraints(body, boundary, constraints);
 
     let mut path: Option<CloudPath> = None;
@@ -120,14 +150,20 @@ async fn upload(State(state): State<AppState>, caller: Caller, req: Request) -> 
         };
         fields += 1;
         if fields > MAX_FIELDS {
-            return Err(ApiError::invalid(format!("more than {MAX_FIELDS} form fields")));
+            return Err(ApiError::invalid(format!(
+                "more than {MAX_FIELDS} form fields"
+            )));
         }
         match field.name().unwrap_or("") {
             "file" => {
                 if staged.is_some() {
-                    return Err(ApiError::invalid("more than one `file` field: upload one file per request"));
+                    return Err(ApiError::invalid(
+                        "more than one `file` field: upload one file per request",
+                    ));
                 }
-                let stream: ByteStream = Box::pin(field.map(|r| r.map_err(|e| io::Error::other(mb_core::error_chain(&e)))));
+                let stream: ByteStream = Box::pin(
+                    field.map(|r| r.map_err(|e| io::Error::other(mb_core::error_chain(&e)))),
+                );
                 match files.stage(stream).await {
                     Ok(s) => staged = Some(s),
                     Err(e) => {
@@ -160,10 +196,14 @@ async fn upload(State(state): State<AppState>, caller: Caller, req: Request) -> 
         }
     }
     let Some(staged) = staged else {
-        return Err(ApiError::invalid("missing the file: the file field must be named `file` (wx.uploadFile name: 'file')"));
+        return Err(ApiError::invalid(
+            "missing the file: the file field must be named `file` (wx.uploadFile name: 'file')",
+        ));
     };
     let Some(path) = path else {
-        return Err(ApiError::invalid("missing form field `cloudPath` (wx.uploadFile formData: { cloudPath })"));
+        return Err(ApiError::invalid(
+            "missing form field `cloudPath` (wx.uploadFile formData: { cloudPath })",
+        ));
     };
     let record = files.upload(&caller, &path, staged).await?;
     Ok(axum::Json(json!({ "fileID": record.file_id() })).into_response())
@@ -190,7 +230,11 @@ struct TempUrlsBody {
 }
 
 /// `https://host` for temporary URLs: `storage.public_base_url`, else the request's scheme and host.
-fn base_url(state: &AppState, headers: &HeaderMap, conn: Option<&ConnectionInfo>) -> Result<String, ApiError> {
+fn base_url(
+    state: &AppState,
+    headers: &HeaderMap,
+    conn: Option<&ConnectionInfo>,
+) -> Result<String, ApiError> {
     if let Some(configured) = state.files().storage().public_base_url() {
         return Ok(configured.to_string());
     }
@@ -199,8 +243,18 @@ fn base_url(state: &AppState, headers: &HeaderMap, conn: Option<&ConnectionInfo>
         .and_then(|v| v.to_str().ok())
         .filter(|h| !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
         .ok_or_else(|| ApiError::invalid("cannot tell this server's address: send a Host header or set storage.public_base_url"))?;
-    let trusted = conn.is_some_and(|c| state.config().server.trusted_proxies.iter().any(|n| n.contains(&c.remote.ip())));
-    let forwarded = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_ascii_lowercase());
+    let trusted = conn.is_some_and(|c| {
+        state
+            .config()
+            .server
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&c.remote.ip()))
+    });
+    let forwarded = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
     let scheme = match forwarded.as_deref() {
         Some(p @ ("http" | "https")) if trusted => p.to_string(),
         _ if conn.is_some_and(|c| c.tls) => "https".into(),
@@ -218,7 +272,10 @@ async fn temp_urls(
 ) -> Result<Response, ApiError> {
     let caller = caller.require_signed_in()?;
     if body.file_list.len() > storage::files::MAX_BATCH {
-        return Err(ApiError::invalid(format!("at most {} files per call", storage::files::MAX_BATCH)));
+        return Err(ApiError::invalid(format!(
+            "at most {} files per call",
+            storage::files::MAX_BATCH
+        )));
     }
     let base = base_url(&state, &headers, conn.as_deref())?;
     let list: Vec<(String, Option<u64>)> = body
@@ -240,30 +297,46 @@ struct DeleteBody {
     file_list: Vec<String>,
 }
 
-async fn delete(State(state): State<AppState>, caller: Caller, Json(body): Json<DeleteBody>) -> Result<Response, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<DeleteBody>,
+) -> Result<Response, ApiError> {
     let caller = caller.require_signed_in()?;
     if body.file_list.len() > storage::files::MAX_BATCH {
-        return Err(ApiError::invalid(format!("at most {} files per call", storage::files::MAX_BATCH)));
+        return Err(ApiError::invalid(format!(
+            "at most {} files per call",
+            storage::files::MAX_BATCH
+        )));
     }
     let out = state.files().delete(&caller, &body.file_list).await?;
     Ok(axum::Json(json!({ "fileList": out })).into_response())
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
 }
 
 /// Whether an `If-None-Match` value matches `etag` (weak comparison, RFC 9110 §13.1.2).
 fn none_match(value: &str, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    value.split(',').any(|t| t.trim() == "*" || strip(t) == strip(etag))
+    value
+        .split(',')
+        .any(|t| t.trim() == "*" || strip(t) == strip(etag))
 }
 
 fn hv(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    HeaderValue::from_str(s)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
-async fn download(State(state): State<AppState>, Path(path): Path<String>, req: Request) -> Result<Response, ApiError> {
+async fn download(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let files = state.files();
     let query = req.uri().query().unwrap_or("");
     let exp = query_param(query, "exp");
@@ -276,19 +349,38 @@ async fn download(State(state): State<AppState>, Path(path): Path<String>, req: 
     let cloud_path = CloudPath::parse(&path).map_err(|_| ApiError::not_found("no such file"))?;
     let headers = req.headers();
     let record = files.record(&cloud_path).await?;
-    let max_age = exp.and_then(|e| e.parse::<i64>().ok()).map_or(0, |e| (e - now_s).max(0));
+    let max_age = exp
+        .and_then(|e| e.parse::<i64>().ok())
+        .map_or(0, |e| (e - now_s).max(0));
     let cache = format!("private, max-age={max_age}");
-    if let (Some(r), Some(inm)) = (&record, headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())) {
+    if let (Some(r), Some(inm)) = (
+        &record,
+        headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok()),
+    ) {
         if none_match(inm, &r.etag()) {
-            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, hv(&r.etag())), (header::CACHE_CONTROL, hv(&cache))]).into_response());
+            return Ok((
+                StatusCode::NOT_MODIFIED,
+                [
+                    (header::ETAG, hv(&r.etag())),
+                    (header::CACHE_CONTROL, hv(&cache)),
+                ],
+            )
+                .into_response());
         }
     }
     let mut range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
-        Some(v) => ByteRange::parse_header(v).map_err(|_| ApiError::invalid("malformed Range header"))?,
+        Some(v) => {
+            ByteRange::parse_header(v).map_err(|_| ApiError::invalid("malformed Range header"))?
+        }
     };
     // If-Range: serve the whole file when the client's copy is stale.
-    if let (Some(ir), Some(r)) = (headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()), &record) {
+    if let (Some(ir), Some(r)) = (
+        headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()),
+        &record,
+    ) {
         if ir.trim() != r.etag() {
             range = None;
         }
@@ -298,7 +390,10 @@ async fn download(State(state): State<AppState>, Path(path): Path<String>, req: 
         Err(StorageError::RangeNotSatisfiable { size }) => {
             return Ok((
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, hv(&format!("bytes */{size}"))), (header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))],
+                [
+                    (header::CONTENT_RANGE, hv(&format!("bytes */{size}"))),
+                    (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+                ],
             )
                 .into_response());
         }
@@ -324,13 +419,22 @@ async fn download(State(state): State<AppState>, Path(path): Path<String>, req: 
     h.insert(header::ETAG, hv(&etag));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, hv(&cache));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Some((a, b)) = object.range {
         h.insert(header::CONTENT_RANGE, hv(&format!("bytes {a}-{b}/{size}")));
     }
     if storage::sniff::is_active(&content_type) {
-        h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox; default-src 'none'"),
+        );
     }
     Ok(res)
 }

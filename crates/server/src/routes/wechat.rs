@@ -46,7 +46,9 @@ struct CodeBody {
 /// A `wx.login` / getPhoneNumber code: refused before WeChat is called when it cannot be one.
 fn check_code(code: &str) -> Result<&str, ApiError> {
     if code.is_empty() {
-        return Err(ApiError::invalid("code must not be empty: pass the code from wx.login"));
+        return Err(ApiError::invalid(
+            "code must not be empty: pass the code from wx.login",
+        ));
     }
     if code.len() > MAX_CODE_LEN {
         return Err(ApiError::invalid("code is too long to be a WeChat code"));
@@ -60,17 +62,29 @@ fn check_code(code: &str) -> Result<&str, ApiError> {
 fn signed_in_user(caller: Caller) -> Result<UserIdentity, ApiError> {
     match caller {
         Caller::User(u) => Ok(u),
-        Caller::Anonymous => Err(ApiError::unauthenticated("sign in first: this needs a user's access token")),
-        _ => Err(ApiError::denied("this endpoint is for mini-program users (it uses the user's WeChat session)")),
+        Caller::Anonymous => Err(ApiError::unauthenticated(
+            "sign in first: this needs a user's access token",
+        )),
+        _ => Err(ApiError::denied(
+            "this endpoint is for mini-program users (it uses the user's WeChat session)",
+        )),
     }
 }
 
-async fn login(State(state): State<AppState>, Json(body): Json<CodeBody>) -> Result<impl IntoResponse, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<CodeBody>,
+) -> Result<impl IntoResponse, ApiError> {
     let code = check_code(&body.code)?;
-    let session = state.wechat().client().code2session(code).await.map_err(|e| {
-        tracing::info!(error = %e, "WeChat login refused");
-        e.to_login_error()
-    })?;
+    let session = state
+        .wechat()
+        .client()
+        .code2session(code)
+        .await
+        .map_err(|e| {
+            tracing::info!(error = %e, "WeChat login refused");
+            e.to_login_error()
+        })?;
     let signed_in = state
         .identity()
         .sign_in(identity::PlatformLogin {
@@ -83,13 +97,20 @@ async fn login(State(state): State<AppState>, Json(body): Json<CodeBody>) -> Res
     Ok(Json(signed_in))
 }
 
-async fn phone(State(state): State<AppState>, caller: Caller, Json(body): Json<CodeBody>) -> Result<impl IntoResponse, ApiError> {
+async fn phone(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CodeBody>,
+) -> Result<impl IntoResponse, ApiError> {
     let user = signed_in_user(caller)?;
     let code = check_code(&body.code)?;
     let info = state
         .wechat()
         .openapi()
-        .get_phone_number(&wechat::openapi::GetPhoneNumber { code: code.to_string(), openid: Some(user.openid.clone()) })
+        .get_phone_number(&wechat::openapi::GetPhoneNumber {
+            code: code.to_string(),
+            openid: Some(user.openid.clone()),
+        })
         .await
         .map_err(|e| e.to_api_error())?;
     let phone = identity::PhoneNumber {
@@ -113,21 +134,34 @@ async fn session_key(state: &AppState, user: &UserIdentity) -> Result<String, Ap
         .identity()
         .session_key(&user.uid)
         .await?
-        .ok_or_else(|| ApiError::invalid("no WeChat session for this user: sign in with wx.login first"))
+        .ok_or_else(|| {
+            ApiError::invalid("no WeChat session for this user: sign in with wx.login first")
+        })
 }
 
 fn data_error(e: wechat::data::DataError) -> ApiError {
     match e {
-        wechat::data::DataError::BadSessionKey => ApiError::internal("stored session_key is not a 16-byte base64 key"),
+        wechat::data::DataError::BadSessionKey => {
+            ApiError::internal("stored session_key is not a 16-byte base64 key")
+        }
         other => ApiError::invalid(other.to_string()),
     }
 }
 
-async fn decrypt(State(state): State<AppState>, caller: Caller, Json(body): Json<DecryptBody>) -> Result<impl IntoResponse, ApiError> {
+async fn decrypt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<DecryptBody>,
+) -> Result<impl IntoResponse, ApiError> {
     let user = signed_in_user(caller)?;
     let key = session_key(&state, &user).await?;
-    let data = wechat::data::decrypt_user_data(&key, &body.encrypted_data, &body.iv, state.wechat().appid())
-        .map_err(data_error)?;
+    let data = wechat::data::decrypt_user_data(
+        &key,
+        &body.encrypted_data,
+        &body.iv,
+        state.wechat().appid(),
+    )
+    .map_err(data_error)?;
     Ok(Json(json!({ "data": data })))
 }
 
@@ -145,7 +179,9 @@ async fn verify_signature(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = signed_in_user(caller)?;
     let key = session_key(&state, &user).await?;
-    Ok(Json(json!({ "valid": wechat::data::verify_signature(&body.raw_data, &body.signature, &key) })))
+    Ok(Json(
+        json!({ "valid": wechat::data::verify_signature(&body.raw_data, &body.signature, &key) }),
+    ))
 }
 
 async fn openapi(
@@ -156,8 +192,14 @@ async fn openapi(
 ) -> Result<Response, ApiError> {
     match &caller {
         Caller::Service | Caller::Admin | Caller::System => {}
-        Caller::Anonymous => return Err(ApiError::unauthenticated("open APIs need the service key")),
-        Caller::User(_) => return Err(ApiError::denied("open APIs are for servers and functions, not mini-program users")),
+        Caller::Anonymous => {
+            return Err(ApiError::unauthenticated("open APIs need the service key"));
+        }
+        Caller::User(_) => {
+            return Err(ApiError::denied(
+                "open APIs are for servers and functions, not mini-program users",
+            ));
+        }
     }
     if !body.is_object() {
         return Err(ApiError::invalid("the body must be a JSON object"));
@@ -167,13 +209,19 @@ async fn openapi(
         .openapi()
         .call_by_name(&api, body)
         .await
-        .ok_or_else(|| ApiError::not_found(format!("no open API {api:?}; known: {}", wechat::openapi::API_NAMES.join(", "))))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no open API {api:?}; known: {}",
+                wechat::openapi::API_NAMES.join(", ")
+            ))
+        })?
         .map_err(|e| e.to_api_error())?;
     Ok(match reply {
         OpenApiReply::Json(v) => Json(v).into_response(),
         OpenApiReply::Image(img) => {
             let mut res = (StatusCode::OK, img.bytes).into_response();
-            let ct = HeaderValue::from_str(&img.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            let ct = HeaderValue::from_str(&img.content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             res.headers_mut().insert(header::CONTENT_TYPE, ct);
             res
         }
@@ -189,7 +237,10 @@ fn push_error(e: PushError) -> ApiError {
 
 fn text(body: String) -> Response {
     let mut res = (StatusCode::OK, body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -197,13 +248,20 @@ fn push_not_configured() -> ApiError {
     ApiError::not_found("message push is not configured (set wechat.push_token)")
 }
 
-async fn push_verify(State(state): State<AppState>, Query(q): Query<PushQuery>) -> Result<Response, ApiError> {
+async fn push_verify(
+    State(state): State<AppState>,
+    Query(q): Query<PushQuery>,
+) -> Result<Response, ApiError> {
     let crypto = state.wechat().push().ok_or_else(push_not_configured)?;
     let echo = crypto.verify_url(&q).map_err(push_error)?;
     Ok(text(echo))
 }
 
-async fn push_receive(State(state): State<AppState>, Query(q): Query<PushQuery>, body: Bytes) -> Result<Response, ApiError> {
+async fn push_receive(
+    State(state): State<AppState>,
+    Query(q): Query<PushQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let wx = state.wechat().clone();
     let crypto = wx.push().ok_or_else(push_not_configured)?;
     let now_ms = mb_core::now_ms();
@@ -216,7 +274,11 @@ async fn push_receive(State(state): State<AppState>, Query(q): Query<PushQuery>,
         return Err(push_error(PushError::Replayed));
     }
     let record = msg.to_record(q.openid.as_deref(), now_ms);
-    match state.db().create(&Caller::System, PUSH_COLLECTION, record.clone()).await {
+    match state
+        .db()
+        .create(&Caller::System, PUSH_COLLECTION, record.clone())
+        .await
+    {
         Ok(_) => {}
         Err(docdb::DbError::Conflict(_)) => return Err(push_error(PushError::Replayed)),
         Err(e) => {
@@ -237,7 +299,10 @@ async fn push_receive(State(state): State<AppState>, Query(q): Query<PushQuery>,
                     json!({ "handled_at": { "$date": mb_core::now_ms() }, "handler_error": e })
                 }
             };
-            if let Err(e) = db.update_by_id(&Caller::System, PUSH_COLLECTION, &key, &update).await {
+            if let Err(e) = db
+                .update_by_id(&Caller::System, PUSH_COLLECTION, &key, &update)
+                .await
+            {
                 tracing::warn!(error = %e, "could not record the push handler outcome");
             }
         });

@@ -71,16 +71,23 @@ struct Req<'a> {
 enum Body {
     Empty,
     Bytes(Bytes),
-    File { path: PathBuf, offset: u64, len: u64 },
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl S3Backend {
     /// A backend for this bucket; creates the spool directory and cleans old spool files.
     pub async fn open(cfg: S3Config) -> Result<S3Backend, StorageError> {
         if cfg.part_size < 5 * 1024 * 1024 {
-            return Err(StorageError::Config("part_size must be at least 5 MiB (S3's minimum)".into()));
+            return Err(StorageError::Config(
+                "part_size must be at least 5 MiB (S3's minimum)".into(),
+            ));
         }
-        if cfg.credentials.access_key_id.is_empty() || cfg.credentials.secret_access_key.is_empty() {
+        if cfg.credentials.access_key_id.is_empty() || cfg.credentials.secret_access_key.is_empty()
+        {
             return Err(StorageError::Config(
                 "S3 credentials missing: set storage.access_key_id and storage.secret_access_key \
                  (or MINIBASE_STORAGE__ACCESS_KEY_ID / MINIBASE_STORAGE__SECRET_ACCESS_KEY, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
@@ -94,7 +101,10 @@ impl S3Backend {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| StorageError::Config(format!("HTTP client: {e}")))?;
-        Ok(S3Backend { cfg: Arc::new(cfg), http })
+        Ok(S3Backend {
+            cfg: Arc::new(cfg),
+            http,
+        })
     }
 
     /// The bucket configuration.
@@ -103,7 +113,11 @@ impl S3Backend {
     }
 
     fn full_key(&self, key: &str) -> Result<String, StorageError> {
-        if key.is_empty() || key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        if key.is_empty()
+            || key
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+        {
             return Err(StorageError::InvalidPath("bad object key".into()));
         }
         Ok(format!("{}{key}", self.cfg.prefix))
@@ -112,16 +126,24 @@ impl S3Backend {
     /// `(url, host header, encoded path)` for a key (or the bucket itself).
     fn locate(&self, key: Option<&str>) -> Result<(String, String, String), StorageError> {
         let ep = &self.cfg.endpoint;
-        let host = ep.host_str().ok_or_else(|| StorageError::Config("endpoint has no host".into()))?;
+        let host = ep
+            .host_str()
+            .ok_or_else(|| StorageError::Config("endpoint has no host".into()))?;
         let port = ep.port().map(|p| format!(":{p}")).unwrap_or_default();
         let key_path = match key {
             Some(k) => sigv4::uri_encode(&self.full_key(k)?, true),
             None => String::new(),
         };
         let (host, path) = if self.cfg.path_style {
-            (format!("{host}{port}"), format!("/{}/{key_path}", self.cfg.bucket))
+            (
+                format!("{host}{port}"),
+                format!("/{}/{key_path}", self.cfg.bucket),
+            )
         } else {
-            (format!("{}.{host}{port}", self.cfg.bucket), format!("/{key_path}"))
+            (
+                format!("{}.{host}{port}", self.cfg.bucket),
+                format!("/{key_path}"),
+            )
         };
         Ok((format!("{}://{host}{path}", ep.scheme()), host, path))
     }
@@ -152,7 +174,11 @@ impl S3Backend {
     async fn send(&self, r: &Req<'_>, body: &Body) -> Result<reqwest::Response, StorageError> {
         let (url, host, path) = self.locate(r.key)?;
         let query = sigv4::canonical_query(r.query);
-        let url = if query.is_empty() { url } else { format!("{url}?{query}") };
+        let url = if query.is_empty() {
+            url
+        } else {
+            format!("{url}?{query}")
+        };
         let mut last_err = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -179,7 +205,10 @@ impl S3Backend {
                     region: &self.cfg.region,
                 },
             );
-            let mut req = self.http.request(r.method.clone(), &url).header("authorization", auth);
+            let mut req = self
+                .http
+                .request(r.method.clone(), &url)
+                .header("authorization", auth);
             for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
                 req = req.header(*k, *v);
             }
@@ -215,24 +244,46 @@ impl S3Backend {
     /// Turns a non-success response into an error, reading S3's XML error body.
     async fn fail(resp: reqwest::Response) -> StorageError {
         let status = resp.status();
-        let text = tokio::time::timeout(Duration::from_secs(5), resp.text()).await.ok().and_then(Result::ok).unwrap_or_default();
-        let code = xml_text(&text, "Code").unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+        let text = tokio::time::timeout(Duration::from_secs(5), resp.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let code = xml_text(&text, "Code")
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
         let message = xml_text(&text, "Message").unwrap_or_default();
-        if status == StatusCode::NOT_FOUND && (code == "NoSuchKey" || code == "Not Found" || code == "NotFound") {
+        if status == StatusCode::NOT_FOUND
+            && (code == "NoSuchKey" || code == "Not Found" || code == "NotFound")
+        {
             return StorageError::NotFound;
         }
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return StorageError::Unavailable(format!("HTTP {status} {code}: {message}"));
         }
-        StorageError::Upstream { status: status.as_u16(), code, message }
+        StorageError::Upstream {
+            status: status.as_u16(),
+            code,
+            message,
+        }
     }
 
     async fn simple(&self, r: Req<'_>, body: Body) -> Result<reqwest::Response, StorageError> {
         let resp = self.send(&r, &body).await?;
-        if resp.status().is_success() { Ok(resp) } else { Err(Self::fail(resp).await) }
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(Self::fail(resp).await)
+        }
     }
 
-    async fn put_single(&self, key: &str, path: PathBuf, size: u64, sha256: String, content_type: &str) -> Result<(), StorageError> {
+    async fn put_single(
+        &self,
+        key: &str,
+        path: PathBuf,
+        size: u64,
+        sha256: String,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         let r = Req {
             method: Method::PUT,
             key: Some(key),
@@ -241,10 +292,25 @@ impl S3Backend {
             payload_hash: sha256,
             timeout: None,
         };
-        self.simple(r, Body::File { path, offset: 0, len: size }).await.map(|_| ())
+        self.simple(
+            r,
+            Body::File {
+                path,
+                offset: 0,
+                len: size,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
-    async fn put_multipart(&self, key: &str, staged: &S3Staged, path: PathBuf, content_type: &str) -> Result<(), StorageError> {
+    async fn put_multipart(
+        &self,
+        key: &str,
+        staged: &S3Staged,
+        path: PathBuf,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         let r = Req {
             method: Method::POST,
             key: Some(key),
@@ -254,9 +320,15 @@ impl S3Backend {
             timeout: None,
         };
         let resp = self.simple(r, Body::Empty).await?;
-        let text = resp.text().await.map_err(|e| StorageError::Unavailable(mb_core::error_chain(&e)))?;
-        let upload_id = xml_text(&text, "UploadId")
-            .ok_or_else(|| StorageError::Upstream { status: 200, code: "MalformedResponse".into(), message: "no UploadId".into() })?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| StorageError::Unavailable(mb_core::error_chain(&e)))?;
+        let upload_id = xml_text(&text, "UploadId").ok_or_else(|| StorageError::Upstream {
+            status: 200,
+            code: "MalformedResponse".into(),
+            message: "no UploadId".into(),
+        })?;
         let result = self.upload_parts(key, &upload_id, staged, path).await;
         if result.is_err() {
             let r = Req {
@@ -269,13 +341,21 @@ impl S3Backend {
             };
             match self.simple(r, Body::Empty).await {
                 Ok(_) => tracing::info!(key, "aborted multipart upload after failure"),
-                Err(e) => tracing::warn!(key, error = %e, "could not abort multipart upload (the bucket's lifecycle rule should clean it)"),
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "could not abort multipart upload (the bucket's lifecycle rule should clean it)")
+                }
             }
         }
         result
     }
 
-    async fn upload_parts(&self, key: &str, upload_id: &str, staged: &S3Staged, path: PathBuf) -> Result<(), StorageError> {
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        staged: &S3Staged,
+        path: PathBuf,
+    ) -> Result<(), StorageError> {
         let mut etags = Vec::with_capacity(staged.part_hashes.len());
         for (i, hash) in staged.part_hashes.iter().enumerate() {
             let number = (i + 1).to_string();
@@ -289,18 +369,35 @@ impl S3Backend {
                 payload_hash: hash.clone(),
                 timeout: None,
             };
-            let resp = self.simple(r, Body::File { path: path.clone(), offset, len }).await?;
+            let resp = self
+                .simple(
+                    r,
+                    Body::File {
+                        path: path.clone(),
+                        offset,
+                        len,
+                    },
+                )
+                .await?;
             let etag = resp
                 .headers()
                 .get("etag")
                 .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| StorageError::Upstream { status: 200, code: "MalformedResponse".into(), message: "part without ETag".into() })?
+                .ok_or_else(|| StorageError::Upstream {
+                    status: 200,
+                    code: "MalformedResponse".into(),
+                    message: "part without ETag".into(),
+                })?
                 .to_string();
             etags.push(etag);
         }
         let mut xml = String::from("<CompleteMultipartUpload>");
         for (i, etag) in etags.iter().enumerate() {
-            xml.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, xml_escape(etag)));
+            xml.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+                i + 1,
+                xml_escape(etag)
+            ));
         }
         xml.push_str("</CompleteMultipartUpload>");
         let body = Bytes::from(xml);
@@ -314,7 +411,10 @@ impl S3Backend {
         };
         let resp = self.simple(r, Body::Bytes(body)).await?;
         // CompleteMultipartUpload may fail with 200 and an <Error> body.
-        let text = resp.text().await.map_err(|e| StorageError::Unavailable(mb_core::error_chain(&e)))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| StorageError::Unavailable(mb_core::error_chain(&e)))?;
         if text.contains("<Error>") {
             return Err(StorageError::Upstream {
                 status: 200,
@@ -330,7 +430,10 @@ fn meta_from_headers(h: &reqwest::header::HeaderMap, size: u64) -> ObjectMeta {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
     ObjectMeta {
         size,
-        etag: get("etag").unwrap_or_default().trim_matches('"').to_string(),
+        etag: get("etag")
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string(),
         modified_ms: get("last-modified")
             .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
             .map(|d| d.timestamp_millis()),
@@ -350,19 +453,28 @@ fn parse_content_range(v: &str) -> Option<(Option<(u64, u64)>, u64)> {
         return Some((None, total));
     }
     let (a, b) = range.split_once('-')?;
-    Some((Some((a.trim().parse().ok()?, b.trim().parse().ok()?)), total))
+    Some((
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
+        total,
+    ))
 }
 
 fn range_header(r: ByteRange) -> String {
     match r {
-        ByteRange::From { start, end: Some(e) } => format!("bytes={start}-{e}"),
+        ByteRange::From {
+            start,
+            end: Some(e),
+        } => format!("bytes={start}-{e}"),
         ByteRange::From { start, end: None } => format!("bytes={start}-"),
         ByteRange::Suffix(n) => format!("bytes=-{n}"),
     }
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The text of the first element named `tag` in an XML document (entities resolved).
@@ -372,7 +484,9 @@ fn xml_text(xml: &str, tag: &str) -> Option<String> {
     let mut out: Option<String> = None;
     loop {
         match reader.read_event().ok()? {
-            Event::Start(e) if out.is_none() && e.local_name().as_ref() == tag.as_bytes() => out = Some(String::new()),
+            Event::Start(e) if out.is_none() && e.local_name().as_ref() == tag.as_bytes() => {
+                out = Some(String::new())
+            }
             Event::Text(t) => {
                 if let Some(o) = out.as_mut() {
                     o.push_str(&t.decode().ok()?);
@@ -414,11 +528,18 @@ struct S3Staged {
 #[async_trait]
 impl Staged for S3Staged {
     async fn commit(self: Box<Self>, key: &str, content_type: &str) -> Result<(), StorageError> {
-        let path = self.file.path().ok_or_else(|| StorageError::Io(io::Error::other("spool file gone")))?;
+        let path = self
+            .file
+            .path()
+            .ok_or_else(|| StorageError::Io(io::Error::other("spool file gone")))?;
         let result = if self.size <= self.backend.cfg.part_size {
-            self.backend.put_single(key, path, self.size, self.sha256.clone(), content_type).await
+            self.backend
+                .put_single(key, path, self.size, self.sha256.clone(), content_type)
+                .await
         } else {
-            self.backend.put_multipart(key, &self, path, content_type).await
+            self.backend
+                .put_multipart(key, &self, path, content_type)
+                .await
         };
         self.file.remove().await;
         result
@@ -433,7 +554,11 @@ impl Backend for S3Backend {
 
     async fn stage(&self, mut body: ByteStream) -> Result<Box<dyn Staged>, StorageError> {
         let path = self.cfg.spool_dir.join(mb_core::ids::random_hex(16));
-        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
         file.set_max_buf_size(256 * 1024);
         let guard = crate::local::TempFile::new(path);
         let mut total = Sha256::new();
@@ -462,7 +587,13 @@ impl Backend for S3Backend {
         }
         file.flush().await?;
         drop(file);
-        Ok(Box::new(S3Staged { backend: self.clone(), file: guard, size, sha256: hex::encode(total.finalize()), part_hashes }))
+        Ok(Box::new(S3Staged {
+            backend: self.clone(),
+            file: guard,
+            size,
+            sha256: hex::encode(total.finalize()),
+            part_hashes,
+        }))
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Object, StorageError> {
@@ -470,7 +601,14 @@ impl Backend for S3Backend {
         if let Some(r) = range {
             headers.push(("range", range_header(r)));
         }
-        let r = Req { method: Method::GET, key: Some(key), query: &[], headers, payload_hash: EMPTY_SHA256.into(), timeout: None };
+        let r = Req {
+            method: Method::GET,
+            key: Some(key),
+            query: &[],
+            headers,
+            payload_hash: EMPTY_SHA256.into(),
+            timeout: None,
+        };
         let resp = self.send(&r, &Body::Empty).await?;
         let status = resp.status();
         if status == StatusCode::RANGE_NOT_SATISFIABLE {
@@ -496,26 +634,50 @@ impl Backend for S3Backend {
                 .get("content-range")
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_content_range)
-                .ok_or_else(|| StorageError::Upstream { status: 206, code: "MalformedResponse".into(), message: "206 without Content-Range".into() })?;
+                .ok_or_else(|| StorageError::Upstream {
+                    status: 206,
+                    code: "MalformedResponse".into(),
+                    message: "206 without Content-Range".into(),
+                })?;
             (meta_from_headers(&h, total), rng)
         } else {
-            let size = len.ok_or_else(|| StorageError::Upstream { status: 200, code: "MalformedResponse".into(), message: "no Content-Length".into() })?;
+            let size = len.ok_or_else(|| StorageError::Upstream {
+                status: 200,
+                code: "MalformedResponse".into(),
+                message: "no Content-Length".into(),
+            })?;
             (meta_from_headers(&h, size), None)
         };
         // A store that ignored our Range answered 200 with everything: cut it ourselves.
         let (body, out_range): (ByteStream, _) = match (range, got_range) {
             (Some(r), None) => {
-                let (a, b) = r.resolve(meta.size).ok_or(StorageError::RangeNotSatisfiable { size: meta.size })?;
+                let (a, b) = r
+                    .resolve(meta.size)
+                    .ok_or(StorageError::RangeNotSatisfiable { size: meta.size })?;
                 let s = resp.bytes_stream().map(|c| c.map_err(io::Error::other));
                 (Box::pin(skip_take(Box::pin(s), a, b - a + 1)), Some((a, b)))
             }
-            (_, rng) => (Box::pin(resp.bytes_stream().map(|c| c.map_err(io::Error::other))), rng),
+            (_, rng) => (
+                Box::pin(resp.bytes_stream().map(|c| c.map_err(io::Error::other))),
+                rng,
+            ),
         };
-        Ok(Object { meta, range: out_range, body })
+        Ok(Object {
+            meta,
+            range: out_range,
+            body,
+        })
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
-        let r = Req { method: Method::HEAD, key: Some(key), query: &[], headers: vec![], payload_hash: EMPTY_SHA256.into(), timeout: None };
+        let r = Req {
+            method: Method::HEAD,
+            key: Some(key),
+            query: &[],
+            headers: vec![],
+            payload_hash: EMPTY_SHA256.into(),
+            timeout: None,
+        };
         let resp = self.send(&r, &Body::Empty).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(StorageError::NotFound);
@@ -534,37 +696,51 @@ impl Backend for S3Backend {
             Err(StorageError::NotFound) => return Ok(false),
             Err(e) => return Err(e),
         }
-        let r = Req { method: Method::DELETE, key: Some(key), query: &[], headers: vec![], payload_hash: EMPTY_SHA256.into(), timeout: None };
+        let r = Req {
+            method: Method::DELETE,
+            key: Some(key),
+            query: &[],
+            headers: vec![],
+            payload_hash: EMPTY_SHA256.into(),
+            timeout: None,
+        };
         self.simple(r, Body::Empty).await?;
         Ok(true)
     }
 }
 
 /// Skips `skip` bytes of a stream and yields the next `take`.
-fn skip_take(inner: ByteStream, skip: u64, take: u64) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
-    futures_util::stream::unfold((inner, skip, take), |(mut s, mut skip, mut take)| async move {
-        loop {
-            if take == 0 {
-                return None;
-            }
-            match s.next().await? {
-                Err(e) => return Some((Err(e), (s, 0, 0))),
-                Ok(mut c) => {
-                    if skip >= c.len() as u64 {
-                        skip -= c.len() as u64;
-                        continue;
+fn skip_take(
+    inner: ByteStream,
+    skip: u64,
+    take: u64,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::unfold(
+        (inner, skip, take),
+        |(mut s, mut skip, mut take)| async move {
+            loop {
+                if take == 0 {
+                    return None;
+                }
+                match s.next().await? {
+                    Err(e) => return Some((Err(e), (s, 0, 0))),
+                    Ok(mut c) => {
+                        if skip >= c.len() as u64 {
+                            skip -= c.len() as u64;
+                            continue;
+                        }
+                        c = c.slice(skip as usize..);
+                        skip = 0;
+                        if c.len() as u64 > take {
+                            c = c.slice(..take as usize);
+                        }
+                        take -= c.len() as u64;
+                        return Some((Ok(c), (s, skip, take)));
                     }
-                    c = c.slice(skip as usize..);
-                    skip = 0;
-                    if c.len() as u64 > take {
-                        c = c.slice(..take as usize);
-                    }
-                    take -= c.len() as u64;
-                    return Some((Ok(c), (s, skip, take)));
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -582,7 +758,10 @@ mod tests {
                 region: "us-east-1".into(),
                 path_style,
                 prefix: prefix.into(),
-                credentials: Credentials { access_key_id: "a".into(), secret_access_key: "b".into() },
+                credentials: Credentials {
+                    access_key_id: "a".into(),
+                    secret_access_key: "b".into(),
+                },
                 spool_dir: std::env::temp_dir(),
                 part_size: DEFAULT_PART_SIZE,
                 timeout: Duration::from_secs(1),
@@ -596,12 +775,20 @@ mod tests {
         let b = backend(true, "http://127.0.0.1:9000", "");
         assert_eq!(
             b.locate(Some("a b/猫.png")).unwrap(),
-            ("http://127.0.0.1:9000/media/a%20b/%E7%8C%AB.png".into(), "127.0.0.1:9000".into(), "/media/a%20b/%E7%8C%AB.png".into())
+            (
+                "http://127.0.0.1:9000/media/a%20b/%E7%8C%AB.png".into(),
+                "127.0.0.1:9000".into(),
+                "/media/a%20b/%E7%8C%AB.png".into()
+            )
         );
         let b = backend(false, "https://cos.ap-guangzhou.myqcloud.com", "app/");
         assert_eq!(
             b.locate(Some("x.png")).unwrap(),
-            ("https://media.cos.ap-guangzhou.myqcloud.com/app/x.png".into(), "media.cos.ap-guangzhou.myqcloud.com".into(), "/app/x.png".into())
+            (
+                "https://media.cos.ap-guangzhou.myqcloud.com/app/x.png".into(),
+                "media.cos.ap-guangzhou.myqcloud.com".into(),
+                "/app/x.png".into()
+            )
         );
         assert!(b.locate(Some("../x")).is_err());
         assert!(b.locate(Some("a//x")).is_err());
@@ -609,7 +796,10 @@ mod tests {
 
     #[test]
     fn content_range_and_xml() {
-        assert_eq!(parse_content_range("bytes 0-9/100"), Some((Some((0, 9)), 100)));
+        assert_eq!(
+            parse_content_range("bytes 0-9/100"),
+            Some((Some((0, 9)), 100))
+        );
         assert_eq!(parse_content_range("bytes */100"), Some((None, 100)));
         assert_eq!(parse_content_range("nonsense"), None);
         let xml = r#"<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The key &amp; more</Message></Error>"#;

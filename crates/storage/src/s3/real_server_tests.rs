@@ -11,7 +11,10 @@ async fn backend(srv: &S3sFs, spool: &std::path::Path, prefix: &str, part_size: 
         region: "us-east-1".into(),
         path_style: true,
         prefix: prefix.into(),
-        credentials: Credentials { access_key_id: srv.access_key.clone(), secret_access_key: srv.secret_key.clone() },
+        credentials: Credentials {
+            access_key_id: srv.access_key.clone(),
+            secret_access_key: srv.secret_key.clone(),
+        },
         spool_dir: spool.to_path_buf(),
         part_size,
         timeout: Duration::from_secs(5),
@@ -20,7 +23,10 @@ async fn backend(srv: &S3sFs, spool: &std::path::Path, prefix: &str, part_size: 
 }
 
 fn body_of(data: Vec<u8>) -> ByteStream {
-    let chunks: Vec<io::Result<Bytes>> = data.chunks(100_003).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<io::Result<Bytes>> = data
+        .chunks(100_003)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
     Box::pin(futures_util::stream::iter(chunks))
 }
 
@@ -42,30 +48,63 @@ async fn round_trip_range_head_delete() {
     let s = b.stage(body_of(data.clone())).await.unwrap();
     s.commit("photos/猫 1.png", "image/png").await.unwrap();
     assert!(std::fs::read(srv.dir().join("media/photos/猫 1.png")).unwrap() == data);
-    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0, "spool file removed");
+    assert_eq!(
+        std::fs::read_dir(spool.path()).unwrap().count(),
+        0,
+        "spool file removed"
+    );
 
     let o = b.get("photos/猫 1.png", None).await.unwrap();
     assert_eq!(o.meta.size, 300_000);
     assert!(o.range.is_none());
     assert!(read_all(o).await == data);
 
-    let o = b.get("photos/猫 1.png", Some(ByteRange::From { start: 10, end: Some(19) })).await.unwrap();
+    let o = b
+        .get(
+            "photos/猫 1.png",
+            Some(ByteRange::From {
+                start: 10,
+                end: Some(19),
+            }),
+        )
+        .await
+        .unwrap();
     assert_eq!((o.meta.size, o.range), (300_000, Some((10, 19))));
     assert_eq!(read_all(o).await, &data[10..20]);
-    let o = b.get("photos/猫 1.png", Some(ByteRange::Suffix(5))).await.unwrap();
+    let o = b
+        .get("photos/猫 1.png", Some(ByteRange::Suffix(5)))
+        .await
+        .unwrap();
     assert_eq!(read_all(o).await, &data[data.len() - 5..]);
-    let r = b.get("photos/猫 1.png", Some(ByteRange::From { start: 300_000, end: None })).await;
-    assert!(matches!(r, Err(StorageError::RangeNotSatisfiable { size: 300_000 })), "{r:?}");
+    let r = b
+        .get(
+            "photos/猫 1.png",
+            Some(ByteRange::From {
+                start: 300_000,
+                end: None,
+            }),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(StorageError::RangeNotSatisfiable { size: 300_000 })),
+        "{r:?}"
+    );
 
     let h = b.head("photos/猫 1.png").await.unwrap();
     assert_eq!(h.size, 300_000);
     assert!(!h.etag.is_empty());
     assert!(matches!(b.head("nope").await, Err(StorageError::NotFound)));
-    assert!(matches!(b.get("nope", None).await, Err(StorageError::NotFound)));
+    assert!(matches!(
+        b.get("nope", None).await,
+        Err(StorageError::NotFound)
+    ));
 
     assert!(b.delete("photos/猫 1.png").await.unwrap());
     assert!(!b.delete("photos/猫 1.png").await.unwrap());
-    assert!(matches!(b.get("photos/猫 1.png", None).await, Err(StorageError::NotFound)));
+    assert!(matches!(
+        b.get("photos/猫 1.png", None).await,
+        Err(StorageError::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -75,19 +114,49 @@ async fn multipart_upload_of_a_large_file() {
     let part = 5 * 1024 * 1024;
     let b = backend(&srv, spool.path(), "app1/", part).await;
     let data = pseudo_random(2 * part as usize + 12345, 99);
-    b.stage(body_of(data.clone())).await.unwrap().commit("big/video.mp4", "video/mp4").await.unwrap();
-    assert!(std::fs::read(srv.dir().join("media/app1/big/video.mp4")).unwrap() == data, "stored under the prefix");
+    b.stage(body_of(data.clone()))
+        .await
+        .unwrap()
+        .commit("big/video.mp4", "video/mp4")
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(srv.dir().join("media/app1/big/video.mp4")).unwrap() == data,
+        "stored under the prefix"
+    );
     let o = b.get("big/video.mp4", None).await.unwrap();
     assert_eq!(o.meta.size, data.len() as u64);
     assert!(read_all(o).await == data);
-    let o = b.get("big/video.mp4", Some(ByteRange::From { start: part - 2, end: Some(part + 1) })).await.unwrap();
-    assert_eq!(read_all(o).await, &data[part as usize - 2..part as usize + 2]);
+    let o = b
+        .get(
+            "big/video.mp4",
+            Some(ByteRange::From {
+                start: part - 2,
+                end: Some(part + 1),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read_all(o).await,
+        &data[part as usize - 2..part as usize + 2]
+    );
     // Exactly one part's worth goes up as a single PUT.
     let exact = pseudo_random(part as usize, 3);
-    b.stage(body_of(exact.clone())).await.unwrap().commit("exact.bin", "application/octet-stream").await.unwrap();
+    b.stage(body_of(exact.clone()))
+        .await
+        .unwrap()
+        .commit("exact.bin", "application/octet-stream")
+        .await
+        .unwrap();
     assert!(read_all(b.get("exact.bin", None).await.unwrap()).await == exact);
     // Empty files too.
-    b.stage(body_of(Vec::new())).await.unwrap().commit("empty.txt", "text/plain").await.unwrap();
+    b.stage(body_of(Vec::new()))
+        .await
+        .unwrap()
+        .commit("empty.txt", "text/plain")
+        .await
+        .unwrap();
     assert_eq!(b.head("empty.txt").await.unwrap().size, 0);
     assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
 }
@@ -100,11 +169,19 @@ async fn wrong_credentials_are_a_clear_upstream_error() {
     let mut cfg = (*b.cfg).clone();
     cfg.credentials.secret_access_key = "wrong".into();
     b.cfg = Arc::new(cfg);
-    let r = b.stage(body_of(b"x".to_vec())).await.unwrap().commit("a.txt", "text/plain").await;
+    let r = b
+        .stage(body_of(b"x".to_vec()))
+        .await
+        .unwrap()
+        .commit("a.txt", "text/plain")
+        .await;
     match r {
         Err(StorageError::Upstream { status, code, .. }) => {
             assert_eq!(status, 403);
-            assert!(code.contains("Signature") || code.contains("Access"), "{code}");
+            assert!(
+                code.contains("Signature") || code.contains("Access"),
+                "{code}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -116,7 +193,10 @@ async fn a_server_that_goes_away_is_unavailable_and_nothing_is_left() {
     let spool = tempfile::tempdir().unwrap();
     let part = 5 * 1024 * 1024;
     let b = backend(&srv, spool.path(), "", part).await;
-    let staged = b.stage(body_of(pseudo_random(part as usize + 10, 5))).await.unwrap();
+    let staged = b
+        .stage(body_of(pseudo_random(part as usize + 10, 5)))
+        .await
+        .unwrap();
     srv.kill();
     let t = Instant::now();
     let r = staged.commit("gone.bin", "application/octet-stream").await;
@@ -124,7 +204,10 @@ async fn a_server_that_goes_away_is_unavailable_and_nothing_is_left() {
     assert!(t.elapsed() < Duration::from_secs(10), "bounded retries");
     assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
     srv.restart();
-    assert!(matches!(b.head("gone.bin").await, Err(StorageError::NotFound)));
+    assert!(matches!(
+        b.head("gone.bin").await,
+        Err(StorageError::NotFound)
+    ));
     let r = b.get("gone.bin", None).await;
     assert!(matches!(r, Err(StorageError::NotFound)), "{r:?}");
 }

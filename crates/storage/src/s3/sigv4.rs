@@ -25,7 +25,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +50,10 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -60,9 +65,15 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
 /// The canonical query string of raw (unencoded) parameters: encoded, sorted, `k=v&…`.
 /// Send exactly this string as the request's query so the signature matches.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
-    let mut enc: Vec<(String, String)> = params.iter().map(|(k, v)| (uri_encode(k, false), uri_encode(v, false))).collect();
+    let mut enc: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
+        .collect();
     enc.sort();
-    enc.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    enc.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// One request to sign.
@@ -89,12 +100,24 @@ pub fn canonical_request(r: &SignRequest<'_>) -> (String, String) {
     let mut hs: Vec<(String, String)> = r
         .headers
         .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
         .collect();
     hs.sort();
     let canonical_headers: String = hs.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed: String = hs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let creq = format!("{}\n{}\n{}\n{}\n{}\n{}", r.method, r.path, r.query, canonical_headers, signed, r.payload_hash);
+    let signed: String = hs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+    let creq = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        r.method, r.path, r.query, canonical_headers, signed, r.payload_hash
+    );
     (creq, signed)
 }
 
@@ -103,8 +126,15 @@ pub fn authorization(creds: &Credentials, r: &SignRequest<'_>) -> String {
     let (creq, signed) = canonical_request(r);
     let date = &r.amz_date[..8.min(r.amz_date.len())];
     let scope = format!("{date}/{}/s3/aws4_request", r.region);
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", r.amz_date, sha256_hex(creq.as_bytes()));
-    let k_date = hmac(format!("AWS4{}", creds.secret_access_key).as_bytes(), date.as_bytes());
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
+        r.amz_date,
+        sha256_hex(creq.as_bytes())
+    );
+    let k_date = hmac(
+        format!("AWS4{}", creds.secret_access_key).as_bytes(),
+        date.as_bytes(),
+    );
     let k_region = hmac(&k_date, r.region.as_bytes());
     let k_service = hmac(&k_region, b"s3");
     let k_signing = hmac(&k_service, b"aws4_request");
@@ -140,13 +170,21 @@ mod tests {
             method: "GET",
             path: &format!("/{}", uri_encode("test.txt", true)),
             query: "",
-            headers: &[("Host", HOST), ("Range", "bytes=0-9"), ("x-amz-content-sha256", EMPTY_SHA256), ("x-amz-date", DATE)],
+            headers: &[
+                ("Host", HOST),
+                ("Range", "bytes=0-9"),
+                ("x-amz-content-sha256", EMPTY_SHA256),
+                ("x-amz-date", DATE),
+            ],
             payload_hash: EMPTY_SHA256,
             amz_date: DATE,
             region: "us-east-1",
         };
         let (creq, _) = canonical_request(&r);
-        assert_eq!(sha256_hex(creq.as_bytes()), "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+        assert_eq!(
+            sha256_hex(creq.as_bytes()),
+            "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"
+        );
         let auth = authorization(&creds(), &r);
         assert_eq!(
             auth,
@@ -160,7 +198,10 @@ mod tests {
     fn put_object() {
         let body = b"Welcome to Amazon S3.";
         let hash = sha256_hex(body);
-        assert_eq!(hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+        assert_eq!(
+            hash,
+            "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
+        );
         let path = format!("/{}", uri_encode("test$file.text", true));
         assert_eq!(path, "/test%24file.text");
         let r = SignRequest {
@@ -178,7 +219,10 @@ mod tests {
             amz_date: DATE,
             region: "us-east-1",
         };
-        assert_eq!(sig(&authorization(&creds(), &r)), "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+        assert_eq!(
+            sig(&authorization(&creds(), &r)),
+            "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
+        );
     }
 
     #[test]
@@ -189,12 +233,19 @@ mod tests {
             method: "GET",
             path: "/",
             query: &q,
-            headers: &[("Host", HOST), ("x-amz-date", DATE), ("x-amz-content-sha256", EMPTY_SHA256)],
+            headers: &[
+                ("Host", HOST),
+                ("x-amz-date", DATE),
+                ("x-amz-content-sha256", EMPTY_SHA256),
+            ],
             payload_hash: EMPTY_SHA256,
             amz_date: DATE,
             region: "us-east-1",
         };
-        assert_eq!(sig(&authorization(&creds(), &r)), "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+        assert_eq!(
+            sig(&authorization(&creds(), &r)),
+            "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
+        );
     }
 
     #[test]
@@ -205,18 +256,28 @@ mod tests {
             method: "GET",
             path: "/",
             query: &q,
-            headers: &[("Host", HOST), ("x-amz-date", DATE), ("x-amz-content-sha256", EMPTY_SHA256)],
+            headers: &[
+                ("Host", HOST),
+                ("x-amz-date", DATE),
+                ("x-amz-content-sha256", EMPTY_SHA256),
+            ],
             payload_hash: EMPTY_SHA256,
             amz_date: DATE,
             region: "us-east-1",
         };
-        assert_eq!(sig(&authorization(&creds(), &r)), "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+        assert_eq!(
+            sig(&authorization(&creds(), &r)),
+            "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
+        );
     }
 
     #[test]
     fn encoding() {
         assert_eq!(uri_encode("a b/c+d~é", true), "a%20b/c%2Bd~%C3%A9");
         assert_eq!(uri_encode("a/b", false), "a%2Fb");
-        assert_eq!(canonical_query(&[("uploadId", "x/y=z"), ("partNumber", "2")]), "partNumber=2&uploadId=x%2Fy%3Dz");
+        assert_eq!(
+            canonical_query(&[("uploadId", "x/y=z"), ("partNumber", "2")]),
+            "partNumber=2&uploadId=x%2Fy%3Dz"
+        );
     }
 }

@@ -41,14 +41,21 @@ impl Drop for FakeAlidns {
 
 impl FakeAlidns {
     /// Starts a fake holding `zones` for the AccessKey `key_id`/`secret`.
-    pub async fn start(key_id: &str, secret: &str, zones: &[&str], challtestsrv: Option<String>) -> FakeAlidns {
+    pub async fn start(
+        key_id: &str,
+        secret: &str,
+        zones: &[&str],
+        challtestsrv: Option<String>,
+    ) -> FakeAlidns {
         let st = Arc::new(St {
             shared: Shared::new(zones, challtestsrv),
             key_id: key_id.into(),
             secret: secret.into(),
             nonces: Mutex::new(HashSet::new()),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake alidns");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake alidns");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new().fallback(handle).with_state(st.clone());
         let task = tokio::spawn(async move {
@@ -74,7 +81,12 @@ impl FakeAlidns {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"Code": code, "Message": message, "RequestId": mb_core::ids::random_hex(16)})))
+    (
+        status,
+        axum::Json(
+            json!({"Code": code, "Message": message, "RequestId": mb_core::ids::random_hex(16)}),
+        ),
+    )
         .into_response()
 }
 
@@ -82,7 +94,9 @@ fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -106,20 +120,36 @@ fn expected_signature(method: &str, params: &BTreeMap<String, String>, secret: &
 fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z')?;
     let (date, clock) = s.split_once('T')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let c: Vec<u8> = clock.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let c: Vec<u8> = clock
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     if d.len() != 3 || c.len() != 3 {
         return None;
     }
     let month = time::Month::try_from(u8::try_from(d[1]).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(d[0]).ok()?, month, u8::try_from(d[2]).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(d[0]).ok()?, month, u8::try_from(d[2]).ok()?)
+            .ok()?;
     let t = time::Time::from_hms(c[0], c[1], c[2]).ok()?;
-    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 async fn handle(State(st): State<Arc<St>>, method: Method, uri: Uri, body: Bytes) -> Response {
     if st.shared.take_fault() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server.",
+        );
     }
     let params = if method == Method::POST {
         parse_form(&String::from_utf8_lossy(&body))
@@ -127,37 +157,81 @@ async fn handle(State(st): State<Arc<St>>, method: Method, uri: Uri, body: Bytes
         parse_form(uri.query().unwrap_or(""))
     };
     let p = |k: &str| params.get(k).cloned().unwrap_or_default();
-    for required in ["AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp", "Version", "Action", "Format"] {
+    for required in [
+        "AccessKeyId",
+        "Signature",
+        "SignatureMethod",
+        "SignatureNonce",
+        "SignatureVersion",
+        "Timestamp",
+        "Version",
+        "Action",
+        "Format",
+    ] {
         if !params.contains_key(required) {
-            return error(StatusCode::BAD_REQUEST, &format!("MissingParameter.{required}"), &format!("{required} is mandatory for this action."));
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("MissingParameter.{required}"),
+                &format!("{required} is mandatory for this action."),
+            );
         }
     }
     if p("AccessKeyId") != st.key_id {
         st.shared.auth_failed();
-        return error(StatusCode::NOT_FOUND, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
+        return error(
+            StatusCode::NOT_FOUND,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        );
     }
     if p("SignatureMethod") != "HMAC-SHA1" || p("SignatureVersion") != "1.0" {
         st.shared.auth_failed();
-        return error(StatusCode::BAD_REQUEST, "InvalidSignatureMethod", "Specified signature method is not supported.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidSignatureMethod",
+            "Specified signature method is not supported.",
+        );
     }
     match parse_timestamp(&p("Timestamp")) {
         Some(ts) if (now_unix() - ts).abs() <= 900 => {}
         Some(_) => {
             st.shared.auth_failed();
-            return error(StatusCode::BAD_REQUEST, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidTimeStamp.Expired",
+                "Specified time stamp or date value is expired.",
+            );
         }
-        None => return error(StatusCode::BAD_REQUEST, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."),
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidTimeStamp.Format",
+                "Specified time stamp or date value is not well formatted.",
+            );
+        }
     }
     if expected_signature(method.as_str(), &params, &st.secret) != p("Signature") {
         st.shared.auth_failed();
-        return error(StatusCode::BAD_REQUEST, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SignatureDoesNotMatch",
+            "Specified signature is not matched with our calculation.",
+        );
     }
     if !st.nonces.lock().insert(p("SignatureNonce")) {
         st.shared.auth_failed();
-        return error(StatusCode::BAD_REQUEST, "SignatureNonceUsed", "Specified signature nonce was used already.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        );
     }
     if p("Version") != "2015-01-09" {
-        return error(StatusCode::BAD_REQUEST, "InvalidVersion", "Specified parameter Version is not valid.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        );
     }
     let request_id = mb_core::ids::random_hex(16);
     match p("Action").as_str() {
@@ -171,26 +245,49 @@ async fn handle(State(st): State<Arc<St>>, method: Method, uri: Uri, body: Bytes
                 .enumerate()
                 .map(|(i, z)| json!({"DomainName": z, "DomainId": format!("dom-{i}")}))
                 .collect();
-            let items: Vec<Value> = all.iter().skip((page - 1) * size).take(size).cloned().collect();
+            let items: Vec<Value> = all
+                .iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .cloned()
+                .collect();
             axum::Json(json!({"TotalCount": all.len(), "PageNumber": page, "PageSize": size, "Domains": {"Domain": items}, "RequestId": request_id})).into_response()
         }
         "AddDomainRecord" => {
             let zone = p("DomainName");
             if !st.shared.zone_exists(&zone) {
-                return error(StatusCode::BAD_REQUEST, "InvalidDomainName.NoExist", "The specified domain name does not exist. Refresh the page and try again.");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidDomainName.NoExist",
+                    "The specified domain name does not exist. Refresh the page and try again.",
+                );
             }
             if p("Type") != "TXT" || p("RR").is_empty() || p("Value").is_empty() {
-                return error(StatusCode::BAD_REQUEST, "InvalidParameter", "RR, Type and Value are required.");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameter",
+                    "RR, Type and Value are required.",
+                );
             }
             let fqdn = format!("{}.{zone}", p("RR"));
             let rec = st.shared.create(&zone, &fqdn, &p("Value")).await;
             axum::Json(json!({"RecordId": rec.id, "RequestId": request_id})).into_response()
         }
         "DeleteDomainRecord" => match st.shared.delete(&p("RecordId")).await {
-            Some(rec) => axum::Json(json!({"RecordId": rec.id, "RequestId": request_id})).into_response(),
-            None => error(StatusCode::BAD_REQUEST, "DomainRecordNotBelongToUser", "The DNS record does not exist or does not belong to this account."),
+            Some(rec) => {
+                axum::Json(json!({"RecordId": rec.id, "RequestId": request_id})).into_response()
+            }
+            None => error(
+                StatusCode::BAD_REQUEST,
+                "DomainRecordNotBelongToUser",
+                "The DNS record does not exist or does not belong to this account.",
+            ),
         },
-        other => error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", &format!("Specified api {other} is not found.")),
+        other => error(
+            StatusCode::NOT_FOUND,
+            "InvalidAction.NotFound",
+            &format!("Specified api {other} is not found."),
+        ),
     }
 }
 
@@ -213,8 +310,14 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        assert_eq!(expected_signature("GET", &params, "testsecret"), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
-        assert_eq!(expected_signature("POST", &params, "testsecret"), "MxbnVAM4w6sft9xjVpe/GCKueuk=");
+        assert_eq!(
+            expected_signature("GET", &params, "testsecret"),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
+        assert_eq!(
+            expected_signature("POST", &params, "testsecret"),
+            "MxbnVAM4w6sft9xjVpe/GCKueuk="
+        );
         assert_eq!(parse_timestamp("2016-02-23T12:46:24Z"), Some(1456231584));
     }
 }

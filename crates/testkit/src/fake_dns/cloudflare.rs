@@ -37,14 +37,29 @@ fn zone_id(zone: &str) -> String {
 
 impl FakeCloudflare {
     /// Starts a fake holding `zones` for API token `token`.
-    pub async fn start(token: &str, zones: &[&str], challtestsrv: Option<String>) -> FakeCloudflare {
-        let st = Arc::new(St { shared: Shared::new(zones, challtestsrv), token: token.into() });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake cloudflare");
+    pub async fn start(
+        token: &str,
+        zones: &[&str],
+        challtestsrv: Option<String>,
+    ) -> FakeCloudflare {
+        let st = Arc::new(St {
+            shared: Shared::new(zones, challtestsrv),
+            token: token.into(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake cloudflare");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new()
             .route("/client/v4/zones", get(zones_list))
-            .route("/client/v4/zones/{zone}/dns_records", get(records_list).post(record_create))
-            .route("/client/v4/zones/{zone}/dns_records/{id}", delete(record_delete))
+            .route(
+                "/client/v4/zones/{zone}/dns_records",
+                get(records_list).post(record_create),
+            )
+            .route(
+                "/client/v4/zones/{zone}/dns_records/{id}",
+                delete(record_delete),
+            )
             .with_state(st.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -69,7 +84,8 @@ impl FakeCloudflare {
 }
 
 fn envelope(result: Value) -> Response {
-    axum::Json(json!({"success": true, "errors": [], "messages": [], "result": result})).into_response()
+    axum::Json(json!({"success": true, "errors": [], "messages": [], "result": result}))
+        .into_response()
 }
 
 fn failure(status: StatusCode, code: u32, message: &str) -> Response {
@@ -91,7 +107,11 @@ fn check(st: &St, headers: &HeaderMap) -> Result<(), Response> {
         Ok(())
     } else {
         st.shared.auth_failed();
-        Err(failure(StatusCode::FORBIDDEN, 10000, "Authentication error"))
+        Err(failure(
+            StatusCode::FORBIDDEN,
+            10000,
+            "Authentication error",
+        ))
     }
 }
 
@@ -99,7 +119,11 @@ fn zone_of(st: &St, id: &str) -> Option<String> {
     st.shared.zones.iter().find(|z| zone_id(z) == id).cloned()
 }
 
-async fn zones_list(State(st): State<Arc<St>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn zones_list(
+    State(st): State<Arc<St>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if let Err(r) = check(&st, &headers) {
         return r;
     }
@@ -124,7 +148,11 @@ async fn records_list(
         return r;
     }
     let Some(zone_name) = zone_of(&st, &zone) else {
-        return failure(StatusCode::NOT_FOUND, 7003, "Could not route to /zones/…, perhaps your object identifier is invalid?");
+        return failure(
+            StatusCode::NOT_FOUND,
+            7003,
+            "Could not route to /zones/…, perhaps your object identifier is invalid?",
+        );
     };
     let recs: Vec<Value> = st
         .shared
@@ -138,30 +166,59 @@ async fn records_list(
     envelope(Value::Array(recs))
 }
 
-async fn record_create(State(st): State<Arc<St>>, headers: HeaderMap, Path(zone): Path<String>, body: axum::body::Bytes) -> Response {
+async fn record_create(
+    State(st): State<Arc<St>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     if let Err(r) = check(&st, &headers) {
         return r;
     }
     let Some(zone_name) = zone_of(&st, &zone) else {
-        return failure(StatusCode::NOT_FOUND, 7003, "Could not route to /zones/…, perhaps your object identifier is invalid?");
+        return failure(
+            StatusCode::NOT_FOUND,
+            7003,
+            "Could not route to /zones/…, perhaps your object identifier is invalid?",
+        );
     };
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return failure(StatusCode::BAD_REQUEST, 9207, "Request body is invalid.");
     };
     let s = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let name = s("name");
-    if s("type") != "TXT" || s("content").is_empty() || !(name == zone_name || name.ends_with(&format!(".{zone_name}"))) {
-        return failure(StatusCode::BAD_REQUEST, 9000, "DNS name is invalid, or type/content missing.");
+    if s("type") != "TXT"
+        || s("content").is_empty()
+        || !(name == zone_name || name.ends_with(&format!(".{zone_name}")))
+    {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            9000,
+            "DNS name is invalid, or type/content missing.",
+        );
     }
     let rec = st.shared.create(&zone_name, &name, &s("content")).await;
-    envelope(json!({"id": rec.id, "type": "TXT", "name": rec.fqdn, "content": rec.value, "ttl": req.get("ttl").cloned().unwrap_or(json!(1))}))
+    envelope(
+        json!({"id": rec.id, "type": "TXT", "name": rec.fqdn, "content": rec.value, "ttl": req.get("ttl").cloned().unwrap_or(json!(1))}),
+    )
 }
 
-async fn record_delete(State(st): State<Arc<St>>, headers: HeaderMap, Path((zone, id)): Path<(String, String)>) -> Response {
+async fn record_delete(
+    State(st): State<Arc<St>>,
+    headers: HeaderMap,
+    Path((zone, id)): Path<(String, String)>,
+) -> Response {
     if let Err(r) = check(&st, &headers) {
         return r;
     }
-    let belongs = zone_of(&st, &zone).is_some_and(|z| st.shared.log.lock().records.get(&id).is_some_and(|r| r.zone == z));
+    let belongs = zone_of(&st, &zone).is_some_and(|z| {
+        st.shared
+            .log
+            .lock()
+            .records
+            .get(&id)
+            .is_some_and(|r| r.zone == z)
+    });
     if !belongs {
         return failure(StatusCode::NOT_FOUND, 81044, "Record does not exist.");
     }

@@ -39,13 +39,20 @@ impl Drop for FakeDnspod {
 impl FakeDnspod {
     /// Starts a fake holding `zones` for the account `secret_id`/`secret_key`, publishing TXT
     /// records to the challtestsrv management URL when given.
-    pub async fn start(secret_id: &str, secret_key: &str, zones: &[&str], challtestsrv: Option<String>) -> FakeDnspod {
+    pub async fn start(
+        secret_id: &str,
+        secret_key: &str,
+        zones: &[&str],
+        challtestsrv: Option<String>,
+    ) -> FakeDnspod {
         let st = Arc::new(St {
             shared: Shared::new(zones, challtestsrv),
             secret_id: secret_id.into(),
             secret_key: secret_key.into(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake dnspod");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake dnspod");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new().fallback(handle).with_state(st.clone());
         let task = tokio::spawn(async move {
@@ -88,11 +95,18 @@ fn hmac256(key: &[u8], msg: &str) -> Vec<u8> {
 
 /// Checks the TC3 signature of a request; `Err((code, message))` as Tencent Cloud answers.
 fn verify(st: &St, headers: &HeaderMap, body: &[u8]) -> Result<(), (&'static str, String)> {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let auth = h("authorization");
-    let rest = auth
-        .strip_prefix("TC3-HMAC-SHA256 ")
-        .ok_or(("AuthFailure.SignatureFailure", "The Authorization header is not TC3-HMAC-SHA256".to_string()))?;
+    let rest = auth.strip_prefix("TC3-HMAC-SHA256 ").ok_or((
+        "AuthFailure.SignatureFailure",
+        "The Authorization header is not TC3-HMAC-SHA256".to_string(),
+    ))?;
     let mut credential = "";
     let mut signed_headers = "";
     let mut signature = "";
@@ -108,21 +122,40 @@ fn verify(st: &St, headers: &HeaderMap, body: &[u8]) -> Result<(), (&'static str
     }
     let cred: Vec<&str> = credential.split('/').collect();
     if cred.len() != 4 || cred[3] != "tc3_request" {
-        return Err(("AuthFailure.SignatureFailure", "malformed Credential".into()));
+        return Err((
+            "AuthFailure.SignatureFailure",
+            "malformed Credential".into(),
+        ));
     }
     if cred[0] != st.secret_id {
-        return Err(("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.".into()));
+        return Err((
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found, please ensure that your SecretId is correct.".into(),
+        ));
     }
-    let ts: i64 = h("x-tc-timestamp").parse().map_err(|_| ("MissingParameter", "X-TC-Timestamp".to_string()))?;
+    let ts: i64 = h("x-tc-timestamp")
+        .parse()
+        .map_err(|_| ("MissingParameter", "X-TC-Timestamp".to_string()))?;
     if (now_unix() - ts).abs() > 300 {
-        return Err(("AuthFailure.SignatureExpire", "The signature expired: the timestamp is more than 5 minutes off.".into()));
+        return Err((
+            "AuthFailure.SignatureExpire",
+            "The signature expired: the timestamp is more than 5 minutes off.".into(),
+        ));
     }
     let date = time_date(ts);
     if cred[1] != date || cred[2] != "dnspod" {
-        return Err(("AuthFailure.SignatureFailure", "The Credential scope does not match the timestamp or service.".into()));
+        return Err((
+            "AuthFailure.SignatureFailure",
+            "The Credential scope does not match the timestamp or service.".into(),
+        ));
     }
-    if !signed_headers.split(';').any(|x| x == "host") || !signed_headers.split(';').any(|x| x == "content-type") {
-        return Err(("AuthFailure.SignatureFailure", "content-type and host must be signed".into()));
+    if !signed_headers.split(';').any(|x| x == "host")
+        || !signed_headers.split(';').any(|x| x == "content-type")
+    {
+        return Err((
+            "AuthFailure.SignatureFailure",
+            "content-type and host must be signed".into(),
+        ));
     }
     let canonical_headers: String = signed_headers
         .split(';')
@@ -170,19 +203,29 @@ fn time_date(ts: i64) -> String {
 
 async fn handle(State(st): State<Arc<St>>, headers: HeaderMap, body: Bytes) -> Response {
     if st.shared.take_fault() {
-        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upstream outage").into_response();
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "upstream outage",
+        )
+            .into_response();
     }
     if let Err((code, msg)) = verify(&st, &headers, &body) {
         st.shared.auth_failed();
         return error(code, &msg);
     }
     if headers.get("x-tc-version").and_then(|v| v.to_str().ok()) != Some("2021-03-23") {
-        return error("InvalidParameterValue", "X-TC-Version must be 2021-03-23 for dnspod");
+        return error(
+            "InvalidParameterValue",
+            "X-TC-Version must be 2021-03-23 for dnspod",
+        );
     }
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return error("InvalidParameter", "the body is not JSON");
     };
-    let action = headers.get("x-tc-action").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let action = headers
+        .get("x-tc-action")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let s = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     match action {
         "DescribeDomainList" => {
@@ -193,18 +236,30 @@ async fn handle(State(st): State<Arc<St>>, headers: HeaderMap, body: Bytes) -> R
                 .enumerate()
                 .map(|(i, z)| json!({"DomainId": 1000 + i, "Name": z, "Status": "ENABLE"}))
                 .collect();
-            ok(json!({"DomainCountInfo": {"AllTotal": list.len(), "DomainTotal": list.len()}, "DomainList": list}))
+            ok(
+                json!({"DomainCountInfo": {"AllTotal": list.len(), "DomainTotal": list.len()}, "DomainList": list}),
+            )
         }
         "CreateRecord" => {
             let zone = s("Domain");
             if !st.shared.zone_exists(&zone) {
-                return error("InvalidParameterValue.DomainNotExists", "当前域名有误，请返回重新操作。");
+                return error(
+                    "InvalidParameterValue.DomainNotExists",
+                    "当前域名有误，请返回重新操作。",
+                );
             }
             if s("RecordType") != "TXT" || s("RecordLine").is_empty() || s("Value").is_empty() {
-                return error("InvalidParameter", "RecordType, RecordLine and Value are required");
+                return error(
+                    "InvalidParameter",
+                    "RecordType, RecordLine and Value are required",
+                );
             }
             let sub = s("SubDomain");
-            let fqdn = if sub.is_empty() || sub == "@" { zone.clone() } else { format!("{sub}.{zone}") };
+            let fqdn = if sub.is_empty() || sub == "@" {
+                zone.clone()
+            } else {
+                format!("{sub}.{zone}")
+            };
             let rec = st.shared.create(&zone, &fqdn, &s("Value")).await;
             let id: u64 = rec.id.parse().unwrap_or(0);
             ok(json!({"RecordId": id}))
@@ -214,14 +269,23 @@ async fn handle(State(st): State<Arc<St>>, headers: HeaderMap, body: Bytes) -> R
                 Some(Value::Number(n)) => n.to_string(),
                 _ => return error("InvalidParameter", "RecordId must be an integer"),
             };
-            let exists = st.shared.log.lock().records.get(&id).is_some_and(|r| r.zone == s("Domain"));
+            let exists = st
+                .shared
+                .log
+                .lock()
+                .records
+                .get(&id)
+                .is_some_and(|r| r.zone == s("Domain"));
             if !exists {
                 return error("InvalidParameter.RecordIdInvalid", "记录编号错误。");
             }
             st.shared.delete(&id).await;
             ok(json!({}))
         }
-        other => error("InvalidAction", &format!("The action {other:?} does not exist")),
+        other => error(
+            "InvalidAction",
+            &format!("The action {other:?} does not exist"),
+        ),
     }
 }
 

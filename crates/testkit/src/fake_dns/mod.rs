@@ -98,7 +98,12 @@ impl Shared {
             *n += 1;
             n.to_string()
         };
-        let rec = FakeRecord { id: id.clone(), zone: zone.into(), fqdn: fqdn.into(), value: value.into() };
+        let rec = FakeRecord {
+            id: id.clone(),
+            zone: zone.into(),
+            fqdn: fqdn.into(),
+            value: value.into(),
+        };
         {
             let mut log = self.log.lock();
             log.records.insert(id, rec.clone());
@@ -153,7 +158,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' && i + 2 < bytes.len() {
-            if let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;

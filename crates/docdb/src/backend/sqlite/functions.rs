@@ -52,7 +52,10 @@ fn key_from_json_text(t: &[u8], out: &mut Vec<u8>) {
             }
             out.extend_from_slice(&[0, 0]);
         }
-        [b'-' | b'0'..=b'9', ..] => match std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()) {
+        [b'-' | b'0'..=b'9', ..] => match std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+        {
             Some(f) => number_key(f, out),
             None => out.push(bracket::NULL),
         },
@@ -83,13 +86,19 @@ fn text_arg(v: ValueRef<'_>) -> Result<String, DbError> {
 fn rest_path(ctx: &Context<'_>, arg: i32) -> rusqlite::Result<std::sync::Arc<Vec<String>>> {
     ctx.get_or_create_aux(arg, |v| -> Result<Vec<String>, DbError> {
         let s = text_arg(v)?;
-        Ok(if s.is_empty() { Vec::new() } else { s.split('.').map(str::to_string).collect() })
+        Ok(if s.is_empty() {
+            Vec::new()
+        } else {
+            s.split('.').map(str::to_string).collect()
+        })
     })
 }
 
 /// Registers the functions on a connection.
 pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    let flags = FunctionFlags::SQLITE_UTF8
+        | FunctionFlags::SQLITE_DETERMINISTIC
+        | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("mb_k", 1, flags, |ctx| Ok(key_from_sql(ctx.get_raw(0))))?;
     conn.create_scalar_function("mb_cond", 3, flags, |ctx| {
         let rest = rest_path(ctx, 1)?;
@@ -103,7 +112,11 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
     })?;
     conn.create_scalar_function("mb_sort", 3, flags, |ctx| {
         let rest = rest_path(ctx, 1)?;
-        let dir = if ctx.get::<i64>(2)? < 0 { Direction::Desc } else { Direction::Asc };
+        let dir = if ctx.get::<i64>(2)? < 0 {
+            Direction::Desc
+        } else {
+            Direction::Asc
+        };
         let v = json_arg(ctx.get_raw(0));
         Ok(sort_key_at(v.as_ref(), &rest, dir))
     })?;
@@ -118,7 +131,20 @@ mod tests {
 
     #[test]
     fn text_keys_match_value_keys() {
-        for v in [json!(null), json!(true), json!(false), json!(1), json!(-2.5), json!("a"), json!("a\"b"), json!("x\u{0}y"), json!([1, "a"]), json!({"$date": 5}), json!({"a": {"b": 1}}), json!(12345678901234567890u64)] {
+        for v in [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(1),
+            json!(-2.5),
+            json!("a"),
+            json!("a\"b"),
+            json!("x\u{0}y"),
+            json!([1, "a"]),
+            json!({"$date": 5}),
+            json!({"a": {"b": 1}}),
+            json!(12345678901234567890u64),
+        ] {
             let text = serde_json::to_string(&v).unwrap();
             let mut out = Vec::new();
             key_from_json_text(text.as_bytes(), &mut out);

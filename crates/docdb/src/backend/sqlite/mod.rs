@@ -60,7 +60,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { readers: 4, limits: DocLimits::default() }
+        SqliteOptions {
+            readers: 4,
+            limits: DocLimits::default(),
+        }
     }
 }
 
@@ -70,7 +73,11 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 #[allow(clippy::large_enum_variant)]
 enum WriterOp {
     Write(WriteOp),
-    Indexes { collection: String, indexes: Vec<IndexSpec>, owner: IndexOwner },
+    Indexes {
+        collection: String,
+        indexes: Vec<IndexSpec>,
+        owner: IndexOwner,
+    },
 }
 
 struct WriterMsg {
@@ -141,7 +148,9 @@ fn is_no_table(e: &rusqlite::Error) -> bool {
 
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection, DbError> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -152,11 +161,15 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, DbError> {
         .map_err(|e| DbError::internal(format!("opening {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     if read_only {
-        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;")?;
+        conn.execute_batch(
+            "PRAGMA query_only = ON; PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;",
+        )?;
     } else {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(DbError::internal(format!("could not enable WAL (journal_mode = {mode})")));
+            return Err(DbError::internal(format!(
+                "could not enable WAL (journal_mode = {mode})"
+            )));
         }
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; \
@@ -193,7 +206,8 @@ impl SqliteBackend {
         let mut arrays: HashMap<String, HashSet<String>> = HashMap::new();
         {
             let mut st = conn.prepare("SELECT coll, path FROM mb_array_paths")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (c, p) = row?;
                 arrays.entry(c).or_default().insert(p);
@@ -209,11 +223,21 @@ impl SqliteBackend {
                 }
             }
         }
-        let shared = Arc::new(Shared { arrays: RwLock::new(arrays), arrays_version: AtomicU64::new(0), seq: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            arrays: RwLock::new(arrays),
+            arrays_version: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+        });
 
         let mut threads = Vec::new();
         let (wtx, wrx) = mpsc::channel::<WriterMsg>(8192);
-        let mut writer = Writer { conn, tables, shared: shared.clone(), bus: bus.clone(), limits: options.limits };
+        let mut writer = Writer {
+            conn,
+            tables,
+            shared: shared.clone(),
+            bus: bus.clone(),
+            limits: options.limits,
+        };
         writer.init_indexes(&indexes)?;
         threads.push(
             std::thread::Builder::new()
@@ -248,7 +272,9 @@ impl SqliteBackend {
                                 // A panicking job must not take a reader down with it; its
                                 // caller sees the dropped reply as an internal error.
                                 Some(job) => {
-                                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+                                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                        || job(&conn),
+                                    ));
                                 }
                                 None => break,
                             }
@@ -272,7 +298,10 @@ impl SqliteBackend {
     /// Runs a read on the calling thread, on an idle read-only connection (opening one when
     /// none is idle). For reads whose cost is bounded (one row by primary key), or on threads
     /// that may block.
-    fn read_here<T>(&self, f: impl FnOnce(&Connection, &Shared) -> Result<T, DbError>) -> Result<T, DbError> {
+    fn read_here<T>(
+        &self,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         let idle = self.inline.lock().as_mut().ok_or_else(closed)?.pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -292,7 +321,11 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&Connection, &Shared) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
-        if super::on_blocking_thread() { self.read_here(f) } else { self.read(f).await }
+        if super::on_blocking_thread() {
+            self.read_here(f)
+        } else {
+            self.read(f).await
+        }
     }
 
     async fn read<T: Send + 'static>(
@@ -307,14 +340,18 @@ impl SqliteBackend {
         }))
         .await
         .map_err(|_| closed())?;
-        rrx.await.map_err(|_| DbError::internal("reader thread dropped a job"))?
+        rrx.await
+            .map_err(|_| DbError::internal("reader thread dropped a job"))?
     }
 
     async fn send_write(&self, op: WriterOp) -> Result<WriteResult, DbError> {
         let tx = self.writer_tx.read().clone().ok_or_else(closed)?;
         let (rtx, rrx) = oneshot::channel();
-        tx.send(WriterMsg { op, reply: rtx }).await.map_err(|_| closed())?;
-        rrx.await.map_err(|_| DbError::internal("writer thread dropped a write"))?
+        tx.send(WriterMsg { op, reply: rtx })
+            .await
+            .map_err(|_| closed())?;
+        rrx.await
+            .map_err(|_| DbError::internal("writer thread dropped a write"))?
     }
 }
 
@@ -336,7 +373,9 @@ fn planned<T>(
         let before = shared.arrays_version.load(Ordering::SeqCst);
         let sql = {
             let arrays = shared.arrays.read();
-            plan(&Planner { arrays: arrays.get(collection) })
+            plan(&Planner {
+                arrays: arrays.get(collection),
+            })
         };
         let result = run(&sql);
         attempt += 1;
@@ -348,7 +387,10 @@ fn planned<T>(
 
 /// Prepares a read (cached per connection); `None` when the collection has no table yet,
 /// which reads as a collection with no documents.
-fn prepare_read<'c>(conn: &'c Connection, sql: &Sql) -> Result<Option<rusqlite::CachedStatement<'c>>, DbError> {
+fn prepare_read<'c>(
+    conn: &'c Connection,
+    sql: &Sql,
+) -> Result<Option<rusqlite::CachedStatement<'c>>, DbError> {
     match conn.prepare_cached(&sql.text) {
         Ok(st) => Ok(Some(st)),
         Err(e) if is_no_table(&e) => Ok(None),
@@ -357,8 +399,14 @@ fn prepare_read<'c>(conn: &'c Connection, sql: &Sql) -> Result<Option<rusqlite::
 }
 
 /// Runs a `SELECT json(data) …`, handing each document's JSON text to `each`; how many.
-fn each_doc_text(conn: &Connection, sql: &Sql, mut each: impl FnMut(&[u8]) -> Result<(), DbError>) -> Result<usize, DbError> {
-    let Some(mut st) = prepare_read(conn, sql)? else { return Ok(0) };
+fn each_doc_text(
+    conn: &Connection,
+    sql: &Sql,
+    mut each: impl FnMut(&[u8]) -> Result<(), DbError>,
+) -> Result<usize, DbError> {
+    let Some(mut st) = prepare_read(conn, sql)? else {
+        return Ok(0);
+    };
     let mut rows = st.query(params_from_iter(sql.params.iter()))?;
     let mut n = 0;
     while let Some(row) = rows.next()? {
@@ -397,7 +445,8 @@ fn get_sql(collection: &str, id: &str, filter: &Filter, planner: &Planner<'_>) -
     sql.text.push_str("SELECT json(data) FROM ");
     sql.text.push_str(&table_name(collection));
     sql.text.push_str(" WHERE id = ?");
-    sql.params.push(rusqlite::types::Value::Text(id.to_string()));
+    sql.params
+        .push(rusqlite::types::Value::Text(id.to_string()));
     if !matches!(filter, Filter::True) {
         sql.text.push_str(" AND ");
         planner.filter(filter, &mut sql);
@@ -415,16 +464,25 @@ fn query_sql(collection: &str, q: &Query, planner: &Planner<'_>, select: &str) -
     sql.text.push_str(" ORDER BY ");
     planner.order(&q.order, &mut sql);
     sql.text.push_str(" LIMIT ");
-    sql.params.push(rusqlite::types::Value::Integer(q.limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1)));
+    sql.params.push(rusqlite::types::Value::Integer(
+        q.limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1),
+    ));
     sql.text.push_str("? OFFSET ");
-    sql.params.push(rusqlite::types::Value::Integer(q.skip.min(i64::MAX as u64) as i64));
+    sql.params.push(rusqlite::types::Value::Integer(
+        q.skip.min(i64::MAX as u64) as i64
+    ));
     sql.text.push('?');
     sql
 }
 
 #[async_trait]
 impl Backend for SqliteBackend {
-    async fn get(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<Value>, DbError> {
+    async fn get(
+        &self,
+        collection: &str,
+        id: &str,
+        filter: Filter,
+    ) -> Result<Option<Value>, DbError> {
         self.read_here(|conn, shared| {
             planned(
                 shared,
@@ -436,7 +494,12 @@ impl Backend for SqliteBackend {
         })
     }
 
-    async fn get_json(&self, collection: &str, id: &str, filter: Filter) -> Result<Option<String>, DbError> {
+    async fn get_json(
+        &self,
+        collection: &str,
+        id: &str,
+        filter: Filter,
+    ) -> Result<Option<String>, DbError> {
         self.read_here(|conn, shared| {
             planned(
                 shared,
@@ -497,7 +560,9 @@ impl Backend for SqliteBackend {
                     sql
                 },
                 |sql| {
-                    let Some(mut st) = prepare_read(conn, sql)? else { return Ok(0) };
+                    let Some(mut st) = prepare_read(conn, sql)? else {
+                        return Ok(0);
+                    };
                     let n: i64 = st.query_row(params_from_iter(sql.params.iter()), |r| r.get(0))?;
                     Ok(n.max(0) as u64)
                 },
@@ -510,8 +575,19 @@ impl Backend for SqliteBackend {
         self.send_write(WriterOp::Write(op)).await
     }
 
-    async fn ensure_indexes(&self, collection: &str, indexes: Vec<IndexSpec>, owner: IndexOwner) -> Result<(), DbError> {
-        self.send_write(WriterOp::Indexes { collection: collection.to_string(), indexes, owner }).await.map(|_| ())
+    async fn ensure_indexes(
+        &self,
+        collection: &str,
+        indexes: Vec<IndexSpec>,
+        owner: IndexOwner,
+    ) -> Result<(), DbError> {
+        self.send_write(WriterOp::Indexes {
+            collection: collection.to_string(),
+            indexes,
+            owner,
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn explain(&self, collection: &str, q: Query) -> Result<Vec<String>, DbError> {
@@ -527,7 +603,9 @@ impl Backend for SqliteBackend {
                     // statements re-prepare by themselves when the schema changed).
                     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
                     let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))?;
-                    let rows = st.query_map(params_from_iter(sql.params.iter()), |r| r.get::<_, String>(3))?;
+                    let rows = st.query_map(params_from_iter(sql.params.iter()), |r| {
+                        r.get::<_, String>(3)
+                    })?;
                     rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
                 },
             )
@@ -569,7 +647,13 @@ struct Writer {
     limits: DocLimits,
 }
 
-type PendingEvent = (String, String, ChangeOp, Option<Value>, Option<crate::update::Changes>);
+type PendingEvent = (
+    String,
+    String,
+    ChangeOp,
+    Option<Value>,
+    Option<crate::update::Changes>,
+);
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
@@ -601,16 +685,26 @@ impl Writer {
         let mut events: Vec<PendingEvent> = Vec::new();
         for m in batch.drain(..) {
             if self.conn.is_autocommit() {
-                results.push((m.reply, Err(DbError::internal("transaction aborted by an earlier failure"))));
+                results.push((
+                    m.reply,
+                    Err(DbError::internal(
+                        "transaction aborted by an earlier failure",
+                    )),
+                ));
                 continue;
             }
             let mut evs = Vec::new();
             let r = match m.op {
                 WriterOp::Write(op) => self.run_op(op, &mut evs, &mut created_tables),
-                WriterOp::Indexes { collection, indexes, owner } => {
-                    self.savepoint(|w| w.ensure_indexes(&collection, &indexes, owner, &mut created_tables))
-                        .map(|_| WriteResult::default())
-                }
+                WriterOp::Indexes {
+                    collection,
+                    indexes,
+                    owner,
+                } => self
+                    .savepoint(|w| {
+                        w.ensure_indexes(&collection, &indexes, owner, &mut created_tables)
+                    })
+                    .map(|_| WriteResult::default()),
             };
             if r.is_ok() {
                 events.append(&mut evs);
@@ -656,7 +750,8 @@ impl Writer {
                     self.tables.remove(&t);
                 }
                 for (reply, r) in results {
-                    let _ = reply.send(r.and(Err(DbError::internal(format!("commit failed: {e}")))));
+                    let _ =
+                        reply.send(r.and(Err(DbError::internal(format!("commit failed: {e}")))));
                 }
             }
         }
@@ -666,10 +761,13 @@ impl Writer {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut created = Vec::new();
         for (collection, specs) in indexes {
-            if let Err(e) = self.ensure_indexes(collection, specs, IndexOwner::Config, &mut created) {
+            if let Err(e) = self.ensure_indexes(collection, specs, IndexOwner::Config, &mut created)
+            {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 return Err(match e {
-                    DbError::Conflict(m) => DbError::invalid(format!("collections.{collection}.indexes: {m}")),
+                    DbError::Conflict(m) => {
+                        DbError::invalid(format!("collections.{collection}.indexes: {m}"))
+                    }
                     other => other,
                 });
             }
@@ -678,7 +776,10 @@ impl Writer {
         Ok(())
     }
 
-    fn savepoint<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, DbError>) -> Result<T, DbError> {
+    fn savepoint<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         self.conn.execute_batch("SAVEPOINT w")?;
         match f(self) {
             Ok(v) => {
@@ -731,7 +832,9 @@ impl Writer {
             }
             self.shared.arrays_version.fetch_add(1, Ordering::SeqCst);
         }
-        let mut st = self.conn.prepare_cached("INSERT OR IGNORE INTO mb_array_paths (coll, path) VALUES (?1, ?2)")?;
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO mb_array_paths (coll, path) VALUES (?1, ?2)")?;
         for p in &found {
             st.execute(params![collection, p])?;
         }
@@ -742,30 +845,60 @@ impl Writer {
         let text = serde_json::to_string(doc).map_err(internal)?;
         if text.len() > self.limits.max_bytes {
             return Err(DbError::TooLarge(
-                format!("document is {} bytes, over the limit of {} bytes", text.len(), self.limits.max_bytes).into(),
+                format!(
+                    "document is {} bytes, over the limit of {} bytes",
+                    text.len(),
+                    self.limits.max_bytes
+                )
+                .into(),
             ));
         }
         Ok(text)
     }
 
-    fn insert(&mut self, collection: &str, doc: Value, evs: &mut Vec<PendingEvent>, created: &mut Vec<String>) -> Result<(), DbError> {
-        let id = doc.get("_id").and_then(Value::as_str).ok_or_else(|| DbError::internal("insert without _id"))?.to_string();
+    fn insert(
+        &mut self,
+        collection: &str,
+        doc: Value,
+        evs: &mut Vec<PendingEvent>,
+        created: &mut Vec<String>,
+    ) -> Result<(), DbError> {
+        let id = doc
+            .get("_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| DbError::internal("insert without _id"))?
+            .to_string();
         let text = self.serialize(&doc)?;
         self.ensure_table(collection, created)?;
         self.track_arrays(collection, &doc)?;
-        let sql = format!("INSERT INTO {} (id, data) VALUES (?1, jsonb(?2))", table_name(collection));
+        let sql = format!(
+            "INSERT INTO {} (id, data) VALUES (?1, jsonb(?2))",
+            table_name(collection)
+        );
         self.conn.prepare_cached(&sql)?.execute(params![id, text])?;
         evs.push((collection.to_string(), id, ChangeOp::Add, Some(doc), None));
         Ok(())
     }
 
-    fn run_op(&mut self, op: WriteOp, evs: &mut Vec<PendingEvent>, created: &mut Vec<String>) -> Result<WriteResult, DbError> {
+    fn run_op(
+        &mut self,
+        op: WriteOp,
+        evs: &mut Vec<PendingEvent>,
+        created: &mut Vec<String>,
+    ) -> Result<WriteResult, DbError> {
         match op {
             WriteOp::Insert { collection, doc } => {
                 self.insert(&collection, doc, evs, created)?;
-                Ok(WriteResult { affected: 1, created: true })
+                Ok(WriteResult {
+                    affected: 1,
+                    created: true,
+                })
             }
-            WriteOp::Modify { collection, target, mut decide } => self.savepoint(|w| {
+            WriteOp::Modify {
+                collection,
+                target,
+                mut decide,
+            } => self.savepoint(|w| {
                 let mut result = WriteResult::default();
                 match target {
                     Target::Id(id) => {
@@ -777,10 +910,17 @@ impl Writer {
                         if !w.tables.contains(&collection) {
                             return Ok(result);
                         }
-                        let q = Query { filter, order: Vec::new(), skip: 0, limit };
+                        let q = Query {
+                            filter,
+                            order: Vec::new(),
+                            skip: 0,
+                            limit,
+                        };
                         let rows = {
                             let arrays = w.shared.arrays.read();
-                            let planner = Planner { arrays: arrays.get(&collection) };
+                            let planner = Planner {
+                                arrays: arrays.get(&collection),
+                            };
                             query_sql(&collection, &q, &planner, "SELECT id, json(data)")
                         };
                         let docs: Vec<(String, Value)> = {
@@ -809,9 +949,17 @@ impl Writer {
         if !self.tables.contains(collection) {
             return Ok(None);
         }
-        let sql = format!("SELECT json(data) FROM {} WHERE id = ?1", table_name(collection));
-        let text: Option<String> = self.conn.prepare_cached(&sql)?.query_row(params![id], |r| r.get(0)).optional()?;
-        text.map(|t| serde_json::from_str(&t).map_err(internal)).transpose()
+        let sql = format!(
+            "SELECT json(data) FROM {} WHERE id = ?1",
+            table_name(collection)
+        );
+        let text: Option<String> = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(internal))
+            .transpose()
     }
 
     fn apply(
@@ -827,32 +975,54 @@ impl Writer {
             Action::Keep => {}
             Action::Insert(doc) => {
                 if doc.get("_id").and_then(Value::as_str) != Some(id) {
-                    return Err(DbError::internal("inserted document does not carry the target _id"));
+                    return Err(DbError::internal(
+                        "inserted document does not carry the target _id",
+                    ));
                 }
                 self.insert(collection, doc, evs, created)?;
                 result.affected += 1;
                 result.created = true;
             }
-            Action::Replace(doc) | Action::Update { doc, .. } if doc.get("_id").and_then(Value::as_str) != Some(id) => {
+            Action::Replace(doc) | Action::Update { doc, .. }
+                if doc.get("_id").and_then(Value::as_str) != Some(id) =>
+            {
                 return Err(DbError::internal("a write changed _id"));
             }
             Action::Replace(doc) => {
                 self.store(collection, id, &doc)?;
-                evs.push((collection.to_string(), id.to_string(), ChangeOp::Replace, Some(doc), None));
+                evs.push((
+                    collection.to_string(),
+                    id.to_string(),
+                    ChangeOp::Replace,
+                    Some(doc),
+                    None,
+                ));
                 result.affected += 1;
             }
             Action::Update { doc, changes } => {
                 result.affected += 1;
                 if !changes.is_empty() {
                     self.store(collection, id, &doc)?;
-                    evs.push((collection.to_string(), id.to_string(), ChangeOp::Update, Some(doc), Some(changes)));
+                    evs.push((
+                        collection.to_string(),
+                        id.to_string(),
+                        ChangeOp::Update,
+                        Some(doc),
+                        Some(changes),
+                    ));
                 }
             }
             Action::Delete => {
                 let sql = format!("DELETE FROM {} WHERE id = ?1", table_name(collection));
                 let n = self.conn.prepare_cached(&sql)?.execute(params![id])?;
                 if n > 0 {
-                    evs.push((collection.to_string(), id.to_string(), ChangeOp::Remove, None, None));
+                    evs.push((
+                        collection.to_string(),
+                        id.to_string(),
+                        ChangeOp::Remove,
+                        None,
+                        None,
+                    ));
                     result.affected += 1;
                 }
             }
@@ -863,16 +1033,33 @@ impl Writer {
     fn store(&mut self, collection: &str, id: &str, doc: &Value) -> Result<(), DbError> {
         let text = self.serialize(doc)?;
         self.track_arrays(collection, doc)?;
-        let sql = format!("UPDATE {} SET data = jsonb(?2) WHERE id = ?1", table_name(collection));
+        let sql = format!(
+            "UPDATE {} SET data = jsonb(?2) WHERE id = ?1",
+            table_name(collection)
+        );
         self.conn.prepare_cached(&sql)?.execute(params![id, text])?;
         Ok(())
     }
 
-    fn ensure_indexes(&mut self, collection: &str, specs: &[IndexSpec], owner: IndexOwner, created: &mut Vec<String>) -> Result<(), DbError> {
+    fn ensure_indexes(
+        &mut self,
+        collection: &str,
+        specs: &[IndexSpec],
+        owner: IndexOwner,
+        created: &mut Vec<String>,
+    ) -> Result<(), DbError> {
         self.ensure_table(collection, created)?;
         let table = table_name(collection);
         let bare_table = table.trim_matches('"').to_string();
-        let prefix = format!("{}{}_", if owner == IndexOwner::Config { "mbx_" } else { "mbs_" }, &bare_table[2..]);
+        let prefix = format!(
+            "{}{}_",
+            if owner == IndexOwner::Config {
+                "mbx_"
+            } else {
+                "mbs_"
+            },
+            &bare_table[2..]
+        );
         let mut desired: Vec<(String, String)> = Vec::new();
         for spec in specs {
             let mut canon = String::from(if spec.unique { "u" } else { "n" });
@@ -881,7 +1068,11 @@ impl Writer {
                 canon.push('|');
                 canon.push_str(path.as_str());
                 canon.push(if *asc { '+' } else { '-' });
-                let expr = if path.is("_id") { "id".to_string() } else { sql::key_expr(path) };
+                let expr = if path.is("_id") {
+                    "id".to_string()
+                } else {
+                    sql::key_expr(path)
+                };
                 cols.push(format!("{expr} {}", if *asc { "ASC" } else { "DESC" }));
             }
             let name = format!("{prefix}{:016x}", fnv1a(canon.as_bytes()));
@@ -894,13 +1085,16 @@ impl Writer {
         }
         if owner == IndexOwner::Config {
             let existing: Vec<String> = {
-                let mut st = self.conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")?;
+                let mut st = self.conn.prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1",
+                )?;
                 let rows = st.query_map(params![bare_table], |r| r.get::<_, String>(0))?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };
             for name in existing {
                 if name.starts_with(&prefix) && !desired.iter().any(|(n, _)| *n == name) {
-                    self.conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+                    self.conn
+                        .execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
                     tracing::info!(collection, index = %name, "docdb: dropped an index no longer declared");
                 }
             }
@@ -926,14 +1120,11 @@ fn guarded(decide: &mut super::Decide, stored: Option<&Value>) -> Result<Action,
 /// Copies committed WAL pages into the database file every quarter second (PASSIVE: never
 /// blocks the writer or readers), and once more when the backend closes.
 fn checkpointer(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
-    loop {
-        match stop.recv_timeout(std::time::Duration::from_millis(250)) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "docdb: WAL checkpoint failed");
-                }
-            }
-            _ => break,
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_millis(250))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "docdb: WAL checkpoint failed");
         }
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -990,7 +1181,11 @@ fn walk_elements(v: &Value, path: &mut String, f: &mut dyn FnMut(&str)) {
 pub fn path_from_url(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://")?;
     let rest = rest.split('?').next().unwrap_or(rest);
-    if rest.is_empty() { None } else { Some(PathBuf::from(rest)) }
+    if rest.is_empty() {
+        None
+    } else {
+        Some(PathBuf::from(rest))
+    }
 }
 
 #[cfg(test)]
@@ -1003,16 +1198,24 @@ mod tests {
         assert_eq!(table_name("Todos"), "\"c_^todos\"");
         assert_eq!(collection_of_table("c_^todos").as_deref(), Some("Todos"));
         assert_eq!(collection_of_table("c__users").as_deref(), Some("_users"));
-        assert_eq!(path_from_url("sqlite://mb_data/data.db"), Some(PathBuf::from("mb_data/data.db")));
-        assert_eq!(path_from_url("sqlite:///abs/x.db"), Some(PathBuf::from("/abs/x.db")));
+        assert_eq!(
+            path_from_url("sqlite://mb_data/data.db"),
+            Some(PathBuf::from("mb_data/data.db"))
+        );
+        assert_eq!(
+            path_from_url("sqlite:///abs/x.db"),
+            Some(PathBuf::from("/abs/x.db"))
+        );
     }
 
     #[test]
     fn array_paths() {
         let mut found = Vec::new();
-        walk_arrays(&json!({"a": [{"b": [1]}, [{"c": []}]], "d": {"e": []}, "f": 1}), &mut String::new(), &mut |p| {
-            found.push(p.to_string())
-        });
+        walk_arrays(
+            &json!({"a": [{"b": [1]}, [{"c": []}]], "d": {"e": []}, "f": 1}),
+            &mut String::new(),
+            &mut |p| found.push(p.to_string()),
+        );
         assert_eq!(found, ["a", "a.b", "a.c", "d.e"]);
     }
 }

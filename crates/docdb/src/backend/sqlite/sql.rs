@@ -132,7 +132,11 @@ impl Planner<'_> {
     pub fn order(&self, keys: &[SortKey], out: &mut Sql) {
         let mut has_id = false;
         for k in keys {
-            let dir = if k.dir == Direction::Asc { " ASC" } else { " DESC" };
+            let dir = if k.dir == Direction::Asc {
+                " ASC"
+            } else {
+                " DESC"
+            };
             if k.path.is("_id") {
                 out.push("id");
                 out.push(dir);
@@ -144,7 +148,11 @@ impl Planner<'_> {
                 Split::Arrays(head, rest) => {
                     let _ = write!(out.text, "mb_sort(data -> {}, ", json_path_literal(head));
                     out.param(SqlValue::Text(rest.join(".")));
-                    let _ = write!(out.text, ", {})", if k.dir == Direction::Asc { 1 } else { -1 });
+                    let _ = write!(
+                        out.text,
+                        ", {})",
+                        if k.dir == Direction::Asc { 1 } else { -1 }
+                    );
                 }
             }
             out.push(dir);
@@ -249,7 +257,11 @@ fn flat_cond(e: &str, segs: &[String], cond: &Cond, out: &mut Sql) {
             if matches!(cond, Cond::Nor(_)) {
                 out.push("NOT ");
             }
-            let sep = if matches!(cond, Cond::And(_)) { " AND " } else { " OR " };
+            let sep = if matches!(cond, Cond::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             out.push("(");
             for (i, c) in cs.iter().enumerate() {
                 if i > 0 {
@@ -258,7 +270,11 @@ fn flat_cond(e: &str, segs: &[String], cond: &Cond, out: &mut Sql) {
                 flat_cond(e, segs, c, out);
             }
             if cs.is_empty() {
-                out.push(if matches!(cond, Cond::And(_)) { "1" } else { "0" });
+                out.push(if matches!(cond, Cond::And(_)) {
+                    "1"
+                } else {
+                    "0"
+                });
             }
             out.push(")");
         }
@@ -337,8 +353,15 @@ mod tests {
         );
         let arrays: HashSet<String> = ["a".to_string()].into();
         let mut out = Sql::default();
-        Planner { arrays: Some(&arrays) }.filter(&f, &mut out);
-        assert!(out.text.starts_with("(mb_cond(data -> '$.\"a\"', ?, ?)"), "{}", out.text);
+        Planner {
+            arrays: Some(&arrays),
+        }
+        .filter(&f, &mut out);
+        assert!(
+            out.text.starts_with("(mb_cond(data -> '$.\"a\"', ?, ?)"),
+            "{}",
+            out.text
+        );
         assert_eq!(json_path_literal(&["it's".to_string()]), "'$.\"it''s\"'");
     }
 }

@@ -27,7 +27,11 @@ pub struct Bindings {
 /// plain listener's address.
 pub fn public_base_url(config: &config::Config) -> String {
     if !config.storage.public_base_url.is_empty() {
-        return config.storage.public_base_url.trim_end_matches('/').to_owned();
+        return config
+            .storage
+            .public_base_url
+            .trim_end_matches('/')
+            .to_owned();
     }
     if let Some(domain) = config.server.domains.first() {
         return format!("https://{domain}");
@@ -47,10 +51,14 @@ pub fn build(
         database: Some(Arc::new(functions::bindings::DocDatabase::new(db.clone()))),
         lease: Some(Arc::new(functions::bindings::KvTimerLease::new(db.clone()))),
         files: bindings.files,
-        openapi: bindings.wechat.clone().map(|w| Arc::new(WechatOpenApi::new(w)) as Arc<dyn functions::OpenApi>),
+        openapi: bindings
+            .wechat
+            .clone()
+            .map(|w| Arc::new(WechatOpenApi::new(w)) as Arc<dyn functions::OpenApi>),
         pay: pay.map(|p| Arc::new(PayMethods::new(p.clone())) as Arc<dyn functions::Pay>),
     };
-    let functions = Functions::new(Settings::from_config(config), services).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let functions = Functions::new(Settings::from_config(config), services)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     functions.start_timers();
     if let Some(w) = &bindings.wechat {
         if !config.wechat.push_function.is_empty() {
@@ -60,7 +68,10 @@ pub fn build(
     let notify = &config.wechat_pay.notify_function;
     if let Some(p) = pay {
         if !notify.is_empty() {
-            p.set_event_sink(Arc::new(PayToFunction::new(functions.clone(), notify.clone())));
+            p.set_event_sink(Arc::new(PayToFunction::new(
+                functions.clone(),
+                notify.clone(),
+            )));
         }
     }
     tracing::info!(dir = %config.functions.dir.display(), "cloud functions ready");
@@ -118,12 +129,18 @@ fn rename_keys(v: Value, f: &dyn Fn(&str) -> String, keep: &[&str]) -> Value {
         Value::Object(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| {
-                    let v = if keep.contains(&k.as_str()) { v } else { rename_keys(v, f, keep) };
+                    let v = if keep.contains(&k.as_str()) {
+                        v
+                    } else {
+                        rename_keys(v, f, keep)
+                    };
                     (f(&k), v)
                 })
                 .collect::<Map<String, Value>>(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(|x| rename_keys(x, f, keep)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|x| rename_keys(x, f, keep)).collect())
+        }
         other => other,
     }
 }
@@ -180,12 +197,24 @@ impl PushToFunction {
 impl wechat::PushHandler for PushToFunction {
     async fn handle(&self, function: &str, record: &Value) -> Result<(), String> {
         let event = record.get("message").cloned().unwrap_or_else(|| json!({}));
-        let id = record.get("_id").and_then(Value::as_str).unwrap_or_default();
-        let mut ctx = CallContext::new(Caller::System, format!("push-{}", &id[..id.len().min(16)]), None).with_source("wx_message");
+        let id = record
+            .get("_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut ctx = CallContext::new(
+            Caller::System,
+            format!("push-{}", &id[..id.len().min(16)]),
+            None,
+        )
+        .with_source("wx_message");
         if let Some(openid) = record.get("openid").and_then(Value::as_str) {
             ctx = ctx.on_behalf_of(openid);
         }
-        self.functions.invoke(function, &event, ctx).await.map(|_| ()).map_err(|e| e.to_string())
+        self.functions
+            .invoke(function, &event, ctx)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -205,7 +234,10 @@ impl PayMethods {
 #[async_trait]
 impl functions::Pay for PayMethods {
     async fn call(&self, method: &str, args: Value) -> Result<Value, HostError> {
-        self.pay.call_method(method, &args).await.map_err(|e| HostError::from(ApiError::from(e)))
+        self.pay
+            .call_method(method, &args)
+            .await
+            .map_err(|e| HostError::from(ApiError::from(e)))
     }
 }
 
@@ -220,7 +252,10 @@ pub struct PayToFunction {
 impl PayToFunction {
     /// Runs `function` on `functions` for every payment event.
     pub fn new(functions: Functions, function: impl Into<String>) -> Self {
-        PayToFunction { functions, function: function.into() }
+        PayToFunction {
+            functions,
+            function: function.into(),
+        }
     }
 }
 
@@ -228,7 +263,8 @@ impl PayToFunction {
 impl pay::service::PayEventSink for PayToFunction {
     async fn on_event(&self, event: pay::service::PayEvent) {
         let payload = serde_json::to_value(&event).unwrap_or(Value::Null);
-        let mut ctx = CallContext::new(Caller::System, mb_core::ids::random_hex(8), None).with_source("wx_paycallback");
+        let mut ctx = CallContext::new(Caller::System, mb_core::ids::random_hex(8), None)
+            .with_source("wx_paycallback");
         if let Some(openid) = event.order.get("openid").and_then(Value::as_str) {
             ctx = ctx.on_behalf_of(openid);
         }
@@ -250,7 +286,14 @@ mod tests {
         assert_eq!(camel("trace_id"), "traceId");
         assert_eq!(camel("phone_info"), "phoneInfo");
         assert_eq!(camel("errcode"), "errcode");
-        let v = rename_keys(json!({"templateId": "t", "data": {"thing1": {"value": "x"}, "a_b": 1}, "lineColor": {"r": 1}}), &snake, &["data"]);
-        assert_eq!(v, json!({"template_id": "t", "data": {"thing1": {"value": "x"}, "a_b": 1}, "line_color": {"r": 1}}));
+        let v = rename_keys(
+            json!({"templateId": "t", "data": {"thing1": {"value": "x"}, "a_b": 1}, "lineColor": {"r": 1}}),
+            &snake,
+            &["data"],
+        );
+        assert_eq!(
+            v,
+            json!({"template_id": "t", "data": {"thing1": {"value": "x"}, "a_b": 1}, "line_color": {"r": 1}})
+        );
     }
 }
