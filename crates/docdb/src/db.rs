@@ -416,6 +416,17 @@ impl Database {
         })
     }
 
+    /// What a bulk write's rule (`op_rule`) selects among the documents the caller may read:
+    /// the gate of its `where`. A caller's conditions never run on a document hidden from
+    /// them, even one their write rule would let them change blindly; a collection they may
+    /// not read at all selects nothing.
+    fn visible_and(&self, caller: &Caller, collection: &str, op_rule: Filter) -> Filter {
+        let read = self
+            .read_filter(caller, collection)
+            .unwrap_or(Filter::False);
+        read.and(op_rule)
+    }
+
     /// One `Modify` write.
     async fn modify(
         &self,
@@ -731,11 +742,14 @@ impl Database {
 
     /// Checks a query request and turns it into the backend's query (the caller's read rule
     /// ANDed in); `None` when it can match nothing.
+    /// Plans a caller's query; `read` overrides the caller's own read rule (realtime's shared
+    /// groups run as the system under the rule their watchers have in common).
     fn plan_query(
         &self,
         caller: &Caller,
         collection: &str,
         req: &QueryRequest,
+        read: Option<&Filter>,
     ) -> Result<(Option<Query>, Option<Projection>), DbError> {
         let filter = self.parse_where(&req.where_)?;
         let order: Vec<SortKey> = parse_order_by(&req.order_by)?;
@@ -772,8 +786,11 @@ impl Database {
                 Some(n)
             }
         };
-        let read = self.read_filter(caller, collection)?;
-        let filter = filter.and(read);
+        let read = match read {
+            Some(r) => r.clone(),
+            None => self.read_filter(caller, collection)?,
+        };
+        let filter = Filter::gated(read, filter);
         if matches!(filter, Filter::False) || limit == Some(0) {
             return Ok((None, projection));
         }
@@ -788,7 +805,7 @@ impl Database {
         ))
     }
 
-    /// Runs a query: `where` (with the caller's read rule ANDed in), `orderBy`, `skip`,
+    /// Runs a query: `where` (gated by the caller's read rule), `orderBy`, `skip`,
     /// `limit`, projection.
     pub async fn query(
         &self,
@@ -796,7 +813,29 @@ impl Database {
         collection: &str,
         req: &QueryRequest,
     ) -> Result<Vec<Value>, DbError> {
-        let (query, projection) = self.plan_query(caller, collection, req)?;
+        let (query, projection) = self.plan_query(caller, collection, req, None)?;
+        self.run_query(collection, query, projection).await
+    }
+
+    /// Runs a query for the system under a read rule resolved earlier with
+    /// [`Database::read_filter`]: the rule gates `where` exactly as in [`Database::query`]
+    /// (realtime loads the shared window of every watcher with that rule this way).
+    pub async fn query_gated(
+        &self,
+        collection: &str,
+        read: &Filter,
+        req: &QueryRequest,
+    ) -> Result<Vec<Value>, DbError> {
+        let (query, projection) = self.plan_query(&Caller::System, collection, req, Some(read))?;
+        self.run_query(collection, query, projection).await
+    }
+
+    async fn run_query(
+        &self,
+        collection: &str,
+        query: Option<Query>,
+        projection: Option<Projection>,
+    ) -> Result<Vec<Value>, DbError> {
         let Some(query) = query else {
             return Ok(Vec::new());
         };
@@ -815,7 +854,7 @@ impl Database {
         collection: &str,
         req: &QueryRequest,
     ) -> Result<String, DbError> {
-        let (query, projection) = self.plan_query(caller, collection, req)?;
+        let (query, projection) = self.plan_query(caller, collection, req, None)?;
         let Some(query) = query else {
             return Ok("[]".to_string());
         };
@@ -842,19 +881,20 @@ impl Database {
         collection: &str,
         where_: &Value,
     ) -> Result<u64, DbError> {
-        let filter = self
-            .parse_where(where_)?
-            .and(self.read_filter(caller, collection)?);
+        let filter = Filter::gated(
+            self.read_filter(caller, collection)?,
+            self.parse_where(where_)?,
+        );
         if matches!(filter, Filter::False) {
             return Ok(0);
         }
         self.inner.backend.count(collection, filter).await
     }
 
-    /// Applies an update to every document matching `where` that the caller's update rule
-    /// allows; returns how many. Atomic per document: a document is re-checked against
-    /// `where` inside the write, so conditional updates (`{"_id": x, "state": "NOTPAY"}`)
-    /// succeed for exactly one of many concurrent callers.
+    /// Applies an update to every document matching `where` that the caller may read and
+    /// whose update rule allows it; returns how many. Atomic per document: a document is
+    /// re-checked against `where` inside the write, so conditional updates
+    /// (`{"_id": x, "state": "NOTPAY"}`) succeed for exactly one of many concurrent callers.
     pub async fn update_where(
         &self,
         caller: &Caller,
@@ -866,8 +906,8 @@ impl Database {
         self.check_depth(update, "update")?;
         let parsed = Update::parse(update)?;
         let now = mb_core::now_ms();
-        let selection =
-            filter.and(self.rule_filter(caller, collection, Op::Update, now, Some(update))?);
+        let rule = self.rule_filter(caller, collection, Op::Update, now, Some(update))?;
+        let selection = Filter::gated(self.visible_and(caller, collection, rule), filter);
         let limits = self.limits_doc();
         self.modify_where(collection, selection, move |old| {
             apply_update(&parsed, old, now, &limits)
@@ -875,8 +915,8 @@ impl Database {
         .await
     }
 
-    /// Deletes every document matching `where` that the caller's delete rule allows;
-    /// returns how many.
+    /// Deletes every document matching `where` that the caller may read and whose delete rule
+    /// allows it; returns how many.
     pub async fn remove_where(
         &self,
         caller: &Caller,
@@ -884,13 +924,8 @@ impl Database {
         where_: &Value,
     ) -> Result<u64, DbError> {
         let filter = self.parse_where(where_)?;
-        let selection = filter.and(self.rule_filter(
-            caller,
-            collection,
-            Op::Delete,
-            mb_core::now_ms(),
-            None,
-        )?);
+        let rule = self.rule_filter(caller, collection, Op::Delete, mb_core::now_ms(), None)?;
+        let selection = Filter::gated(self.visible_and(caller, collection, rule), filter);
         self.modify_where(collection, selection, |_| Ok(Action::Delete))
             .await
     }
@@ -903,21 +938,32 @@ impl Database {
         where_: &Value,
         order_by: &Value,
     ) -> Result<Vec<String>, DbError> {
-        check_collection(collection)?;
-        let filter = self.parse_where(where_)?;
-        let order = parse_order_by(order_by)?;
-        self.inner
-            .backend
-            .explain(
-                collection,
-                Query {
-                    filter,
-                    order,
-                    skip: 0,
-                    limit: Some(20),
-                },
-            )
+        self.explain_as(&Caller::System, collection, where_, order_by)
             .await
+    }
+
+    /// The storage engine's plan for a query as `caller` runs it (their read rule gating
+    /// `where`), one line per step: shows which index a user's query can use.
+    pub async fn explain_as(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        where_: &Value,
+        order_by: &Value,
+    ) -> Result<Vec<String>, DbError> {
+        check_collection(collection)?;
+        let req = QueryRequest {
+            where_: where_.clone(),
+            order_by: order_by.clone(),
+            limit: Value::from(20),
+            ..Default::default()
+        };
+        match self.plan_query(caller, collection, &req, None)?.0 {
+            Some(query) => self.inner.backend.explain(collection, query).await,
+            None => Ok(vec![
+                "nothing to read: the rule or the limit selects no document".into(),
+            ]),
+        }
     }
 }
 

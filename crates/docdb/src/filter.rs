@@ -42,6 +42,12 @@ pub enum Filter {
     Nor(Vec<Filter>),
     /// A condition on one field path.
     Field(FieldCond),
+    /// A caller's rule gating their own conditions: matches when the rule (first) and then
+    /// the conditions (second) match. The conditions are never evaluated on a document the
+    /// rule excludes — in memory and in every backend's translation — so what a condition
+    /// costs can never tell anything about a document the caller may not see. Built by
+    /// [`Filter::gated`].
+    Gated(Box<Filter>, Box<Filter>),
 }
 
 /// A condition on one field path, with its canonical JSON (the operator object), which the
@@ -202,6 +208,17 @@ impl Filter {
         simplify(Filter::And(vec![self, other]))
     }
 
+    /// `rule` gating `conditions` (see [`Filter::Gated`]): how a caller's own `where` is
+    /// combined with what their rules let them see, everywhere.
+    pub fn gated(rule: Filter, conditions: Filter) -> Filter {
+        match (rule, conditions) {
+            (Filter::False, _) | (_, Filter::False) => Filter::False,
+            (Filter::True, c) => c,
+            (r, Filter::True) => r,
+            (r, c) => Filter::Gated(Box::new(r), Box::new(c)),
+        }
+    }
+
     /// Whether a document matches.
     pub fn matches(&self, doc: &Value) -> bool {
         match self {
@@ -211,6 +228,7 @@ impl Filter {
             Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
             Filter::Nor(fs) => !fs.iter().any(|f| f.matches(doc)),
             Filter::Field(fc) => fc.cond.eval_at(Some(doc), fc.path.segments()),
+            Filter::Gated(rule, conditions) => rule.matches(doc) && conditions.matches(doc),
         }
     }
 
@@ -222,12 +240,17 @@ impl Filter {
                 fs.iter().for_each(|f| f.paths(out))
             }
             Filter::Field(fc) => out.push(fc.path.clone()),
+            Filter::Gated(rule, conditions) => {
+                rule.paths(out);
+                conditions.paths(out);
+            }
         }
     }
 }
 
 fn simplify(f: Filter) -> Filter {
     match f {
+        Filter::Gated(rule, conditions) => Filter::gated(simplify(*rule), simplify(*conditions)),
         Filter::And(fs) => {
             let mut out = Vec::with_capacity(fs.len());
             for f in fs.into_iter().map(simplify) {
@@ -599,6 +622,11 @@ impl Filter {
                 Value::Array(fs.iter().map(Filter::to_json).collect()),
             ),
             Filter::Field(fc) => op_obj(fc.path.as_str(), fc.cond.to_json()),
+            // The same documents; the order of evaluation is not part of the JSON form.
+            Filter::Gated(rule, conditions) => op_obj(
+                "$and",
+                Value::Array(vec![rule.to_json(), conditions.to_json()]),
+            ),
         }
     }
 }

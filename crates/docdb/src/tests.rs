@@ -873,3 +873,91 @@ async fn unusual_names_are_addressed_exactly() {
         .unwrap();
     assert_eq!(got, vec![json!({"_id": "1", "中文": {"键": "值"}})]);
 }
+
+/// The read rule gates a user's conditions in SQL whatever indexes exist: a user's condition
+/// never drives an index seek (that would run it on hidden documents' keys), the rule's
+/// fields may; a service caller's conditions use every index as before.
+#[tokio::test]
+async fn rules_gate_user_conditions_in_the_plan() {
+    let idx = |f: &str| IndexConfig {
+        fields: vec![f.to_string()],
+        unique: false,
+    };
+    for rule_index in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = owner_only();
+        config.indexes = vec![idx("diary")];
+        if rule_index {
+            config.indexes.push(idx("_openid"));
+        }
+        let db = open_with(&dir, BTreeMap::from([("diaries".to_string(), config)]));
+        for (who, text) in [("a", "PIN=7 secret"), ("b", "mine")] {
+            db.create(&user(who), "diaries", json!({ "diary": text }))
+                .await
+                .unwrap();
+        }
+        let w = json!({"diary": "PIN=7 secret"});
+        // the service's plan seeks the index on `diary`: learn its (hashed) name
+        let service = db
+            .explain("diaries", &w, &Value::Null)
+            .await
+            .unwrap()
+            .join("\n");
+        let diary_index = service
+            .split_whitespace()
+            .find(|t| t.starts_with("mbx_diaries_"))
+            .unwrap_or_else(|| panic!("the service uses the diary index: {service}"))
+            .to_string();
+        let plan = db
+            .explain_as(&user("b"), "diaries", &w, &Value::Null)
+            .await
+            .unwrap()
+            .join("\n");
+        assert!(!plan.contains(&diary_index), "{plan}");
+        if rule_index {
+            assert!(plan.contains("USING INDEX mbx_diaries_"), "{plan}");
+        } else {
+            assert!(plan.contains("SCAN c_diaries"), "{plan}");
+        }
+        // and the answers are right: B finds nothing of A's, A finds theirs
+        assert_eq!(db.count(&user("b"), "diaries", &w).await.unwrap(), 0);
+        assert_eq!(db.count(&user("a"), "diaries", &w).await.unwrap(), 1);
+        assert_eq!(
+            db.update_where(&user("b"), "diaries", &w, &json!({"x": 1}))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(db.remove_where(&user("b"), "diaries", &w).await.unwrap(), 0);
+        assert_eq!(db.count(&Caller::Service, "diaries", &w).await.unwrap(), 1);
+        db.close();
+    }
+}
+
+/// `Filter::gated` keeps the rule and the conditions apart (the rule is evaluated first by
+/// `matches`, a short-circuiting `&&`) and simplifies the trivial cases.
+#[test]
+fn gated_filters_keep_the_rule_apart() {
+    let rule = Filter::parse(&json!({"_openid": "b"})).unwrap();
+    let conditions = Filter::parse(&json!({"n": {"$gt": 1}})).unwrap();
+    let gated = Filter::gated(rule.clone(), conditions.clone());
+    assert!(matches!(gated, Filter::Gated(..)));
+    assert!(!gated.matches(&json!({"_openid": "a", "n": 5})));
+    assert!(!gated.matches(&json!({"_openid": "b", "n": 0})));
+    assert!(gated.matches(&json!({"_openid": "b", "n": 5})));
+    // AND-ing more conditions onto a gated filter keeps the gate
+    let more = gated.and(Filter::parse(&json!({"m": 1})).unwrap());
+    assert!(!more.matches(&json!({"_openid": "a", "n": 5, "m": 1})));
+    assert!(matches!(
+        Filter::gated(Filter::True, conditions.clone()),
+        Filter::Field(_)
+    ));
+    assert!(matches!(
+        Filter::gated(Filter::False, conditions),
+        Filter::False
+    ));
+    assert!(matches!(
+        Filter::gated(rule, Filter::True),
+        Filter::Field(_)
+    ));
+}

@@ -28,7 +28,7 @@ use crate::window::{Applied, Attribution, EventJson, Matcher, TooMany, Window, d
 use crate::{RealtimeOptions, Stats};
 use axum::extract::ws::Utf8Bytes;
 use docdb::{ChangeEvent, ChangeReceiver, Database, DbError, QueryRequest, RecvError};
-use mb_core::{ApiError, Caller, ErrorCode};
+use mb_core::{ApiError, ErrorCode};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,7 +75,8 @@ pub(crate) struct WatchSpec {
     pub capped: bool,
     /// Identifies the query: watches with equal keys share a group.
     pub key: String,
-    /// The database query of the group (system caller, rule ANDed in).
+    /// The database query of the group (the watch's own `where`; run for the system, gated
+    /// by the matcher's read rule).
     pub query: QueryRequest,
 }
 
@@ -244,8 +245,9 @@ fn spawn_query(g: &Group, gid: usize, epoch: u64, db: &Database, tx: &mpsc::Weak
     let db = db.clone();
     let collection = g.collection.clone();
     let query = g.query.clone();
+    let read = g.matcher.read.clone();
     tokio::spawn(async move {
-        let result = db.query(&Caller::System, &collection, &query).await;
+        let result = db.query_gated(&collection, &read, &query).await;
         let _ = tx
             .send(Cmd::Loaded {
                 group: gid,

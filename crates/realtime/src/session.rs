@@ -106,9 +106,8 @@ pub(crate) fn prepare(
             }
         },
     };
-    let combined = where_.clone().and(read.clone());
     let query = QueryRequest {
-        where_: combined.to_json(),
+        where_: where_.to_json(),
         order_by: req.order_by.clone(),
         skip: Value::Null,
         limit: json!(limit + usize::from(capped)),

@@ -11,6 +11,7 @@ mod functions;
 mod pay;
 mod plumbing;
 mod realtime;
+mod rule_gate;
 mod storage;
 mod tls;
 mod util;

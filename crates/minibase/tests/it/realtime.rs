@@ -60,7 +60,7 @@ async fn server() -> TestServer {
 type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A WebSocket client speaking the realtime protocol.
-struct Ws {
+pub(crate) struct Ws {
     s: Stream,
 }
 
@@ -74,7 +74,7 @@ fn ws_url(srv: &TestServer, token: Option<&str>) -> String {
 
 impl Ws {
     /// Connects with `?access_token=` (or anonymously).
-    async fn connect(srv: &TestServer, token: Option<&str>) -> Ws {
+    pub(crate) async fn connect(srv: &TestServer, token: Option<&str>) -> Ws {
         let (s, res) = tokio_tungstenite::connect_async(ws_url(srv, token))
             .await
             .expect("WebSocket upgrade");
@@ -102,7 +102,7 @@ impl Ws {
     }
 
     /// The next JSON frame (control frames skipped); panics after 10 s.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         self.next_within(Duration::from_secs(10))
             .await
             .expect("a frame within 10s")
@@ -132,7 +132,7 @@ impl Ws {
         }
     }
 
-    async fn watch(&mut self, id: &str, collection: &str, extra: Value) -> Value {
+    pub(crate) async fn watch(&mut self, id: &str, collection: &str, extra: Value) -> Value {
         let mut msg = json!({"type": "watch", "id": id, "collection": collection});
         if let Value::Object(m) = extra {
             for (k, v) in m {

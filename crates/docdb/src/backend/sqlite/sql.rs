@@ -104,6 +104,20 @@ impl Planner<'_> {
                 self.join(fs, " OR ", out);
             }
             Filter::Field(fc) => self.field(fc, out),
+            // The rule twice: as a plain term, so the planner can drive the scan from an
+            // index on it (and only from it: a CASE is opaque to the planner), and as the
+            // CASE's condition, which SQLite evaluates before (and instead of) the caller's
+            // conditions. Never `rule AND conditions`: SQLite may evaluate the terms of an AND,
+            // or seek an index on the conditions, in any order it likes.
+            Filter::Gated(rule, conditions) => {
+                out.push("(");
+                self.filter(rule, out);
+                out.push(" AND CASE WHEN ");
+                self.filter(rule, out);
+                out.push(" THEN ");
+                self.filter(conditions, out);
+                out.push(" ELSE 0 END)");
+            }
         }
     }
 
