@@ -1,0 +1,3 @@
+import { Api } from './mp';
+import { Adapter } from './types';
+export declare function myAdapter(api?: Api): Adapter;
