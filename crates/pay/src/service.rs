@@ -280,12 +280,19 @@ impl PayService {
         doc: Value,
         req: &CreateOrder,
     ) -> Result<CreatedOrder, PayError> {
-        let no = str_of(&doc, "out_trade_no").to_string();
         if !orders::same_purchase(&doc, req) {
+            let no = str_of(&doc, "out_trade_no");
             return Err(PayError::Conflict(format!(
                 "out_trade_no {no} is already used by another order"
             )));
         }
+        self.payable(doc).await
+    }
+
+    /// The `wx.requestPayment` parameters of an order that can still be paid (unpaid, not
+    /// closed, not expired), freshly signed over its stored `prepay_id`.
+    async fn payable(&self, doc: Value) -> Result<CreatedOrder, PayError> {
+        let no = str_of(&doc, "out_trade_no").to_string();
         match state_of(&doc) {
             Some(OrderState::NotPay | OrderState::PayError) => {}
             Some(OrderState::Success | OrderState::Refund) => {
@@ -309,6 +316,21 @@ impl PayService {
             prepay_id,
             payment,
         })
+    }
+
+    /// The payment parameters of an order as `caller` sees it: its payer (the client SDK's
+    /// `requestPayment({orderId})`) or a service caller. `NotFound` for anybody else's order.
+    pub async fn payment(
+        &self,
+        caller: &Caller,
+        out_trade_no: &str,
+    ) -> Result<CreatedOrder, PayError> {
+        crate::model::validate_out_trade_no(out_trade_no).map_err(PayError::Invalid)?;
+        let doc = self
+            .find(caller, out_trade_no)
+            .await?
+            .ok_or_else(|| PayError::NotFound(format!("no order {out_trade_no}")))?;
+        self.payable(doc).await
     }
 
     /// Reads an order as `caller` sees it (a payer only their own; `NotFound` otherwise).

@@ -405,6 +405,53 @@ async fn payers_read_their_own_orders_only() {
 }
 
 #[tokio::test]
+async fn payers_get_the_payment_parameters_of_their_own_unpaid_orders() {
+    let p = start(SignMode::PublicKey, |_| {}).await;
+    p.create(order_body(json!(300), "PAYP00001")).await;
+    let mine = p.srv.user_token("o-payer-1").await;
+    let theirs = p.srv.user_token("o-someone-else").await;
+    let ask = |no: &str, token: Option<&str>| {
+        let mut req = p
+            .srv
+            .http()
+            .post(p.srv.url(&format!("/api/pay/wechat/orders/{no}/payment")))
+            .json(&json!({}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    // the payer (what the client SDK's requestPayment({orderId}) asks), signed afresh
+    let res = ask("PAYP00001", Some(&mine)).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["out_trade_no"], "PAYP00001");
+    let prepay_id = p.fake.prepay_id("PAYP00001").unwrap();
+    assert_eq!(body["payment"]["package"], format!("prepay_id={prepay_id}"));
+    assert!(pay_sign_verifies(&p.fake, &body["payment"]));
+    // a service caller too
+    let res = ask("PAYP00001", Some(p.srv.service_key())).await;
+    assert_eq!(res.status(), 200);
+    // nobody else learns that the order exists; bad numbers and anonymous callers are refused
+    expect_error(ask("PAYP00001", Some(&theirs)).await, 404, "NOT_FOUND").await;
+    expect_error(ask("NOSUCH0001", Some(&mine)).await, 404, "NOT_FOUND").await;
+    expect_error(ask("x", Some(&mine)).await, 400, "INVALID_ARGUMENT").await;
+    expect_error(ask("PAYP00001", None).await, 401, "UNAUTHENTICATED").await;
+    // a paid order cannot be paid again; a closed one neither
+    p.fake.pay("PAYP00001").await;
+    p.wait("SUCCESS", "PAYP00001", |d| d["state"] == "SUCCESS")
+        .await;
+    expect_error(ask("PAYP00001", Some(&mine)).await, 409, "CONFLICT").await;
+    p.create(order_body(json!(300), "PAYP00002")).await;
+    p.post("/api/pay/wechat/orders/PAYP00002/close", &json!({}))
+        .await;
+    expect_error(ask("PAYP00002", Some(&mine)).await, 409, "CONFLICT").await;
+    let requests = p.fake.requests().len();
+    expect_error(ask("PAYP00002", Some(&mine)).await, 409, "CONFLICT").await;
+    assert_eq!(p.fake.requests().len(), requests, "WeChat Pay is not asked");
+}
+
+#[tokio::test]
 async fn refunds_partial_full_over_and_concurrent() {
     let p = start(SignMode::PublicKey, |_| {}).await;
     p.create(order_body(json!(1000), "REF000001")).await;

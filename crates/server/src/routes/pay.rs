@@ -33,6 +33,10 @@ pub fn router() -> Router<AppState> {
             "/api/pay/wechat/orders/{out_trade_no}/close",
             post(close_order),
         )
+        .route(
+            "/api/pay/wechat/orders/{out_trade_no}/payment",
+            post(payment),
+        )
         .route("/api/pay/wechat/refunds", post(create_refund))
         .route("/api/pay/wechat/notify", post(notify))
         .route("/api/pay/wechat/refund-notify", post(notify))
@@ -75,6 +79,19 @@ async fn get_order(
     let pay = service(&state)?;
     let doc = pay.get_order(&caller, &out_trade_no, q.sync).await?;
     Ok(Json(json!({ "data": doc })))
+}
+
+/// `POST /api/pay/wechat/orders/{out_trade_no}/payment` (the payer; service callers) →
+/// `{"out_trade_no","prepay_id","payment"}`: what `wx.requestPayment` takes, for an order that
+/// can still be paid.
+async fn payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(out_trade_no): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let caller = caller.require_signed_in()?;
+    let pay = service(&state)?;
+    Ok(Json(pay.payment(&caller, &out_trade_no).await?))
 }
 
 /// `POST /api/pay/wechat/orders/{out_trade_no}/close` (service callers) → `{"data": <order>}`.
