@@ -1866,7 +1866,9 @@ var App = class {
       try {
         await this.adapter.pay(params);
       } catch (e) {
-        throw platformError(op, e);
+        const err = platformError(op, e);
+        if (err.code == "NETWORK_ERROR") err.code = "PAYMENT_FAILED";
+        throw err;
       }
       return { errMsg: op + ":ok", orderId: o.orderId };
     })();

@@ -219,7 +219,9 @@ export class App {
       try {
         await this.adapter.pay(params as Record<string, Any>);
       } catch (e) {
-        throw platformError(op, e);
+        const err = platformError(op, e);
+        if (err.code == 'NETWORK_ERROR') err.code = 'PAYMENT_FAILED';
+        throw err;
       }
       return { errMsg: op + ':ok', orderId: o.orderId };
     })();

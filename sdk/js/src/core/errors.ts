@@ -14,7 +14,8 @@ export class MinibaseError extends Error {
   /** `"collection.get:fail PERMISSION_DENIED: …"`, as wx.cloud writes it. */
   errMsg: string;
   /** The envelope's code (`PERMISSION_DENIED`, `NOT_FOUND`…), or the SDK's own:
-   * `NETWORK_ERROR`, `ABORTED`, `CANCELLED` (the user closed a payment), `UNSUPPORTED`,
+   * `NETWORK_ERROR`, `ABORTED`, `CANCELLED` (the user closed a payment or refused a
+   * button), `PAYMENT_FAILED` (the platform's payment failed otherwise), `UNSUPPORTED`,
    * `INVALID_ARGUMENT` (refused before sending). */
   code: string;
   statusCode?: number;
