@@ -20,3 +20,6 @@ need_apt pebble nginx-light
 # docdb: mingo, the oracle of the query-engine differential test (crates/minibase/tests/differential).
 command -v node >/dev/null || need_apt nodejs npm
 need_npm_dir crates/minibase/tests/differential
+
+# sdk/js: the client SDK's build tools (esbuild, typescript) and test helpers (ws, acorn).
+need_npm_dir sdk/js

@@ -1732,6 +1732,30 @@ var Auth = class {
 
 // src/core/app.ts
 var MAX_BATCH = 50;
+function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    n += c < 128 ? 1 : c < 2048 ? 2 : c >= 55296 && c < 56320 ? (i++, 4) : 3;
+  }
+  return n;
+}
+function cloudPathProblem(p) {
+  if (!p) return "must not be empty";
+  if (utf8Length(p) > 850) return "longer than 850 bytes";
+  if (p[0] == "/" || p[p.length - 1] == "/") return "must not start or end with '/'";
+  if (p.indexOf("..") >= 0) return "must not contain '..'";
+  if (/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/.test(p)) return "must not contain control or invisible characters";
+  if (/[\\`^"{}[\]~%#?<>|]/.test(p)) return 'must not contain \\ ` ^ " { } [ ] ~ % # ? < > |';
+  const segs = p.split("/");
+  for (const s of segs) {
+    if (!s) return "must not contain '//'";
+    if (s == ".") return "must not contain a '.' segment";
+    if (utf8Length(s) > 255) return "a name between slashes is longer than 255 bytes";
+  }
+  if (segs[0] == ".minibase") return "the .minibase/ prefix is reserved";
+  return void 0;
+}
 var App = class {
   constructor(adapter, o) {
     this.adapter = adapter;
@@ -1773,7 +1797,9 @@ var App = class {
     const listeners = [];
     if (o && o.onUploadProgress) listeners.push(o.onUploadProgress);
     const p = (async () => {
-      if (!o || typeof o.cloudPath != "string" || !o.cloudPath) throw invalid(op, "cloudPath is required");
+      if (!o || typeof o.cloudPath != "string") throw invalid(op, "cloudPath is required");
+      const problem = cloudPathProblem(o.cloudPath);
+      if (problem) throw invalid(op, "cloudPath " + problem);
       if (o.filePath == null) throw invalid(op, "filePath is required");
       const res = await this.http.exchange(op, {}, (token) => {
         if (aborted) return Promise.reject(new PlatformError("uploadFile:fail abort", true));

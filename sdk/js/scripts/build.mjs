@@ -7,7 +7,8 @@
 //
 // Outputs: index.mjs / index.cjs (every adapter, readable), minibase.{wx,qq,tt,my,swan}.js
 // (CommonJS, minified, one adapter each), minibase.browser.js (a minified IIFE defining the
-// global `minibase`), types/ (declarations). ES2017 syntax at most (the WeChat base library's
+// global `minibase`), types/ (declarations), and the copy of minibase.wx.js in
+// examples/miniprogram-todo/miniprogram/lib/ (checked like dist/). ES2017 syntax at most (the WeChat base library's
 // engines); the wx build must stay within 15 KB min+gzip.
 import { build } from 'esbuild';
 import ts from 'typescript';
@@ -52,6 +53,10 @@ for (const j of jobs) {
   const r = await build({ ...common, ...j, absWorkingDir: root });
   for (const f of r.outputFiles) out.set(relative(root, f.path), f.text);
 }
+
+// The example mini program carries its own copy of the wx build, as a user's would.
+const EXAMPLE_COPY = '../../examples/miniprogram-todo/miniprogram/lib/minibase.wx.js';
+out.set(EXAMPLE_COPY, out.get('dist/minibase.wx.js'));
 
 // Declarations.
 const cfg = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')) });

@@ -71,6 +71,36 @@ export interface FileInfo {
 
 const MAX_BATCH = 50;
 
+function utf8Length(s: string) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c < 0xdc00 ? (i++, 4) : 3;
+  }
+  return n;
+}
+
+/** The server's cloudPath rules (docs/storage.md), checked before any byte is sent: the
+ * server refuses such paths as soon as it reads them, often before the phone has finished
+ * sending, and the phone may then see a broken connection instead of the answer. */
+export function cloudPathProblem(p: string): string | undefined {
+  if (!p) return 'must not be empty';
+  if (utf8Length(p) > 850) return 'longer than 850 bytes';
+  if (p[0] == '/' || p[p.length - 1] == '/') return "must not start or end with '/'";
+  if (p.indexOf('..') >= 0) return "must not contain '..'";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/.test(p)) return 'must not contain control or invisible characters';
+  if (/[\\`^"{}[\]~%#?<>|]/.test(p)) return 'must not contain \\ ` ^ " { } [ ] ~ % # ? < > |';
+  const segs = p.split('/');
+  for (const s of segs) {
+    if (!s) return "must not contain '//'";
+    if (s == '.') return "must not contain a '.' segment";
+    if (utf8Length(s) > 255) return 'a name between slashes is longer than 255 bytes';
+  }
+  if (segs[0] == '.minibase') return 'the .minibase/ prefix is reserved';
+  return undefined;
+}
+
 export class App {
   /** @internal */ http: Http;
   auth: Auth;
@@ -121,7 +151,9 @@ export class App {
     const listeners: ((p: Progress) => void)[] = [];
     if (o && o.onUploadProgress) listeners.push(o.onUploadProgress);
     const p = (async () => {
-      if (!o || typeof o.cloudPath != 'string' || !o.cloudPath) throw invalid(op, 'cloudPath is required');
+      if (!o || typeof o.cloudPath != 'string') throw invalid(op, 'cloudPath is required');
+      const problem = cloudPathProblem(o.cloudPath);
+      if (problem) throw invalid(op, 'cloudPath ' + problem);
       if (o.filePath == null) throw invalid(op, 'filePath is required');
       const res = await this.http.exchange(op, {}, (token) => {
         if (aborted) return Promise.reject(new PlatformError('uploadFile:fail abort', true));

@@ -104,6 +104,7 @@ class Engine {
           headers: Object.assign({}, headers, { 'content-type': 'multipart/form-data; boundary=' + boundary, 'content-length': total }),
         },
         (res) => {
+          answered = true;
           const chunks = [];
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => {
@@ -116,7 +117,13 @@ class Engine {
         req.destroy();
         reject({ reason: 'timeout' });
       });
-      req.on('error', (e) => reject({ reason: aborted ? 'abort' : e.code || e.message }));
+      // A server may answer early (a refused cloudPath, 401, 413) and close while the body is
+      // still being written: like phones' HTTP stacks, report its answer, not the broken pipe.
+      let answered = false;
+      req.on('error', (e) => {
+        if (aborted) return reject({ reason: 'abort' });
+        setTimeout(() => answered || reject({ reason: e.code || e.message }), 200);
+      });
       let sent = 0;
       const write = (buf) =>
         new Promise((ok) => {

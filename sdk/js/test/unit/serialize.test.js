@@ -257,3 +257,22 @@ test('init refuses a bad url and unknown platforms', () => {
   assert.equal(app.http.base, 'https://x.example.com');
   assert.equal(minibase.app(), app);
 });
+
+test('cloudPath rules are checked before anything is sent', async () => {
+  const { app, sent } = recorder();
+  const bad = ['', '/a', 'a/', 'a//b', 'a/../b', '..', 'a/./b', '.', 'a\\b', 'a\u0000b', 'a\u007fb', 'a\u200bb', 'a\u202eb', 'a%20b', 'a#b', 'a?b', 'a<b', 'a|b', 'a~b', 'a^b', 'a`b', 'a"b', 'a{b}', 'a[b]', '.minibase/x', 'x'.repeat(851), 'a/' + 'y'.repeat(256), '中'.repeat(284)];
+  for (const p of bad) {
+    await assert.rejects(app.uploadFile({ cloudPath: p, filePath: 'x' }), (e) => e.code == 'INVALID_ARGUMENT' && /cloudPath/.test(e.errMsg), JSON.stringify(p));
+  }
+  assert.equal(sent.length, 0);
+  const uploads = [];
+  app.adapter.upload = (req) => {
+    uploads.push(req.formData.cloudPath);
+    return { promise: Promise.resolve({ status: 200, headers: {}, body: { fileID: 'mb://' + req.formData.cloudPath } }), abort() {} };
+  };
+  const long = ['中'.repeat(85), '中'.repeat(85), '中'.repeat(85), 'x'.repeat(82)].join('/'); // 850 bytes, segments of 255
+  await assert.rejects(app.uploadFile({ cloudPath: long + 'x', filePath: 'x' }), (e) => /850/.test(e.errMsg));
+  const good = ['a.jpg', 'avatars/o1/头像 1.jpg', "x/-_.!*'()+,;=@&$:", '.hidden/a', 'a.b/c.d', long, 'y'.repeat(255)];
+  for (const p of good) assert.equal((await app.uploadFile({ cloudPath: p, filePath: 'x' })).fileID, 'mb://' + p);
+  assert.deepEqual(uploads, good);
+});

@@ -56,6 +56,10 @@ export interface FileInfo {
     code?: string;
     errMsg?: string;
 }
+/** The server's cloudPath rules (docs/storage.md), checked before any byte is sent: the
+ * server refuses such paths as soon as it reads them, often before the phone has finished
+ * sending, and the phone may then see a broken connection instead of the answer. */
+export declare function cloudPathProblem(p: string): string | undefined;
 export declare class App {
     adapter: Adapter;
     private o;
