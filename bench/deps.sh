@@ -12,3 +12,5 @@ if ! (command -v pocketbase >/dev/null && pocketbase --version | grep -q ' 0\.40
 fi
 need_npm_dir bench/peers/express-functions
 need_npm_dir bench/peers/express-db
+need_npm_dir bench/peers/cloudbase-js-sdk
+need_npm_dir sdk/js
