@@ -1346,6 +1346,7 @@ var Query = class _Query {
   watch(h) {
     const q = this.q;
     if (q.skip) throw invalid("collection.watch", "skip is not supported by watch");
+    if (q.field) throw invalid("collection.watch", "field is not supported by watch");
     const msg = { collection: this.name };
     if (q.where) msg.where = q.where;
     if (q.orderBy) msg.orderBy = q.orderBy;

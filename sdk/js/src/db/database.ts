@@ -155,6 +155,7 @@ export class Query<T> {
   watch(h: WatchHandlers): Watcher {
     const q = this.q;
     if (q.skip) throw invalid('collection.watch', 'skip is not supported by watch');
+    if (q.field) throw invalid('collection.watch', 'field is not supported by watch');
     const msg: Any = { collection: this.name };
     if (q.where) msg.where = q.where;
     if (q.orderBy) msg.orderBy = q.orderBy;

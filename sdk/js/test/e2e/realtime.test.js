@@ -96,6 +96,7 @@ test('realtime', async (t) => {
     assert.match(bad.errors[0].errMsg, /^watch:fail PERMISSION_DENIED/);
     await good.next();
     assert.throws(() => db.collection('items').skip(1).watch(good), (e) => e.code == 'INVALID_ARGUMENT');
+    assert.throws(() => db.collection('items').field({ a: true }).watch(good), (e) => e.code == 'INVALID_ARGUMENT');
     assert.throws(() => db.collection('items').watch({}), (e) => e.code == 'INVALID_ARGUMENT');
   });
 
