@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const WebSocket = require('ws');
 const sim = require('../sim/platforms');
-const { setup } = require('./setup');
+const { setup, FAST } = require('./setup');
 const { snapshots } = require('./harness');
 
 function browserGlobals(win) {
@@ -40,7 +40,7 @@ test('every platform end to end', async (t) => {
       const engine = api._engine;
       t.after(() => engine.cleanup());
       install(api);
-      const app = env.minibase.init(Object.assign({ url: env.server.url, autoSignIn: false, realtime: { pingInterval: 1000, pongTimeout: 800, reconnectBase: 50, reconnectMax: 400 } }, opts(api)));
+      const app = env.minibase.init(Object.assign({ url: env.server.url, autoSignIn: false, realtime: FAST }, opts(api)));
       assert.equal(app.adapter.name, name);
       assert.equal(app.adapter.provider, provider);
 

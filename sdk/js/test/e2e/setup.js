@@ -5,8 +5,9 @@ const { startFakes, startServer } = require('./harness');
 const { makeWx } = require('../sim/platforms');
 const minibase = require('../../dist/index.cjs');
 
-/** Fast timings for tests (production defaults are seconds). */
-const FAST = { pingInterval: 1000, pongTimeout: 800, reconnectBase: 50, reconnectMax: 400 };
+/** Fast timings for tests (production: 30 s pings, 10 s pong timeout, 0.5–30 s backoff); the
+ * pong timeout leaves room for a loaded machine. */
+const FAST = { pingInterval: 1000, pongTimeout: 2500, reconnectBase: 50, reconnectMax: 400 };
 
 async function setup(t, opts = {}) {
   const fakes = await startFakes();
