@@ -146,6 +146,13 @@ pub const KEYS: &[KeySpec] = &[
     k("realtime.send_buffer", Int),
     k("realtime.send_buffer_bytes", Str),
     k("realtime.max_snapshot_bytes", Str),
+    k("console.enabled", Bool),
+    k("console.allow_from", List),
+    k("console.session_ttl", Str),
+    k("console.idle_timeout", Str),
+    k("console.max_failed_logins", Int),
+    k("console.lockout", Str),
+    k("console.recent_requests", Int),
 ];
 
 /// The spec of a concrete dotted path (`collections.todos.read` matches `collections.*.read`).

@@ -61,8 +61,12 @@ pub fn load_from(sources: Sources, data_dir: Option<PathBuf>) -> Result<Config, 
         .unwrap_or_else(|| PathBuf::from("."));
     let table = load::merged_table(&sources)?;
     let mut config = load::deserialize(table)?;
+    config.origins = load::origins(&sources);
     if let Some(dir) = data_dir {
         config.server.data_dir = dir;
+        config
+            .origins
+            .insert("server.data_dir".into(), "--data-dir".into());
     }
     validate::validate(&config)?;
     validate::resolve_paths(&mut config, &base);

@@ -226,3 +226,38 @@ pub fn deserialize(table: toml::Table) -> Result<Config, ConfigError> {
         }
     })
 }
+
+/// Where each value set by the operator comes from (see [`crate::Config::origins`]): every
+/// leaf of the file's table, then every environment override (which wins).
+pub fn origins(sources: &Sources) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, t: &toml::Table, from: &str, out: &mut BTreeMap<String, String>) {
+        for (k, v) in t {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(inner) => walk(&path, inner, from, out),
+                _ => {
+                    out.insert(path, from.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Some(path) = &sources.file {
+        if let Ok(table) = std::fs::read_to_string(path)
+            .map_err(|_| ())
+            .and_then(|t| toml::from_str::<toml::Table>(&t).map_err(|_| ()))
+        {
+            walk("", &table, &format!("file {}", path.display()), &mut out);
+        }
+    }
+    for var in sources.env.keys() {
+        if let Some(path) = env_to_path(var) {
+            out.insert(path, format!("env {var}"));
+        }
+    }
+    out
+}

@@ -42,6 +42,13 @@ pub struct Config {
     pub functions: FunctionsConfig,
     /// `[realtime]`
     pub realtime: RealtimeConfig,
+    /// `[console]`
+    pub console: ConsoleConfig,
+    /// Where each value set by the operator came from, by dotted key: `file <path>`,
+    /// `env MINIBASE_…` or `--data-dir` (filled by [`crate::load_from`]; keys not listed have
+    /// their default). Not a configuration key.
+    #[serde(skip)]
+    pub origins: BTreeMap<String, String>,
 }
 
 /// `[server]`: listeners, domains, proxies, logs and timeouts.
@@ -561,6 +568,40 @@ impl Default for RealtimeConfig {
             send_buffer: 256,
             send_buffer_bytes: sz("16MiB"),
             max_snapshot_bytes: sz("8MiB"),
+        }
+    }
+}
+
+/// `[console]`: the admin console at `/_/` (docs/console.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serves the console at `/_/` (its pages) and `/_/api/` (its JSON API).
+    pub enabled: bool,
+    /// Networks the console answers; empty = any address. Other clients get 404.
+    pub allow_from: Vec<ipnet::IpNet>,
+    /// Longest life of a console session (sign in again after it).
+    pub session_ttl: HumanDuration,
+    /// A session unused this long ends.
+    pub idle_timeout: HumanDuration,
+    /// Failed sign-ins in a row that lock an admin out.
+    pub max_failed_logins: u32,
+    /// How long a locked-out admin must wait.
+    pub lockout: HumanDuration,
+    /// Recent requests kept in memory for the Logs page; 0 = none kept.
+    pub recent_requests: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            allow_from: Vec::new(),
+            session_ttl: d("12h"),
+            idle_timeout: d("1h"),
+            max_failed_logins: 5,
+            lockout: d("15m"),
+            recent_requests: 2000,
         }
     }
 }

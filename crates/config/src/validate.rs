@@ -404,6 +404,22 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be at least realtime.max_snapshot_bytes",
         ));
     }
+    let k = &c.console;
+    if k.session_ttl.get() < Duration::from_secs(60) {
+        return Err(key_err("console.session_ttl", "must be at least 1m"));
+    }
+    if k.idle_timeout.get() < Duration::from_secs(60) {
+        return Err(key_err("console.idle_timeout", "must be at least 1m"));
+    }
+    if k.max_failed_logins == 0 {
+        return Err(key_err("console.max_failed_logins", "must be at least 1"));
+    }
+    if k.recent_requests > 100_000 {
+        return Err(key_err(
+            "console.recent_requests",
+            "must be at most 100000 (they are kept in memory)",
+        ));
+    }
     Ok(())
 }
 

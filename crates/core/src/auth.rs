@@ -41,7 +41,13 @@ pub struct RequestContext {
     pub client_ip: IpAddr,
     /// Verifies bearer credentials.
     pub authenticator: Authenticator,
+    /// Where the established caller is left for the access log to see (only when something
+    /// reads it: the console's recent-requests log).
+    pub caller_seen: Option<CallerSlot>,
 }
+
+/// The caller a request turned out to have, set once by the [`Caller`] extractor.
+pub type CallerSlot = Arc<std::sync::OnceLock<Caller>>;
 
 impl RequestContext {
     /// The request id as text (always ASCII: ids are checked or generated that way).
@@ -97,10 +103,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
+        let ctx = parts.extensions.get::<RequestContext>();
         let caller = match bearer_credential(parts)? {
             None => Caller::Anonymous,
             Some(token) => {
-                let ctx = parts.extensions.get::<RequestContext>().ok_or_else(|| {
+                let ctx = ctx.ok_or_else(|| {
                     ApiError::internal(
                         "no request context (the server's middleware is not in front)",
                     )
@@ -108,6 +115,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                 ctx.authenticator.0.authenticate(&token)?
             }
         };
+        if let Some(slot) = ctx.and_then(|c| c.caller_seen.as_ref()) {
+            let _ = slot.set(caller.clone());
+        }
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

@@ -17,7 +17,7 @@ pub mod conn;
 pub mod error;
 pub mod ids;
 
-pub use auth::{Authenticate, Authenticator, RequestContext};
+pub use auth::{Authenticate, Authenticator, CallerSlot, RequestContext};
 pub use caller::{Caller, UserIdentity};
 pub use conn::ConnectionInfo;
 pub use error::{ApiError, ErrorCode, Upstream, error_chain};

@@ -1012,3 +1012,6 @@ fn apply_update(u: &Update, old: &Value, now: i64, limits: &DocLimits) -> Result
     }
     Ok(Action::Update { doc, changes })
 }
+
+mod inspect;
+pub use inspect::{RuleCheck, RuleOp, RulesView};

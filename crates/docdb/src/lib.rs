@@ -65,8 +65,11 @@ pub mod rules;
 pub mod update;
 pub mod value;
 
+pub use backend::{CollectionInfo, IndexInfo};
 pub use change::{ChangeBus, ChangeEvent, ChangeOp, ChangeReceiver, LocalBus, RecvError};
-pub use db::{CollectionRules, Database, DbOptions, Limits, QueryRequest};
+pub use db::{
+    CollectionRules, Database, DbOptions, Limits, QueryRequest, RuleCheck, RuleOp, RulesView,
+};
 pub use error::DbError;
 pub use filter::Filter;
 pub use rules::{Rule, RuleEnv, RuleError};

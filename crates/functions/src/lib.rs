@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod activity;
 pub mod bindings;
 pub mod error;
 pub mod fetch;
@@ -219,6 +220,7 @@ impl Functions {
                 manager: weak.clone(),
                 appid: settings.appid.clone(),
                 env_id: settings.env_id.clone(),
+                activity: activity::Activity::default(),
             }),
             dir: Mutex::new(None),
             settings,
@@ -334,6 +336,24 @@ impl Functions {
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return Err(FunctionError::ShuttingDown);
         }
+        let started = std::time::Instant::now();
+        let activity_ctx = ctx.clone();
+        let result = self.invoke_pool(name, event, ctx).await;
+        self.inner.host.activity.record(
+            name,
+            &activity_ctx,
+            started.elapsed().as_secs_f64() * 1000.0,
+            result.as_ref().err().map(|e| e.to_string()),
+        );
+        result
+    }
+
+    async fn invoke_pool(
+        &self,
+        name: &str,
+        event: String,
+        ctx: CallContext,
+    ) -> Result<String, FunctionError> {
         let pool = self.pool(name).await?;
         // A caller that goes away takes nothing with it: the call, once handed over or
         // queued, belongs to the pool and its instance threads.

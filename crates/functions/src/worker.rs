@@ -65,6 +65,8 @@ pub(crate) struct HostEnv {
     pub manager: Weak<crate::Inner>,
     pub appid: String,
     pub env_id: String,
+    /// Recent invocations and log lines (the console's Functions page).
+    pub activity: crate::activity::Activity,
 }
 
 /// What every instance of one function shares.
@@ -392,6 +394,7 @@ impl Shared {
         }
         let msg = &msg[..end];
         let f = self.cfg.name.as_str();
+        self.cfg.host.activity.log(f, &rid, level, msg);
         match level {
             "error" => {
                 tracing::error!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")

@@ -539,6 +539,85 @@ impl Identity {
     }
 }
 
+/// A login session as shown to operators (never the refresh secret or its hashes).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionView {
+    /// Session id.
+    pub id: String,
+    /// Platform signed in with.
+    pub platform: String,
+    /// When it was opened, ms since the epoch.
+    pub created_at: i64,
+    /// Last refresh, ms since the epoch.
+    pub refreshed_at: i64,
+    /// When its refresh token expires, ms since the epoch.
+    pub expires_at: i64,
+    /// Whether it was signed out or revoked.
+    pub revoked: bool,
+    /// Why it was revoked (`logout`, `refresh token reuse`, `console: …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+}
+
+impl Identity {
+    /// The latest login sessions of a user (at most `limit`), newest first.
+    pub async fn sessions_of(&self, uid: &str, limit: u64) -> Result<Vec<SessionView>, ApiError> {
+        let docs = self
+            .inner
+            .db
+            .query(
+                &Caller::System,
+                SESSIONS,
+                &docdb::QueryRequest {
+                    where_: json!({ "uid": uid }),
+                    order_by: json!([["created_at", "desc"]]),
+                    limit: json!(limit),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(ApiError::from)?;
+        let int = |d: &Value, k: &str| d.get(k).and_then(Value::as_i64).unwrap_or(0);
+        Ok(docs
+            .iter()
+            .map(|d| SessionView {
+                id: str_field(d, "_id").unwrap_or_default(),
+                platform: str_field(d, "platform").unwrap_or_default(),
+                created_at: int(d, "created_at"),
+                refreshed_at: int(d, "refreshed_at"),
+                expires_at: int(d, "expires_at"),
+                revoked: d.get("revoked").and_then(Value::as_bool) == Some(true),
+                revoked_reason: str_field(d, "revoked_reason"),
+            })
+            .collect())
+    }
+
+    /// Revokes a session of `uid` by id (an operator's decision): its refresh token stops
+    /// working at once, its access tokens on their next check. `false` when `uid` has no such
+    /// session.
+    pub async fn revoke_session(
+        &self,
+        uid: &str,
+        sid: &str,
+        reason: &str,
+    ) -> Result<bool, ApiError> {
+        let Some(session) = self
+            .inner
+            .db
+            .get(&Caller::System, SESSIONS, sid)
+            .await
+            .map_err(ApiError::from)?
+        else {
+            return Ok(false);
+        };
+        if str_field(&session, "uid").as_deref() != Some(uid) {
+            return Ok(false);
+        }
+        self.revoke(sid, reason).await?;
+        Ok(true)
+    }
+}
+
 fn user_view(doc: &Value) -> UserView {
     UserView {
         id: str_field(doc, "_id").unwrap_or_default(),

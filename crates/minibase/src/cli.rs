@@ -36,6 +36,23 @@ enum Command {
     /// Check a request legal domain the way WeChat and phones will (HTTPS, chain, TLS 1.2,
     /// redirect…); exits non-zero when a check fails.
     Doctor(crate::doctor::DoctorArgs),
+    /// Manage the admins of the console at /_/ (docs/console.md).
+    Admin {
+        #[command(subcommand)]
+        command: crate::admin::AdminCommand,
+        /// Configuration file (default: ./minibase.toml when it exists).
+        #[arg(
+            long,
+            short = 'c',
+            value_name = "PATH",
+            env = "MINIBASE_CONFIG",
+            global = true
+        )]
+        config: Option<PathBuf>,
+        /// Data directory (overrides server.data_dir).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the version.
     Version,
     /// Development helpers (never for production).
@@ -72,6 +89,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config, data_dir } => serve(config, data_dir),
         Command::Init { dir, force } => crate::init::run(&dir, force),
         Command::Doctor(args) => crate::doctor::run(args),
+        Command::Admin {
+            command,
+            config,
+            data_dir,
+        } => crate::admin::run(command, config, data_dir),
         Command::Dev {
             command:
                 DevCommand::FakeWechat {

@@ -2,6 +2,7 @@
 //! function in [`cli`]; outcomes map to exit codes here (0 ok, 1 failure, 2 bad usage or
 //! configuration), errors printed with their whole chain, as ripgrep does.
 
+mod admin;
 mod cli;
 mod doctor;
 mod init;

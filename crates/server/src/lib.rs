@@ -74,6 +74,19 @@ pub async fn build(
     let functions = routes::functions::bindings::build(&config, &db, pay.as_ref(), bindings)?;
     let realtime =
         realtime::Realtime::start(db.clone(), realtime::RealtimeOptions::from_config(&config));
+    let metrics = metrics::Metrics::default();
+    let (console, recent) = build_console(
+        &config,
+        &db,
+        &identity,
+        &files,
+        &functions,
+        &pay,
+        &realtime,
+        &metrics,
+        &edge_stats,
+    )
+    .await?;
     let areas = state::Areas {
         db,
         identity,
@@ -82,10 +95,54 @@ pub async fn build(
         wechat,
         functions,
         realtime,
+        console,
+        metrics,
+        recent,
     };
     let state = AppState::new(config, areas, edge_stats);
     let router = routes::app_router(state.clone());
     Ok(App { state, router })
+}
+
+/// The admin console (`console.enabled`) with its recent-requests ring and the server's
+/// counters it charts.
+#[allow(clippy::too_many_arguments)]
+async fn build_console(
+    config: &Arc<config::Config>,
+    db: &docdb::Database,
+    identity: &identity::Identity,
+    files: &storage::Files,
+    functions: &functions::Functions,
+    pay: &Option<pay::service::PayService>,
+    realtime: &realtime::Realtime,
+    metrics: &metrics::Metrics,
+    edge_stats: &Arc<edge::EdgeStats>,
+) -> anyhow::Result<(
+    Option<console::Console>,
+    Option<console::requests::RecentRequests>,
+)> {
+    if !config.console.enabled {
+        return Ok((None, None));
+    }
+    let recent = console::requests::RecentRequests::new(config.console.recent_requests as usize);
+    let host = Arc::new(metrics::ConsoleHost {
+        metrics: metrics.clone(),
+        edge: edge_stats.clone(),
+        realtime: realtime.clone(),
+    });
+    let console = console::Console::open(console::Deps {
+        config: config.clone(),
+        db: db.clone(),
+        identity: identity.clone(),
+        files: files.clone(),
+        functions: functions.clone(),
+        pay: pay.clone(),
+        host,
+        requests: recent.clone(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("console: {}", e.message))?;
+    Ok((Some(console), recent))
 }
 
 /// Files: the backend named by `storage.url` (local directories created, S3 credentials

@@ -207,6 +207,57 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Every route's counters added up: requests, 5xx answers, and the latency histogram
+    /// (per bucket, not cumulative), for the console's charts.
+    pub fn totals(&self) -> console::RequestTotals {
+        let routes = self.routes.read();
+        let mut t = console::RequestTotals {
+            buckets: BUCKETS.iter().map(|le| (*le, 0)).collect(),
+            ..Default::default()
+        };
+        for r in routes.values() {
+            for m in r.methods.iter().filter_map(OnceLock::get) {
+                t.count += m.count.load(Relaxed);
+                t.errors += m.statuses[400..500]
+                    .iter()
+                    .map(|c| c.load(Relaxed))
+                    .sum::<u64>();
+                for (i, b) in m.buckets.iter().enumerate() {
+                    t.buckets[i].1 += b.load(Relaxed);
+                }
+            }
+        }
+        // Requests slower than the largest bucket are counted only in `count`.
+        let bucketed: u64 = t.buckets.iter().map(|b| b.1).sum();
+        t.buckets
+            .push((f64::INFINITY, t.count.saturating_sub(bucketed)));
+        t
+    }
+}
+
+/// What the console reads from the server: request counters, open sockets.
+pub struct ConsoleHost {
+    /// The request metrics.
+    pub metrics: Metrics,
+    /// The listeners' counters.
+    pub edge: Arc<edge::EdgeStats>,
+    /// Realtime (open WebSockets).
+    pub realtime: realtime::Realtime,
+}
+
+impl console::Host for ConsoleHost {
+    fn request_totals(&self) -> console::RequestTotals {
+        self.metrics.totals()
+    }
+    fn open_websockets(&self) -> u64 {
+        self.realtime.stats().connections.load(Relaxed)
+    }
+    fn open_connections(&self) -> u64 {
+        self.edge.open_connections()
+    }
+}
+
 /// Renders the listeners' connection counters.
 pub fn render_edge(stats: &edge::EdgeStats, out: &mut String) {
     use edge::ListenerKind;

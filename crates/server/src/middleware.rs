@@ -110,6 +110,8 @@ fn exempt_from_timeout(path: &str) -> bool {
         || path == "/api/realtime"
         || path.starts_with("/api/functions/")
         || path.starts_with("/fn/")
+        || path.starts_with("/_/api/files/raw")
+        || path.starts_with("/_/api/functions/")
 }
 
 /// See the module docs.
@@ -119,11 +121,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let request_id =
         sane_request_id(req.headers().get(&X_REQUEST_ID)).unwrap_or_else(new_request_id);
     let method = req.method().clone();
+    // The console's recent-requests log, for requests it keeps (not the console's own).
+    let recent = state
+        .recent_requests()
+        .filter(|_| console::requests::RecentRequests::wants(req.uri().path()));
+    let caller_seen: Option<mb_core::CallerSlot> = recent.map(|_| Default::default());
     // Only what the access log and the timeout need; the path is copied only when logged.
-    let path = config
-        .server
-        .access_log
-        .then(|| req.uri().path().to_string());
+    let path = (config.server.access_log || recent.is_some()).then(|| req.uri().path().to_string());
     let no_timeout = exempt_from_timeout(req.uri().path());
     let route = req.extensions().get::<MatchedPath>().cloned();
     let ip = match req.extensions().get::<ConnectionInfo>() {
@@ -135,6 +139,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         request_id: request_id.clone(),
         client_ip: ip,
         authenticator: state.authenticator().clone(),
+        caller_seen: caller_seen.clone(),
     });
     let _in_flight = state.metrics().in_flight();
 
@@ -162,7 +167,18 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         status,
         elapsed,
     );
-    if let Some(path) = path {
+    if let (Some(ring), Some(path)) = (recent, &path) {
+        ring.record(console::requests::Finished {
+            request_id: id_text,
+            method: method.as_str(),
+            path,
+            status,
+            elapsed,
+            ip,
+            caller: caller_seen.as_ref().and_then(|s| s.get()),
+        });
+    }
+    if let Some(path) = path.filter(|_| config.server.access_log) {
         tracing::info!(
             target: "minibase::access",
             request_id = %id_text,

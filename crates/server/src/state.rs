@@ -22,6 +22,8 @@ struct Inner {
     functions: functions::Functions,
     realtime: realtime::Realtime,
     metrics: Metrics,
+    console: Option<console::Console>,
+    recent: Option<console::requests::RecentRequests>,
     rate_limiter: Option<RateLimiter>,
     edge_stats: Arc<edge::EdgeStats>,
     authenticator: mb_core::Authenticator,
@@ -38,6 +40,12 @@ pub(crate) struct Areas {
     pub wechat: wechat::Wechat,
     pub functions: functions::Functions,
     pub realtime: realtime::Realtime,
+    /// The admin console, when `console.enabled`.
+    pub console: Option<console::Console>,
+    /// Request metrics (shared with the console's sampler).
+    pub metrics: Metrics,
+    /// The recent-requests ring the access log feeds (console's Logs page).
+    pub recent: Option<console::requests::RecentRequests>,
 }
 
 impl AppState {
@@ -54,6 +62,9 @@ impl AppState {
             wechat,
             functions,
             realtime,
+            console,
+            metrics,
+            recent,
         } = areas;
         let rate_limiter = (config.limits.rate_per_ip > 0)
             .then(|| RateLimiter::new(config.limits.rate_per_ip, config.limits.effective_burst()));
@@ -73,7 +84,9 @@ impl AppState {
                 wechat,
                 functions,
                 realtime,
-                metrics: Metrics::default(),
+                metrics,
+                console,
+                recent,
                 rate_limiter,
                 edge_stats,
                 started: Instant::now(),
@@ -116,6 +129,14 @@ impl AppState {
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+    /// The admin console, when enabled.
+    pub fn console(&self) -> Option<&console::Console> {
+        self.inner.console.as_ref()
+    }
+    /// The recent-requests ring, when the console keeps one.
+    pub fn recent_requests(&self) -> Option<&console::requests::RecentRequests> {
+        self.inner.recent.as_ref()
     }
     /// The per-IP rate limiter, when `limits.rate_per_ip` is set.
     pub fn rate_limiter(&self) -> Option<&RateLimiter> {

@@ -161,6 +161,28 @@ pub enum IndexOwner {
     System,
 }
 
+/// A collection as stored, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionInfo {
+    /// The collection's name.
+    pub name: String,
+    /// How many documents it holds.
+    pub count: u64,
+}
+
+/// An index as the engine has it, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IndexInfo {
+    /// The engine's name of the index.
+    pub name: String,
+    /// Field paths, with a leading `-` for descending ones (as `[collections] indexes`).
+    pub fields: Vec<String>,
+    /// Whether indexed values must be unique.
+    pub unique: bool,
+    /// `config` (`[collections.X] indexes`) or `system` (declared by an area in code).
+    pub owner: &'static str,
+}
+
 /// A storage engine for documents.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -196,6 +218,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<(), DbError>;
     /// The engine's plan for a query (for tests and operators), one line per step.
     async fn explain(&self, collection: &str, query: Query) -> Result<Vec<String>, DbError>;
+    /// Every collection that has a table, with its document count, by name.
+    async fn collections(&self) -> Result<Vec<CollectionInfo>, DbError>;
+    /// The indexes of a collection (none when it has no table yet).
+    async fn indexes(&self, collection: &str) -> Result<Vec<IndexInfo>, DbError>;
     /// The change bus this backend publishes on.
     fn bus(&self) -> Arc<dyn ChangeBus>;
     /// Stops accepting work and waits for in-flight writes to commit.

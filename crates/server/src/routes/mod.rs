@@ -21,7 +21,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// The whole application router.
 pub fn app_router(state: AppState) -> Router {
     let config = state.config();
-    let router = Router::new()
+    let mut router = Router::new()
         .merge(health::router())
         .merge(auth::router())
         .merge(db::router())
@@ -37,6 +37,10 @@ pub fn app_router(state: AppState) -> Router {
                 "method not allowed for this route",
             )
         });
+    // The admin console: its own router (pages and JSON API) behind the same middleware.
+    if let Some(c) = state.console() {
+        router = router.nest_service("/_", c.router());
+    }
     // The middleware as one stack, applied with one `Router::layer`: axum boxes every route
     // once per `layer` call and clones that box on every request, so one call is the cheapest
     // (outermost first: observe, CORS, the body limit).

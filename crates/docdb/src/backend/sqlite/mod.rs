@@ -109,6 +109,49 @@ pub struct SqliteBackend {
     inline: Mutex<Option<Vec<Connection>>>,
 }
 
+/// The field paths of an index from its `CREATE INDEX` text (as `ensure_indexes` writes it:
+/// `id` or `mb_k(data -> '$."a"."b"')`, then `ASC`/`DESC`), `-` marking descending ones.
+fn index_fields(sql: &str) -> Vec<String> {
+    let Some(open) = sql.find(" (") else {
+        return Vec::new();
+    };
+    let cols = sql[open + 2..].trim_end().trim_end_matches(')');
+    let mut out = Vec::new();
+    // Columns are separated by ", " outside quoted path literals.
+    let (mut in_quote, mut start) = (false, 0);
+    let bytes = cols.as_bytes();
+    let mut parts = Vec::new();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'\'' => in_quote = !in_quote,
+            b',' if !in_quote => {
+                parts.push(&cols[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&cols[start..]);
+    for part in parts {
+        let part = part.trim();
+        let desc = part.ends_with(" DESC");
+        let path = match (part.find("'$"), part.rfind('\'')) {
+            (Some(a), Some(b)) if b > a + 1 => {
+                // '$."seg"."seg"' with '' for a quote inside a segment
+                let lit = part[a + 2..b].replace("''", "'");
+                lit.split("\".\"")
+                    .map(|s| s.trim_start_matches(".\"").trim_end_matches('"'))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            }
+            _ if part.starts_with("id ") || part == "id" => "_id".to_string(),
+            _ => part.to_string(),
+        };
+        out.push(if desc { format!("-{path}") } else { path });
+    }
+    out
+}
+
 /// The quoted table name of a collection.
 pub(crate) fn table_name(collection: &str) -> String {
     let mut s = String::with_capacity(collection.len() + 6);
@@ -609,6 +652,66 @@ impl Backend for SqliteBackend {
                     rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
                 },
             )
+        })
+        .await
+    }
+
+    async fn collections(&self) -> Result<Vec<super::CollectionInfo>, DbError> {
+        self.read(|conn, _| {
+            // The schema first, as in `explain`: tables created since this connection last
+            // looked must be seen.
+            let tables: Vec<String> = {
+                let mut st = conn.prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'c\\_%' ESCAPE '\\' ORDER BY name",
+                )?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            let mut out = Vec::with_capacity(tables.len());
+            for t in tables {
+                let Some(name) = collection_of_table(&t) else {
+                    continue;
+                };
+                let count: i64 =
+                    conn.query_row(&format!("SELECT count(*) FROM {}", table_name(&name)), [], |r| {
+                        r.get(0)
+                    })?;
+                out.push(super::CollectionInfo {
+                    name,
+                    count: count.max(0) as u64,
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn indexes(&self, collection: &str) -> Result<Vec<super::IndexInfo>, DbError> {
+        let table = table_name(collection).trim_matches('"').to_string();
+        self.read(move |conn, _| {
+            let mut st = conn.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+            )?;
+            let rows = st.query_map(params![table], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, sql) = row?;
+                let owner = if name.starts_with("mbx_") {
+                    "config"
+                } else {
+                    "system"
+                };
+                out.push(super::IndexInfo {
+                    fields: index_fields(&sql),
+                    unique: sql.starts_with("CREATE UNIQUE"),
+                    name,
+                    owner,
+                });
+            }
+            Ok(out)
         })
         .await
     }
@@ -1192,6 +1295,16 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn index_fields_from_sql() {
+        assert_eq!(
+            index_fields(
+                "CREATE UNIQUE INDEX \"mbx_todos_1\" ON \"c_todos\" (mb_k(data -> '$.\"_openid\"') ASC, mb_k(data -> '$.\"a\".\"b\"') DESC, id ASC)"
+            ),
+            vec!["_openid", "-a.b", "_id"]
+        );
+    }
 
     #[test]
     fn table_names_keep_case() {
