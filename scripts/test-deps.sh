@@ -23,3 +23,8 @@ need_npm_dir crates/minibase/tests/differential
 
 # sdk/js: the client SDK's build tools (esbuild, typescript) and test helpers (ws, acorn).
 need_npm_dir sdk/js
+
+# console: Debian's Chromium and ChromeDriver for the browser tests of the admin console
+# (crates/minibase/tests/it/console_browser.rs, over WebDriver), and a CJK font so the
+# Chinese pages render in its screenshots.
+need_apt chromium chromium-driver fonts-wqy-zenhei

@@ -5,6 +5,7 @@
 
 mod auth;
 mod cli;
+mod console;
 mod db;
 mod db_differential;
 mod functions;
