@@ -25,7 +25,7 @@ const I18N = {
     refreshed: '最近刷新', expires: '过期时间', platform: '平台', phone: '手机号', prefix: '路径前缀',
     path: '路径', size: '大小', type: '类型', updated: '更新时间', upload: '上传', download: '下载',
     uploadPath: '上传到路径（cloudPath）', chooseFile: '选择文件', confirmDeleteFile: '确定删除此文件？',
-    runtime: '运行时', timeout: '超时', memory: '内存', triggers: '定时触发器', nextRuns: '下次运行',
+    runtime: '运行时', fnName: '函数名', description: '商品描述', paidAt: '支付时间', refundable: '可退金额（元）', timeout: '超时', memory: '内存', triggers: '定时触发器', nextRuns: '下次运行',
     invoke: '调用', event: '事件 event（JSON）', asUser: '以用户 openid 调用（留空为管理员）', result: '结果',
     duration: '耗时', fnLogs: '函数日志', recent: '最近调用', ok: '成功', failed: '失败', caller: '调用者',
     source: '来源', time: '时间', orders: '订单', state: '状态', all: '全部', from: '从', to: '到',
@@ -58,7 +58,7 @@ const I18N = {
     refreshed: 'Refreshed', expires: 'Expires', platform: 'Platform', phone: 'Phone', prefix: 'Path prefix',
     path: 'Path', size: 'Size', type: 'Type', updated: 'Updated', upload: 'Upload', download: 'Download',
     uploadPath: 'Upload to path (cloudPath)', chooseFile: 'Choose a file', confirmDeleteFile: 'Delete this file?',
-    runtime: 'Runtime', timeout: 'Timeout', memory: 'Memory', triggers: 'Timer triggers', nextRuns: 'Next runs',
+    runtime: 'Runtime', fnName: 'Name', description: 'Description', paidAt: 'Paid', refundable: 'Refundable (CNY)', timeout: 'Timeout', memory: 'Memory', triggers: 'Timer triggers', nextRuns: 'Next runs',
     invoke: 'Invoke', event: 'Event (JSON)', asUser: 'Call as user openid (empty = the admin)', result: 'Result',
     duration: 'Duration', fnLogs: 'Function logs', recent: 'Recent invocations', ok: 'ok', failed: 'failed', caller: 'Caller',
     source: 'Source', time: 'Time', orders: 'Orders', state: 'State', all: 'All', from: 'From', to: 'To',
@@ -238,6 +238,8 @@ function showPage() {
   const root = $('#page');
   if (!root) return;
   clear(root);
+  if ($('#flash')) clear($('#flash'));
+  window.scrollTo(0, 0);
   if (!entry) { root.appendChild(h('div', { class: 'panel' }, t('notFound'))); return; }
   document.title = t(entry[0]) + ' · Minibase ' + t('console');
   const stop = entry[2]()(root, r.args);
@@ -499,6 +501,7 @@ function dbTester(main, coll) {
       h('p', {}, t('rule') + ': ', r.rule === null ? h('span', { class: 'muted' }, '—') : h('code', {}, r.rule)),
       h('p', { class: 'muted' }, t('reason') + ': ', r.reason),
       r.caller ? h('p', { class: 'muted small' }, 'auth = ', h('code', {}, JSON.stringify(r.caller))) : null));
+    out.scrollIntoView({ block: 'nearest' });
   });
   main.append(h('div', { class: 'panel' },
     h('div', { class: 'row' }, h('label', { class: 'field grow' }, h('span', {}, t('openid')), openid), h('label', { class: 'field' }, h('span', {}, t('op')), op)),
@@ -547,7 +550,7 @@ function showUser(box, uid) {
       } }, t('revoke')) },
     ], r.sessions);
     box.replaceChildren(h('div', { class: 'panel', 'data-test': 'user-detail' },
-      h('h2', {}, r.user.openid), h('pre', {}, json(r.user)),
+      h('h2', {}, r.user.openid), h('details', { open: true }, h('summary', {}, 'JSON'), h('pre', {}, json(r.user))),
       h('h3', {}, t('sessions')), sessions,
       r.linked.length ? [h('h3', {}, t('linked')), table([
         { title: 'id', get: (u) => h('a', { href: '#/users/' + encodeURIComponent(u._id) }, u._id) },
@@ -613,7 +616,7 @@ function pageFunctions(root, args) {
   guarded(list, async () => {
     const r = await api('GET', '/functions');
     list.replaceChildren(table([
-      { title: t('name'), get: (f) => h('a', { href: '#/functions/' + encodeURIComponent(f.name), 'data-test': 'fn-' + f.name }, f.name) },
+      { title: t('fnName'), get: (f) => h('a', { href: '#/functions/' + encodeURIComponent(f.name), 'data-test': 'fn-' + f.name }, f.name) },
       { title: t('runtime'), get: (f) => f.runtime },
       { title: t('timeout'), cls: 'num', get: (f) => (f.timeout_ms / 1000) + ' s' },
       { title: t('memory'), cls: 'num', get: (f) => fmtBytes(f.memory_limit) },
@@ -650,6 +653,7 @@ function fnInvoke(panel, name) {
         t('duration') + ': ', h('span', { 'data-test': 'fn-duration' }, r.duration_ms.toFixed(1) + ' ms'), '  ', h('span', { class: 'muted small' }, r.request_id)),
       h('h3', {}, t('result')), h('pre', { 'data-test': 'fn-output' }, r.ok ? json(r.result) : r.error.code + ': ' + r.error.message),
       h('h3', {}, t('fnLogs')), h('pre', { 'data-test': 'fn-logs' }, r.logs.length ? r.logs.map((l) => `[${l.level}] ${l.message}`).join('\n') : '—')));
+    out.scrollIntoView({ block: 'nearest' });
   });
   panel.replaceChildren(h('div', { class: 'panel' }, h('h2', {}, name),
     h('label', { class: 'field' }, h('span', {}, t('event')), ev),
@@ -722,7 +726,10 @@ function showOrder(box, no, reload) {
       h('div', { class: 'cols2' },
         h('div', {}, h('h3', {}, t('history')), h('ul', { class: 'timeline', 'data-test': 'order-history' }, r.history.map((e) =>
           h('li', {}, h('div', {}, h('b', {}, e.kind), '  ', h('span', { class: 'muted small' }, fmtTime(e.at))), h('code', { class: 'small' }, JSON.stringify(e.detail)))))),
-        h('div', {}, h('h3', {}, 'JSON'), h('pre', { class: 'small' }, json(o)))),
+        h('div', {}, h('h3', {}, t('orders')), table([{ title: '', get: (x) => x[0] }, { title: '', get: (x) => x[1] }], [
+          [t('description'), o.description], [t('amount'), yuan(o.amount && o.amount.total)], [t('refundable'), yuan(o.refundable)],
+          ['openid', o.openid], [t('created_at'), fmtTime(o.created_at)], [t('paidAt'), o.paid_at ? fmtTime(o.paid_at) : '—']]))),
+      h('details', {}, h('summary', {}, 'JSON'), h('pre', { class: 'small' }, json(o))),
       canRefund ? h('div', {}, h('h3', {}, t('refund')),
         h('div', { class: 'row' },
           h('label', { class: 'field' }, h('span', {}, t('refundAmount')), amount),

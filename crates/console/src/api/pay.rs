@@ -135,7 +135,8 @@ fn history(order: &Value, anomalies: &[Value]) -> Vec<Value> {
             json!({ "kind": a.get("kind"), "source": a.get("source"), "detail": a.get("detail") }),
         );
     }
-    h.sort_by_key(|e| e["at"].as_i64().unwrap_or(0));
+    // By second, in the order pushed within one: WeChat Pay's times have whole seconds.
+    h.sort_by_key(|e| e["at"].as_i64().unwrap_or(0) / 1000);
     h
 }
 

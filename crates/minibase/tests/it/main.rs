@@ -6,6 +6,7 @@
 mod auth;
 mod cli;
 mod console;
+mod console_browser;
 mod db;
 mod db_differential;
 mod functions;
