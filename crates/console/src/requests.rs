@@ -170,7 +170,7 @@ impl RecentRequests {
             .iter()
             .filter_map(|s| s.lock().as_ref().filter(|e| q.matches(e)).cloned())
             .collect();
-        out.sort_by(|a, b| b.seq.cmp(&a.seq));
+        out.sort_by_key(|e| std::cmp::Reverse(e.seq));
         out.truncate(q.limit.max(1));
         out
     }

@@ -24,7 +24,15 @@ use testkit::fake_pay::{FakeWechatPay, SignMode};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The screenshots docs/console.md shows (written to docs/img/ with MB_CONSOLE_DOC_SCREENSHOTS=1).
-const DOC_SHOTS: &[&str] = &["overview", "database", "rules", "functions", "payments", "logs", "database-en"];
+const DOC_SHOTS: &[&str] = &[
+    "overview",
+    "database",
+    "rules",
+    "functions",
+    "payments",
+    "logs",
+    "database-en",
+];
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver, stopped when dropped.
@@ -380,7 +388,7 @@ async fn the_console_in_chromium() {
     p.el("[data-test=card-rps]").await;
     // the charts fill after two samples (5 s apart)
     wait_until("a chart sample", || async {
-        srv.state().console().unwrap().samples().len() >= 1
+        !srv.state().console().unwrap().samples().is_empty()
     })
     .await;
     p.go("#/overview").await;
