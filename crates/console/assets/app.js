@@ -37,7 +37,7 @@ const I18N = {
     filter: '筛选', ringOff: '未保留最近请求（console.recent_requests = 0）。', refunded: '退款',
     wrong: '出错了', signedOut: '已退出', sessionExpired: '会话已过期，请重新登录', totp: '动态验证码',
     view: '查看', close: '关闭', before: '修改前', after: '修改后', never: '从未', default: '默认值',
-    refundOk: '退款已提交：{0}', reload: '刷新', locked: '已锁定', notFound: '找不到该页面',
+    refundOk: '退款已提交：{0}', doctor: '域名检查（doctor）', certExpiry: '证书有效期', runDoctor: '运行检查', reload: '刷新', locked: '已锁定', notFound: '找不到该页面',
   },
   en: {
     console: 'Console', signin: 'Sign in', signout: 'Sign out', name: 'Admin', password: 'Password',
@@ -70,7 +70,7 @@ const I18N = {
     filter: 'Filter', ringOff: 'Recent requests are not kept (console.recent_requests = 0).', refunded: 'refund',
     wrong: 'Something went wrong', signedOut: 'Signed out', sessionExpired: 'Your session ended; sign in again', totp: 'One-time code',
     view: 'View', close: 'Close', before: 'Before', after: 'After', never: 'never', default: 'default',
-    refundOk: 'Refund submitted: {0}', reload: 'Reload', locked: 'locked', notFound: 'No such page',
+    refundOk: 'Refund submitted: {0}', doctor: 'doctor', certExpiry: 'Certificate', runDoctor: 'Run doctor', reload: 'Reload', locked: 'locked', notFound: 'No such page',
   },
 };
 let lang = (localStorage.getItem('mb.lang') === 'en') ? 'en' : 'zh';
@@ -352,8 +352,24 @@ function pageOverview(root) {
         chart(t('p99'), o.samples, 'p99_ms', (v) => v.toFixed(1)),
         chart(t('errrate'), o.samples, 'error_rate', (v) => (v * 100).toFixed(2) + '%'),
         chart(t('ws'), o.samples, 'websockets', (v) => String(Math.round(v)))),
-      h('div', { class: 'panel' }, h('h3', {}, t('tls')),
-        h('p', {}, h('span', { class: 'pill' }, o.tls.mode), ' ', t('domains') + ': ', o.tls.domains.length ? o.tls.domains.join(', ') : '—')));
+      h('div', { class: 'panel', 'data-test': 'https' }, h('h3', {}, t('tls')),
+        h('p', {}, h('span', { class: 'pill' }, o.tls.mode), ' ', t('domains') + ': ', o.tls.domains.length ? o.tls.domains.join(', ') : '—'),
+        o.doctor.length ? table([
+          { title: t('domains'), get: (d) => h('code', {}, d.domain) },
+          { title: t('doctor'), get: (d) => d.last ? h('span', { class: 'pill ' + (d.last.report.ok ? 'ok' : 'bad'), 'data-test': 'doctor-' + d.domain }, d.last.report.ok ? t('ok') : t('failed')) : h('span', { class: 'muted' }, t('never')) },
+          { title: t('certExpiry'), get: (d) => { const c = d.last && d.last.report.checks.find((x) => x.id === 'expiry'); return c ? c.message : '—'; } },
+          { title: t('time'), get: (d) => d.last ? fmtTime(d.last.at) : '' },
+          { title: '', get: (d) => h('span', {},
+            d.last ? h('details', {}, h('summary', {}, t('view')), table([
+              { title: '', get: (c) => h('span', { class: 'pill ' + ({ pass: 'ok', warn: 'warn', fail: 'bad' }[c.status] || '') }, c.status) },
+              { title: '', get: (c) => h('code', {}, c.id) },
+              { title: '', get: (c) => h('span', {}, c.message, c.fix ? h('div', { class: 'muted small' }, c.fix) : null) }], d.last.report.checks)) : null,
+            h('button', { 'data-test': 'run-doctor-' + d.domain, onclick: async (ev) => {
+              ev.target.disabled = true;
+              await guarded(null, () => api('POST', '/doctor', { domain: d.domain }));
+              load();
+            } }, t('runDoctor'))) },
+        ], o.doctor) : null));
   });
   load();
   const timer = setInterval(load, 5000);

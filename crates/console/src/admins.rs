@@ -38,6 +38,7 @@ pub fn declare(db: &Database) {
     db.declare_internal(ADMINS);
     db.declare_internal(SESSIONS);
     db.declare_internal(AUDIT);
+    db.declare_internal(crate::api::doctor::DOCTOR);
 }
 
 /// Whether `name` can name an admin: 1 to 64 of letters, digits, `.`, `_`, `-`, `@`.

@@ -5,6 +5,7 @@
 
 mod auth;
 mod db;
+pub mod doctor;
 mod files;
 mod functions;
 mod logs;
@@ -27,6 +28,7 @@ pub fn router() -> Router<Console> {
     Router::new()
         .merge(auth::router())
         .merge(overview::router())
+        .merge(doctor::router())
         .merge(db::router())
         .merge(users::router())
         .merge(files::router())

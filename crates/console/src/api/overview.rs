@@ -1,6 +1,7 @@
 //! `GET /overview`: the charts' samples (requests/s, p99 latency, error rate, open
 //! WebSockets over the last hour), the counters now, the database's size on disk, and the
-//! HTTPS setup (mode, domains).
+//! HTTPS setup (mode, domains) with each domain's last doctor report (which holds the
+//! certificate's expiry).
 
 use super::Json;
 use crate::Console;
@@ -22,7 +23,10 @@ fn database_bytes(url: &str) -> Option<u64> {
     Some(size(path.to_string()) + size(format!("{path}-wal")) + size(format!("{path}-shm")))
 }
 
-async fn overview(State(console): State<Console>, _s: AdminSession) -> impl IntoResponse {
+async fn overview(
+    State(console): State<Console>,
+    _s: AdminSession,
+) -> Result<impl IntoResponse, mb_core::ApiError> {
     let cfg = console.config();
     let url = cfg.database_url();
     let db_bytes = tokio::task::spawn_blocking(move || database_bytes(&url))
@@ -31,7 +35,8 @@ async fn overview(State(console): State<Console>, _s: AdminSession) -> impl Into
         .flatten();
     let totals = console.host().request_totals();
     let collections = console.db().collections().await.ok();
-    Json(json!({
+    let doctor = super::doctor::last_reports(&console).await?;
+    Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": console.uptime_secs(),
         "samples": console.samples(),
@@ -50,6 +55,7 @@ async fn overview(State(console): State<Console>, _s: AdminSession) -> impl Into
             "mode": cfg.tls.mode.as_str(),
             "domains": cfg.server.domains,
         },
+        "doctor": doctor,
         "pay_configured": console.pay().is_some(),
-    }))
+    })))
 }

@@ -1258,3 +1258,52 @@ async fn admin_commands_of_the_binary() {
     let (code, _, _) = run(&["admin", "delete", "ops"], "");
     assert_eq!(code, Some(1));
 }
+
+/// The Overview: samples of the request counters, and `minibase doctor` run for a configured
+/// domain from the console, its last report kept and shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_counters_and_doctor_reports() {
+    let srv = TestServer::builder()
+        .config(|c| c.server.domains = vec!["localhost".into(), "*.example.com".into()])
+        .start()
+        .await;
+    create_admin(&srv, ADMIN, PASSWORD).await;
+    let a = Admin::signin(&srv, ADMIN, PASSWORD).await;
+    for _ in 0..3 {
+        srv.http().get(srv.url("/api/health")).send().await.unwrap();
+    }
+    srv.http().get(srv.url("/nope")).send().await.unwrap();
+    let o = a.get("/overview").await;
+    assert!(o["requests_total"].as_u64().unwrap() >= 4, "{o}");
+    assert!(o["database"]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(o["tls"]["mode"], "off");
+    assert_eq!(o["doctor"][0]["domain"], "localhost");
+    assert!(o["doctor"][0]["last"].is_null());
+    let r = a
+        .ok(Method::POST, "/doctor", json!({ "domain": "localhost" }))
+        .await;
+    let report = &r["last"]["report"];
+    assert_eq!(
+        report["ok"], false,
+        "nothing serves https://localhost:443 here: {report}"
+    );
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "tcp" && c["status"] == "fail"),
+        "{report}"
+    );
+    let o = a.get("/overview").await;
+    assert_eq!(o["doctor"][0]["last"]["report"]["url"], report["url"]);
+    for bad in [
+        json!({ "domain": "evil.example.org" }),
+        json!({ "domain": "*.example.com" }),
+        json!({}),
+    ] {
+        let res = a.send(Method::POST, "/doctor", bad).await;
+        expect_error(res, 400, "INVALID_ARGUMENT").await;
+    }
+    srv.stop().await;
+}
