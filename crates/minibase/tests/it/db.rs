@@ -842,7 +842,7 @@ async fn system_and_internal_collections_over_http() {
     let db = srv.state().db().clone();
     db.create(
         &Caller::System,
-        "_audit",
+        "_reports",
         json!({"_id": "e1", "openid": "alice"}),
     )
     .await
@@ -858,22 +858,22 @@ async fn system_and_internal_collections_over_http() {
     let svc = Client::service(&srv);
     let alice = Client::user(&srv, "alice").await;
     // Service reads system collections; nobody writes them over HTTP.
-    assert_eq!(svc.query("_audit", json!({})).await.len(), 1);
+    assert_eq!(svc.query("_reports", json!({})).await.len(), 1);
     for (m, path, body) in [
-        (Method::POST, "/api/db/_audit/docs", Some(json!({}))),
-        (Method::PUT, "/api/db/_audit/docs/e1", Some(json!({}))),
+        (Method::POST, "/api/db/_reports/docs", Some(json!({}))),
+        (Method::PUT, "/api/db/_reports/docs/e1", Some(json!({}))),
         (
             Method::PATCH,
-            "/api/db/_audit/docs/e1",
+            "/api/db/_reports/docs/e1",
             Some(json!({"data": {"x": 1}})),
         ),
-        (Method::DELETE, "/api/db/_audit/docs/e1", None),
+        (Method::DELETE, "/api/db/_reports/docs/e1", None),
         (
             Method::POST,
-            "/api/db/_audit/update",
+            "/api/db/_reports/update",
             Some(json!({"data": {"x": 1}})),
         ),
-        (Method::POST, "/api/db/_audit/remove", Some(json!({}))),
+        (Method::POST, "/api/db/_reports/remove", Some(json!({}))),
     ] {
         expect_error(
             svc.send(m.clone(), path, body.clone()).await,
@@ -886,20 +886,20 @@ async fn system_and_internal_collections_over_http() {
     // Users read a system collection only where a rule allows.
     expect_error(
         alice
-            .send(Method::POST, "/api/db/_audit/query", Some(json!({})))
+            .send(Method::POST, "/api/db/_reports/query", Some(json!({})))
             .await,
         403,
         "PERMISSION_DENIED",
     )
     .await;
     db.declare_rules(
-        "_audit",
+        "_reports",
         docdb::CollectionRules::parse(Some("doc.openid == auth.openid"), None).unwrap(),
     )
     .unwrap();
-    assert_eq!(alice.query("_audit", json!({})).await.len(), 1);
+    assert_eq!(alice.query("_reports", json!({})).await.len(), 1);
     let bob = Client::user(&srv, "bob").await;
-    assert!(bob.query("_audit", json!({})).await.is_empty());
+    assert!(bob.query("_reports", json!({})).await.is_empty());
     // Internal collections: never, for anyone.
     for c in [&svc, &alice] {
         expect_error(
