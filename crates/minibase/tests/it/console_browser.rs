@@ -621,6 +621,19 @@ async fn the_console_in_chromium() {
     p.shot("database-en").await;
     // and back to Chinese for whoever looks next
     p.click("[data-test=lang]").await;
+    p.wait_text("[data-test=nav-database]", |t| t.contains("数据库"))
+        .await;
+
+    // ---- a tablet: the menu folds to icons, the columns stack, nothing overflows ---------------
+    client.set_window_size(1024, 768).await.unwrap();
+    p.go("#/payments/MB20260101001").await;
+    p.el("[data-test=order-history] li").await;
+    let layout = p
+        .js("const side = document.querySelector('.side').getBoundingClientRect().width; const wide = Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 6).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)); return { side, overflow: document.documentElement.scrollWidth > window.innerWidth, wide, width: window.innerWidth };")
+        .await;
+    assert!(layout["side"].as_f64().unwrap() < 100.0, "{layout}");
+    assert_eq!(layout["overflow"], false, "{layout}");
+    p.shot("tablet").await;
 
     client.close().await.unwrap();
     srv.stop().await;
