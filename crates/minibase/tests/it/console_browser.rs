@@ -32,6 +32,7 @@ const DOC_SHOTS: &[&str] = &[
     "payments",
     "logs",
     "database-en",
+    "tablet",
 ];
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
