@@ -36,7 +36,8 @@ const DOC_SHOTS: &[&str] = &[
 ];
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// chromedriver, stopped when dropped.
+/// chromedriver in a process group of its own, with the Chromium it starts: the whole group
+/// is killed when dropped (also when a check failed before the session was closed).
 struct Driver {
     child: Child,
     port: u16,
@@ -45,6 +46,11 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -72,8 +78,10 @@ async fn browser() -> Option<(Driver, Client)> {
         return None;
     }
     let port = free_port();
+    use std::os::unix::process::CommandExt;
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -100,7 +108,8 @@ async fn browser() -> Option<(Driver, Client)> {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,720", "--lang=zh-CN",
+                "--disable-dev-shm-usage", "--disable-crash-reporter", "--disable-breakpad",
+                "--window-size=1280,720", "--lang=zh-CN",
                 format!("--user-data-dir={}", driver._profile.path().display()),
             ],
         }),
