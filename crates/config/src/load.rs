@@ -97,18 +97,25 @@ pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// `MINIBASE_TLS__ACME__EMAIL` → `tls.acme.email`; `None` for variables without `__`
-/// (they are not configuration keys, e.g. `MINIBASE_CONFIG`).
+/// (they are not configuration keys, e.g. `MINIBASE_CONFIG`). Names chosen by the user keep
+/// their case: the variable in `MINIBASE_FUNCTIONS__ENV__SMS_KEY` (`functions.env.SMS_KEY`),
+/// the function and variable in `MINIBASE_FUNCTIONS__sendSms__ENV__SMS_KEY`.
 pub fn env_to_path(var: &str) -> Option<String> {
     let rest = var.strip_prefix("MINIBASE_")?;
     if !rest.contains("__") {
         return None;
     }
-    Some(
-        rest.split("__")
-            .map(|p| p.to_ascii_lowercase())
-            .collect::<Vec<_>>()
-            .join("."),
-    )
+    let raw: Vec<&str> = rest.split("__").collect();
+    let mut parts: Vec<String> = raw.iter().map(|p| p.to_ascii_lowercase()).collect();
+    if parts[0] == "functions" {
+        if parts.len() == 3 && parts[1] == "env" {
+            parts[2] = raw[2].to_string();
+        } else if parts.len() == 4 && parts[2] == "env" {
+            parts[1] = raw[1].to_string();
+            parts[3] = raw[3].to_string();
+        }
+    }
+    Some(parts.join("."))
 }
 
 fn env_value(var: &str, path: &str, kind: KeyKind, raw: &str) -> Result<toml::Value, ConfigError> {

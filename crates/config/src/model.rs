@@ -501,9 +501,11 @@ pub struct IndexConfig {
     pub unique: bool,
 }
 
-/// `[functions]`.
+/// `[functions]`. Besides its own keys, the section holds one table per function that needs
+/// settings of its own (`[functions.NAME.env]`), which is why it cannot refuse unknown keys by
+/// itself: a key that is not a setting must be such a table (see [`FunctionOverrides`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct FunctionsConfig {
     /// One folder per function: `index.js` + optional `config.json`.
     pub dir: PathBuf,
@@ -519,6 +521,29 @@ pub struct FunctionsConfig {
     pub timezone_offset_hours: i32,
     /// Hosts (or CIDRs) the function HTTP client may reach even when private or loopback.
     pub http_allow: Vec<String>,
+    /// The runtime of functions whose `config.json` names none: `quickjs` or `node`.
+    pub runtime: String,
+    /// The Node.js executable; `""` looks for `node` on `PATH`.
+    pub node_path: String,
+    /// The user Node.js workers run as when Minibase runs as root; `""` = `nobody`.
+    pub node_user: String,
+    /// Environment variables of every function, under each `config.json` `envVariables`.
+    pub env: BTreeMap<String, Secret>,
+    /// HTTP routes: a path (and everything below it) → the function serving it as its HTTP
+    /// trigger.
+    pub routes: BTreeMap<String, String>,
+    /// `[functions.NAME]`: settings of one function.
+    #[serde(flatten)]
+    pub per_function: BTreeMap<String, FunctionOverrides>,
+}
+
+/// `[functions.NAME]`: what one function gets beyond the `[functions]` defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FunctionOverrides {
+    /// Environment variables of this function, over `[functions.env]` and under its
+    /// `config.json` `envVariables`.
+    pub env: BTreeMap<String, Secret>,
 }
 
 impl Default for FunctionsConfig {
@@ -531,6 +556,12 @@ impl Default for FunctionsConfig {
             queue: 256,
             timezone_offset_hours: 8,
             http_allow: Vec::new(),
+            runtime: "quickjs".into(),
+            node_path: String::new(),
+            node_user: String::new(),
+            env: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            per_function: BTreeMap::new(),
         }
     }
 }

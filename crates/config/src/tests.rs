@@ -292,10 +292,68 @@ fn all_model_keys() -> Vec<String> {
             indexes: vec![],
         },
     );
+    c.functions
+        .env
+        .insert("todos".into(), crate::Secret::new("x"));
+    c.functions.routes.insert("todos".into(), "todos".into());
+    let mut o = FunctionOverrides::default();
+    o.env.insert("todos".into(), crate::Secret::new("x"));
+    c.functions.per_function.insert("todos".into(), o);
     let v = toml::Value::try_from(&c).unwrap();
     let mut out = Vec::new();
     leaf_paths("", &v, &mut out);
     out
+}
+
+#[test]
+fn functions_env_routes_and_per_function_settings() {
+    let c = from_toml_env(
+        r#"
+[functions]
+runtime = "node"
+[functions.env]
+REGION = "ap-shanghai"
+[functions.routes]
+"/api/products" = "products"
+"/register" = "register"
+[functions.sendSms.env]
+SMS_SIGN = "Minibase"
+"#,
+        &[
+            ("MINIBASE_FUNCTIONS__ENV__SMS_SECRET", "s3cret"),
+            ("MINIBASE_FUNCTIONS__sendSms__ENV__SMS_KEY", "k3y"),
+        ],
+    )
+    .unwrap();
+    let f = &c.functions;
+    assert_eq!(f.runtime, "node");
+    assert_eq!(f.env["REGION"].expose(), "ap-shanghai");
+    assert_eq!(f.env["SMS_SECRET"].expose(), "s3cret");
+    assert_eq!(f.routes["/api/products"], "products");
+    let sms = &f.per_function["sendSms"].env;
+    assert_eq!(sms["SMS_SIGN"].expose(), "Minibase");
+    assert_eq!(sms["SMS_KEY"].expose(), "k3y");
+    // Values never print.
+    assert!(!format!("{c:?}").contains("s3cret"));
+    for (text, key) in [
+        ("[functions]\nruntime = \"deno\"", "functions.runtime"),
+        ("[functions]\ntimout = \"5s\"", "functions"),
+        (
+            "[functions.routes]\n\"/api/db\" = \"x\"",
+            "functions.routes",
+        ),
+        (
+            "[functions.routes]\n\"/a/../b\" = \"x\"",
+            "functions.routes",
+        ),
+        ("[functions.routes]\n\"/ok\" = \"../x\"", "functions.routes"),
+        ("[functions.env]\n\"A-B\" = \"x\"", "functions.env.A-B"),
+        ("[functions.\"a.b\".env]\nX = \"1\"", "functions.a.b"),
+        ("[functions.f]\nenvv = {}", "functions"),
+    ] {
+        let err = from_toml(text).expect_err(text);
+        assert!(key_of(err).starts_with(key), "{text}");
+    }
 }
 
 #[test]

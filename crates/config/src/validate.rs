@@ -376,6 +376,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be between 16MiB and 4GiB",
         ));
     }
+    check_functions_extra(f)?;
     let r = &c.realtime;
     if r.send_buffer == 0 {
         return Err(key_err("realtime.send_buffer", "must be at least 1"));
@@ -456,4 +457,105 @@ pub fn resolve_paths(c: &mut Config, base: &Path) {
     resolve(base, &mut c.functions.dir);
     resolve_url(base, &mut c.database.url, "sqlite://");
     resolve_url(base, &mut c.storage.url, "file://");
+}
+
+/// Paths Minibase serves itself: a `[functions.routes]` path may not be one of them or lie
+/// below one (it would never be reached).
+pub const RESERVED_ROUTE_PREFIXES: &[&str] = &[
+    "/api/auth",
+    "/api/db",
+    "/api/functions",
+    "/api/health",
+    "/api/pay",
+    "/api/realtime",
+    "/api/storage",
+    "/api/wechat",
+    "/fn",
+    "/storage",
+    "/metrics",
+    "/_",
+];
+
+/// Whether `name` can name a function folder (as the functions area checks it).
+fn valid_function_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+}
+
+fn check_env_names<'a>(
+    prefix: &str,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<(), ConfigError> {
+    for k in names {
+        let ok = !k.is_empty()
+            && !k.as_bytes()[0].is_ascii_digit()
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return Err(key_err(
+                &format!("{prefix}.{k}"),
+                "an environment variable name must be letters, digits and '_', not starting with a digit",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `functions.runtime`, `[functions.env]`, `[functions.NAME]` and `[functions.routes]`.
+fn check_functions_extra(f: &crate::model::FunctionsConfig) -> Result<(), ConfigError> {
+    if f.runtime != "quickjs" && f.runtime != "node" {
+        return Err(key_err(
+            "functions.runtime",
+            format!(
+                "{:?} is not a runtime: use \"quickjs\" or \"node\"",
+                f.runtime
+            ),
+        ));
+    }
+    check_env_names("functions.env", f.env.keys())?;
+    for (name, o) in &f.per_function {
+        if !valid_function_name(name) {
+            return Err(key_err(
+                &format!("functions.{name}"),
+                "unknown key; a table here is a function's settings ([functions.NAME.env]) and NAME must be a function name (letters, digits, '-', '_')",
+            ));
+        }
+        check_env_names(&format!("functions.{name}.env"), o.env.keys())?;
+    }
+    for (path, target) in &f.routes {
+        let key = format!("functions.routes.{path:?}");
+        let clean = path.starts_with('/')
+            && path.len() <= 256
+            && (path == "/" || !path.ends_with('/'))
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
+            && !path.contains("//")
+            && !path.split('/').any(|seg| seg == "." || seg == "..");
+        if !clean {
+            return Err(key_err(
+                &key,
+                "a route is a path such as \"/api/products\": starting with '/', no trailing '/', letters, digits and -._~ only",
+            ));
+        }
+        if let Some(r) = RESERVED_ROUTE_PREFIXES
+            .iter()
+            .find(|r| path == *r || path.starts_with(&format!("{r}/")))
+        {
+            return Err(key_err(
+                &key,
+                format!("{r} is served by Minibase itself; choose another path"),
+            ));
+        }
+        if !valid_function_name(target) {
+            return Err(key_err(
+                &key,
+                format!("{target:?} is not a function name (letters, digits, '-', '_')"),
+            ));
+        }
+    }
+    Ok(())
 }
