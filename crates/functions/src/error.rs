@@ -56,6 +56,14 @@ pub enum FunctionError {
         /// The limit in MiB.
         mib: u64,
     },
+    /// The instance's worker process died during the call (Node.js runtime): it is replaced.
+    #[error("function '{name}' worker process died during the call: {message}")]
+    Crashed {
+        /// Function name.
+        name: String,
+        /// How it ended (exit code or signal), and its last error output.
+        message: String,
+    },
     /// Every instance is busy and the wait queue is full (or the wait took too long).
     #[error("function '{name}' is busy, retry later")]
     Busy {
@@ -87,6 +95,7 @@ impl From<FunctionError> for ApiError {
             FunctionError::Load { .. }
             | FunctionError::Thrown { .. }
             | FunctionError::Memory { .. }
+            | FunctionError::Crashed { .. }
             | FunctionError::BadResponse { .. } => {
                 ApiError::upstream(ErrorCode::UpstreamError, UPSTREAM_SERVICE, None, message)
             }

@@ -18,6 +18,13 @@
 //! - [`CallContext`]: who is calling, which becomes `cloud.getWXContext()`.
 //! - [`FunctionError`]: why a call failed; converts into the API error envelope.
 //!
+//! # Runtimes
+//!
+//! Each function runs on QuickJS (the default, in-process) or on Node.js (`config.json`
+//! `"runtime": "node"` / CloudBase's `"Nodejs18.15"`, or `[functions] runtime = "node"`): see
+//! `node.rs`. Both share the pool, the host calls, the limits and hot reload; an instance
+//! holds either engine.
+//!
 //! # Runtime model
 //!
 //! Each function has up to `functions.concurrency` instances; an instance is a thread owning
@@ -38,6 +45,7 @@ pub mod host;
 pub mod http;
 pub mod modules;
 mod natives;
+mod node;
 mod pool;
 pub mod spec;
 pub mod triggers;
@@ -52,7 +60,7 @@ use parking_lot::Mutex;
 use pool::Pool;
 use serde_json::{Map, Value, json};
 use spec::FunctionSpec;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,6 +124,18 @@ pub struct Settings {
     pub appid: String,
     /// `ENV` in `getWXContext()`.
     pub env_id: String,
+    /// The runtime of functions whose `config.json` names none.
+    pub runtime: spec::Runtime,
+    /// `functions.node_path` (`""`: `node` on `PATH`).
+    pub node_path: String,
+    /// `functions.node_user` (`""`: `nobody`), used when the server runs as root.
+    pub node_user: String,
+    /// `[functions.env]`: every function's environment, under its own.
+    pub env: BTreeMap<String, config::Secret>,
+    /// `[functions.NAME.env]`: one function's environment, over `env`.
+    pub function_env: BTreeMap<String, BTreeMap<String, config::Secret>>,
+    /// `[functions.routes]`: path → function.
+    pub routes: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -132,7 +152,52 @@ impl Settings {
             http_allow: f.http_allow.clone(),
             appid: c.wechat.appid.clone(),
             env_id: "minibase".into(),
+            runtime: if f.runtime == "node" {
+                spec::Runtime::Node
+            } else {
+                spec::Runtime::QuickJs
+            },
+            node_path: f.node_path.clone(),
+            node_user: f.node_user.clone(),
+            env: f.env.clone(),
+            function_env: f
+                .per_function
+                .iter()
+                .map(|(k, v)| (k.clone(), v.env.clone()))
+                .collect(),
+            routes: f.routes.clone(),
         }
+    }
+
+    /// The defaults a function's `config.json` is read over: the timeout and memory limit,
+    /// and the environment of `[functions.env]` and `[functions.<name>.env]`.
+    pub fn defaults_for(&self, name: &str) -> FunctionSpec {
+        let mut spec = FunctionSpec::defaults(self.timeout, self.memory_limit);
+        for (k, v) in self.env.iter().chain(
+            self.function_env
+                .get(name)
+                .into_iter()
+                .flat_map(|m| m.iter()),
+        ) {
+            spec.env.insert(k.clone(), v.expose().to_owned());
+        }
+        spec
+    }
+
+    /// The function serving `path` through `[functions.routes]`: the longest route that is
+    /// `path` or a parent of it.
+    pub fn route(&self, path: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .filter(|(r, _)| {
+                r.as_str() == "/"
+                    || path == r.as_str()
+                    || path
+                        .strip_prefix(r.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .max_by_key(|(r, _)| r.len())
+            .map(|(_, f)| f.as_str())
     }
 }
 
@@ -212,6 +277,14 @@ impl Functions {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "functions must be started inside the tokio runtime".to_string())?;
         let lease = services.lease.clone();
+        // Node.js is looked for once; when it is the default runtime, its absence stops the
+        // start. Otherwise a function asking for it gets the reason as its load error.
+        let node = node::NodeRuntime::detect(&settings.node_path, &settings.node_user);
+        if settings.runtime == spec::Runtime::Node {
+            if let Err(e) = &node {
+                return Err(format!("functions.runtime = \"node\": {e}"));
+            }
+        }
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
             host: Arc::new(HostEnv {
                 services,
@@ -221,6 +294,7 @@ impl Functions {
                 appid: settings.appid.clone(),
                 env_id: settings.env_id.clone(),
                 activity: activity::Activity::default(),
+                node,
             }),
             dir: Mutex::new(None),
             settings,
@@ -377,7 +451,7 @@ impl Functions {
         let settings = &self.inner.settings;
         let configured = settings.dir.clone();
         let fname = name.to_owned();
-        let defaults = FunctionSpec::defaults(settings.timeout, settings.memory_limit);
+        let defaults = settings.defaults_for(name);
         let found = tokio::task::spawn_blocking(move || {
             let dir = std::fs::canonicalize(&configured).ok()?;
             let folder = dir.join(&fname);
@@ -404,7 +478,8 @@ impl Functions {
             let cfg = Arc::new(WorkerConfig {
                 name: name.to_owned(),
                 dir,
-                defaults: FunctionSpec::defaults(settings.timeout, settings.memory_limit),
+                defaults: settings.defaults_for(name),
+                runtime: settings.runtime,
                 host: self.inner.host.clone(),
                 verified: Mutex::new((0, None)),
             });

@@ -5,8 +5,10 @@
 //!   "triggers": [{ "name": "nightly", "type": "timer", "config": "0 0 2 * * * *" }] }
 //! ```
 //!
-//! Keys CloudBase uses that mean nothing here (`runtime`, `handler`, `installDependency`,
-//! `permissions`) are accepted and ignored, so a folder copied from a CloudBase project works.
+//! `runtime` picks the engine: `"quickjs"`, or `"node"` and CloudBase's `"Nodejs18.15"` (any
+//! `Nodejs…`) for the Node.js runtime; without it the function runs on `[functions] runtime`.
+//! Keys CloudBase uses that mean nothing here (`handler`, `installDependency`, `permissions`)
+//! are accepted and ignored, so a folder copied from a CloudBase project works.
 //! Timer expressions have CloudBase's 7 fields (second minute hour day month weekday year, with
 //! weekdays 0–6 from Sunday) and are translated for the `cron` crate (weekdays 1–7).
 
@@ -31,9 +33,44 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
 
+/// The engine a function runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The embedded QuickJS engine (in-process, sandboxed).
+    QuickJs,
+    /// A pool of Node.js worker processes (trusted code).
+    Node,
+}
+
+impl Runtime {
+    /// `quickjs`, `node`, or CloudBase's `Nodejs18.15` & co.; the error names what is accepted.
+    pub fn parse(s: &str) -> Result<Runtime, String> {
+        let l = s.trim().to_ascii_lowercase();
+        if l == "quickjs" {
+            Ok(Runtime::QuickJs)
+        } else if l == "node" || l.starts_with("nodejs") {
+            Ok(Runtime::Node)
+        } else {
+            Err(format!(
+                "runtime {s:?} is not supported: Minibase runs JavaScript, \"quickjs\" or \"node\" (CloudBase's \"Nodejs18.15\" and friends mean node)"
+            ))
+        }
+    }
+
+    /// `quickjs` or `node`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::QuickJs => "quickjs",
+            Runtime::Node => "node",
+        }
+    }
+}
+
 /// A function's settings, from `config.json` over the `[functions]` defaults.
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
+    /// The engine `config.json` asks for (`None`: the `[functions] runtime` default).
+    pub runtime: Option<Runtime>,
     /// How long one invocation may run.
     pub timeout: Duration,
     /// The instance's memory limit in bytes.
@@ -58,6 +95,7 @@ pub struct TimerTrigger {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawConfig {
+    runtime: Option<String>,
     timeout: Option<f64>,
     memory_size: Option<u64>,
     #[serde(default)]
@@ -78,6 +116,7 @@ impl FunctionSpec {
     /// The spec of a function without `config.json`.
     pub fn defaults(timeout: Duration, memory_limit: usize) -> Self {
         FunctionSpec {
+            runtime: None,
             timeout,
             memory_limit,
             env: BTreeMap::new(),
@@ -89,6 +128,9 @@ impl FunctionSpec {
     pub fn parse(text: &str, defaults: &FunctionSpec) -> Result<Self, String> {
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| format!("config.json: {e}"))?;
         let mut spec = defaults.clone();
+        if let Some(r) = &raw.runtime {
+            spec.runtime = Some(Runtime::parse(r).map_err(|e| format!("config.json: {e}"))?);
+        }
         if let Some(t) = raw.timeout {
             if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT.as_secs_f64()) {
                 return Err(format!(
@@ -225,6 +267,19 @@ mod tests {
         assert_eq!(s.env["A"], "x");
         assert_eq!(s.env["N"], "3");
         assert_eq!(s.timers[0].name, "t");
+        assert_eq!(s.runtime, Some(Runtime::Node));
+        assert_eq!(
+            FunctionSpec::parse(r#"{"runtime": "quickjs"}"#, &d)
+                .unwrap()
+                .runtime,
+            Some(Runtime::QuickJs)
+        );
+        assert_eq!(FunctionSpec::parse("{}", &d).unwrap().runtime, None);
+        assert!(
+            FunctionSpec::parse(r#"{"runtime": "Python3.9"}"#, &d)
+                .unwrap_err()
+                .contains("Python3.9")
+        );
         assert!(
             FunctionSpec::parse(r#"{"timeout": 0}"#, &d)
                 .unwrap_err()

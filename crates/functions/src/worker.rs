@@ -67,6 +67,8 @@ pub(crate) struct HostEnv {
     pub env_id: String,
     /// Recent invocations and log lines (the console's Functions page).
     pub activity: crate::activity::Activity,
+    /// The Node.js runtime, or why it is not available.
+    pub node: Result<crate::node::NodeRuntime, String>,
 }
 
 /// What every instance of one function shares.
@@ -75,6 +77,8 @@ pub(crate) struct WorkerConfig {
     /// The canonical functions folder.
     pub dir: PathBuf,
     pub defaults: FunctionSpec,
+    /// The runtime when `config.json` names none.
+    pub runtime: crate::spec::Runtime,
     pub host: Arc<HostEnv>,
     /// The last check that found a version's files unchanged: its fingerprint key and when
     /// the check began.
@@ -119,6 +123,15 @@ pub(crate) enum Msg {
     OpWake {
         generation: u64,
         id: u32,
+    },
+    /// A line from a Node.js worker process (`node.rs`).
+    NodeLine {
+        generation: u64,
+        line: Vec<u8>,
+    },
+    /// The Node.js worker process closed its channel (it exited or was killed).
+    NodeGone {
+        generation: u64,
     },
     Shutdown,
 }
@@ -388,13 +401,44 @@ impl Shared {
             .map(|c| c.ctx.request_id.clone())
             .unwrap_or_default();
         drop(st);
+        emit_log(&self.cfg.host, &self.cfg.name, &rid, level, msg);
+    }
+
+    fn timed_out(&self) -> bool {
+        self.interrupted.get() || self.deadline.get().is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Budget of log lines for one invocation: at most [`MAX_LOG_LINES`], the rest counted.
+#[derive(Default)]
+pub(crate) struct LogBudget {
+    pub lines: u32,
+    pub dropped: u32,
+}
+
+impl LogBudget {
+    /// Whether one more line may be written (counts it either way).
+    pub fn take(&mut self) -> bool {
+        if self.lines >= MAX_LOG_LINES {
+            self.dropped += 1;
+            return false;
+        }
+        self.lines += 1;
+        true
+    }
+}
+
+/// Writes one line of a function's log (`console.*`, `cloud.logger()`) into ours and the
+/// console's activity, cut at [`MAX_LOG_LINE`] bytes.
+pub(crate) fn emit_log(host: &HostEnv, function: &str, rid: &str, level: &str, msg: &str) {
+    {
         let mut end = msg.len().min(MAX_LOG_LINE);
         while !msg.is_char_boundary(end) {
             end -= 1;
         }
         let msg = &msg[..end];
-        let f = self.cfg.name.as_str();
-        self.cfg.host.activity.log(f, &rid, level, msg);
+        let f = function;
+        host.activity.log(f, rid, level, msg);
         match level {
             "error" => {
                 tracing::error!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
@@ -409,10 +453,6 @@ impl Shared {
                 tracing::info!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
             }
         }
-    }
-
-    fn timed_out(&self) -> bool {
-        self.interrupted.get() || self.deadline.get().is_some_and(|d| Instant::now() >= d)
     }
 }
 
@@ -517,14 +557,16 @@ struct Engine {
 enum Slot {
     Empty,
     Ready(Box<Engine>),
+    /// A version running in a Node.js worker process.
+    Node(Box<crate::node::NodeEngine>),
     Broken(Box<LoadFailure>),
 }
 
 /// Why a version did not load, with what it depends on (so a fix is noticed).
-struct LoadFailure {
-    fingerprint: Fingerprint,
-    error: FunctionError,
-    timeout: Duration,
+pub(crate) struct LoadFailure {
+    pub fingerprint: Fingerprint,
+    pub error: FunctionError,
+    pub timeout: Duration,
 }
 
 /// The thread's state between messages.
@@ -631,6 +673,21 @@ impl Worker {
                         }
                     }
                 }
+                // Output of code still running in a Node.js worker between calls: kept for
+                // the next call (see `node.rs`).
+                Ok(Msg::NodeLine {
+                    generation: g,
+                    line,
+                }) => {
+                    if let Slot::Node(n) = &mut self.slot {
+                        n.parked_line(g, line);
+                    }
+                }
+                Ok(Msg::NodeGone { generation: g }) => {
+                    if let Slot::Node(n) = &mut self.slot {
+                        n.parked_gone(g);
+                    }
+                }
             }
         }
     }
@@ -641,18 +698,22 @@ impl Worker {
             Slot::Ready(e) => !self
                 .cfg
                 .unchanged_since(&mut e.shared.st.borrow_mut().fingerprint, submitted),
+            // A worker process that died between calls is replaced, as after an edit.
+            Slot::Node(n) => {
+                !n.alive() || !self.cfg.unchanged_since(n.fingerprint_mut(), submitted)
+            }
             Slot::Broken(f) => f.fingerprint.changed(),
             Slot::Empty => true,
         };
         if stale {
-            if matches!(self.slot, Slot::Ready(_)) {
-                tracing::info!(function = %self.cfg.name, "function files changed; reloading");
+            if matches!(self.slot, Slot::Ready(_) | Slot::Node(_)) {
+                tracing::info!(function = %self.cfg.name, "function files changed (or its worker exited); reloading");
             }
             self.slot = Slot::Empty;
             self.stash.clear();
             self.generation += 1;
-            match Engine::load(&self.cfg, self.generation, self.tx.clone()) {
-                Ok(e) => self.slot = Slot::Ready(Box::new(e)),
+            match load_version(&self.cfg, self.generation, self.tx.clone(), &self.rx) {
+                Ok(slot) => self.slot = slot,
                 Err(f) => {
                     tracing::warn!(function = %self.cfg.name, error = %f.error, "function failed to load");
                     let keep = !matches!(
@@ -697,6 +758,25 @@ impl Worker {
                     timeout: Some(timeout),
                 }
             }
+            Slot::Node(engine) => {
+                let timeout = engine.timeout();
+                let (pool, ticket) = (&self.pool, &self.ticket);
+                let waiting = |blocked: bool| {
+                    if let (Some(pool), Some(ticket)) = (pool.upgrade(), ticket) {
+                        if blocked {
+                            pool.blocked(ticket)
+                        } else {
+                            pool.resumed(ticket)
+                        }
+                    }
+                };
+                let (result, keep) = engine.invoke(event, call, &self.rx, &waiting);
+                JobOutcome {
+                    result,
+                    keep,
+                    timeout: Some(timeout),
+                }
+            }
             Slot::Empty => JobOutcome {
                 result: Err(FunctionError::Internal("no engine".into())),
                 keep: false,
@@ -706,10 +786,89 @@ impl Worker {
     }
 }
 
+/// A function's current version as its files say: where it is, what it depends on so far
+/// (`index.js`, `config.json`) and its settings.
+pub(crate) struct Version {
+    pub root: PathBuf,
+    pub fingerprint: Fingerprint,
+    pub spec: FunctionSpec,
+}
+
+/// Reads the folder and `config.json` of the function's current version.
+pub(crate) fn read_version(cfg: &WorkerConfig) -> Result<Version, Box<LoadFailure>> {
+    let fail = |fingerprint: Fingerprint, error: FunctionError, timeout: Duration| {
+        Box::new(LoadFailure {
+            fingerprint,
+            error,
+            timeout,
+        })
+    };
+    let name = cfg.name.clone();
+    let default_timeout = cfg.defaults.timeout;
+    let folder = cfg.dir.join(&name);
+    let mut fp = Fingerprint::default();
+    let index = folder.join("index.js");
+    fp.record(&index, stamp(&index));
+    let Ok(root) = std::fs::canonicalize(&folder) else {
+        return Err(fail(fp, FunctionError::NotFound(name), default_timeout));
+    };
+    if stamp(&root.join("index.js")).is_none() {
+        return Err(fail(fp, FunctionError::NotFound(name), default_timeout));
+    }
+    let config_path = root.join("config.json");
+    let config_stamp = stamp(&config_path);
+    fp.record(&config_path, config_stamp);
+    let load_err = |fp: Fingerprint, message: String| {
+        Err(fail(
+            fp,
+            FunctionError::Load {
+                name: name.clone(),
+                message,
+            },
+            default_timeout,
+        ))
+    };
+    let spec = match config_stamp {
+        None => cfg.defaults.clone(),
+        Some(_) => match std::fs::read_to_string(&config_path) {
+            Ok(text) => match FunctionSpec::parse(&text, &cfg.defaults) {
+                Ok(s) => s,
+                Err(m) => return load_err(fp, m),
+            },
+            Err(e) => return load_err(fp, format!("config.json: {e}")),
+        },
+    };
+    Ok(Version {
+        root,
+        fingerprint: fp,
+        spec,
+    })
+}
+
+/// Loads the current version on the runtime it asks for.
+fn load_version(
+    cfg: &Arc<WorkerConfig>,
+    generation: u64,
+    tx: Sender<Msg>,
+    rx: &Receiver<Msg>,
+) -> Result<Slot, Box<LoadFailure>> {
+    let version = read_version(cfg)?;
+    match version.spec.runtime.unwrap_or(cfg.runtime) {
+        crate::spec::Runtime::QuickJs => {
+            Engine::load(cfg, version, generation, tx).map(|e| Slot::Ready(Box::new(e)))
+        }
+        crate::spec::Runtime::Node => {
+            crate::node::NodeEngine::start(cfg, version, generation, tx, rx)
+                .map(|e| Slot::Node(Box::new(e)))
+        }
+    }
+}
+
 impl Engine {
     /// Loads the function's current files into a fresh runtime.
     fn load(
         cfg: &Arc<WorkerConfig>,
+        version: Version,
         generation: u64,
         tx: Sender<Msg>,
     ) -> Result<Engine, Box<LoadFailure>> {
@@ -721,40 +880,11 @@ impl Engine {
             })
         };
         let name = cfg.name.clone();
-        let default_timeout = cfg.defaults.timeout;
-        let folder = cfg.dir.join(&name);
-        let mut fp = Fingerprint::default();
-        let index = folder.join("index.js");
-        fp.record(&index, stamp(&index));
-        let Ok(root) = std::fs::canonicalize(&folder) else {
-            return Err(fail(fp, FunctionError::NotFound(name), default_timeout));
-        };
-        if stamp(&root.join("index.js")).is_none() {
-            return Err(fail(fp, FunctionError::NotFound(name), default_timeout));
-        }
-        let config_path = root.join("config.json");
-        let config_stamp = stamp(&config_path);
-        fp.record(&config_path, config_stamp);
-        let load_err = |fp: Fingerprint, message: String, t: Duration| {
-            Err(fail(
-                fp,
-                FunctionError::Load {
-                    name: name.clone(),
-                    message,
-                },
-                t,
-            ))
-        };
-        let spec = match config_stamp {
-            None => cfg.defaults.clone(),
-            Some(_) => match std::fs::read_to_string(&config_path) {
-                Ok(text) => match FunctionSpec::parse(&text, &cfg.defaults) {
-                    Ok(s) => s,
-                    Err(m) => return load_err(fp, m, default_timeout),
-                },
-                Err(e) => return load_err(fp, format!("config.json: {e}"), default_timeout),
-            },
-        };
+        let Version {
+            root,
+            fingerprint: fp,
+            spec,
+        } = version;
         let timeout = spec.timeout;
         let memory_mib = (spec.memory_limit >> 20) as u64;
         let internal = |fp: Fingerprint, e: rquickjs::Error| {
@@ -931,7 +1061,7 @@ impl Engine {
         let started = Instant::now();
         let deadline = started + self.spec.timeout;
         let request_id = call.request_id.clone();
-        let ctx_json = self.context_json(&call, deadline);
+        let ctx_json = context_json(&self.shared.cfg, &self.spec, &call, deadline);
         {
             let mut st = self.shared.st.borrow_mut();
             st.call = Some(CallState {
@@ -1112,7 +1242,8 @@ impl Engine {
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     return Err(FunctionError::ShuttingDown);
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(Msg::NodeLine { .. } | Msg::NodeGone { .. })
+                | Err(RecvTimeoutError::Timeout) => {}
             }
             let now = Instant::now();
             while let Some(id) = self.shared.pop_due_timer(now) {
@@ -1132,9 +1263,27 @@ impl Engine {
         }
     }
 
-    /// `{wxContext, context, deadline}` for the JavaScript side of `invoke`.
-    fn context_json(&self, call: &CallContext, deadline: Instant) -> String {
-        let host = &self.shared.cfg.host;
+    /// Whether the heap is comfortably inside the limit (after a collection if needed).
+    fn memory_ok(&self) -> bool {
+        let limit = self.spec.memory_limit as i64;
+        let used = |rt: &Runtime| rt.memory_usage().malloc_size;
+        if used(&self.rt) * 10 < limit * 8 {
+            return true;
+        }
+        self.rt.run_gc();
+        used(&self.rt) * 10 < limit * 8
+    }
+}
+
+/// `{wxContext, context, deadline}` for the JavaScript side of `invoke` (both runtimes).
+pub(crate) fn context_json(
+    cfg: &WorkerConfig,
+    spec: &FunctionSpec,
+    call: &CallContext,
+    deadline: Instant,
+) -> String {
+    {
+        let host = &cfg.host;
         let user = call.caller.user();
         let (v4, v6) = match call.client_ip {
             Some(std::net::IpAddr::V4(ip)) => (ip.to_string(), String::new()),
@@ -1195,28 +1344,17 @@ impl Engine {
             },
             context: Context {
                 request_id: &call.request_id,
-                function_name: &self.shared.cfg.name,
+                function_name: &cfg.name,
                 function_version: "$LATEST",
                 namespace: &host.env_id,
-                memory_limit_in_mb: self.spec.memory_limit >> 20,
-                time_limit_in_ms: self.spec.timeout.as_millis() as u64,
+                memory_limit_in_mb: spec.memory_limit >> 20,
+                time_limit_in_ms: spec.timeout.as_millis() as u64,
                 environ: "",
                 callbackWaitsForEmptyEventLoop: false,
             },
             deadline: mb_core::now_ms() + remaining,
         };
         serde_json::to_string(&info).unwrap_or_else(|_| "{}".into())
-    }
-
-    /// Whether the heap is comfortably inside the limit (after a collection if needed).
-    fn memory_ok(&self) -> bool {
-        let limit = self.spec.memory_limit as i64;
-        let used = |rt: &Runtime| rt.memory_usage().malloc_size;
-        if used(&self.rt) * 10 < limit * 8 {
-            return true;
-        }
-        self.rt.run_gc();
-        used(&self.rt) * 10 < limit * 8
     }
 }
 

@@ -24,6 +24,12 @@ fn settings(dir: &Path) -> Settings {
         http_allow: Vec::new(),
         appid: "wxtestappid".into(),
         env_id: "minibase".into(),
+        runtime: minibase_functions::spec::Runtime::QuickJs,
+        node_path: String::new(),
+        node_user: String::new(),
+        env: Default::default(),
+        function_env: Default::default(),
+        routes: Default::default(),
     }
 }
 

@@ -7,6 +7,9 @@
 //!   key's token is required (anonymous → 401); the caller becomes `cloud.getWXContext()`.
 //! - `ANY /fn/{name}` and `/fn/{name}/{rest…}`: public; the request becomes the
 //!   integration-request event, the function's answer the response.
+//! - `[functions.routes]` (`"/api/products" = "products"`): the same trigger at a path of the
+//!   user's choice and every path below it ([`routed`], the router's fallback: Minibase's own
+//!   routes always win); `event.path` is the whole request path, as CloudBase's HTTP access.
 //!
 //! Errors (`functions::FunctionError` → envelope): a thrown error or a load failure is 502
 //! `UPSTREAM_ERROR` with `upstream.service = "function"` and the JS message; a timeout 504
@@ -98,10 +101,40 @@ async fn trigger(
             .unwrap_or("")
     };
     let (name, rest) = (param("name").to_owned(), param("rest"));
+    run_trigger(state, ip, request_id, name, format!("/{rest}"), parts, body).await
+}
+
+/// The router's fallback: a `[functions.routes]` path runs its function's HTTP trigger;
+/// anything else is 404.
+pub async fn routed(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    RequestId(request_id): RequestId,
+    parts: Parts,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let path = parts.uri.path().to_owned();
+    let Some(name) = state.functions().settings().route(&path).map(str::to_owned) else {
+        return Err(ApiError::not_found("no such route"));
+    };
+    run_trigger(state, ip, request_id, name, path, parts, body).await
+}
+
+/// Runs function `name` as the HTTP trigger of a request whose path, as the event gives it,
+/// is `path`.
+async fn run_trigger(
+    state: AppState,
+    ip: std::net::IpAddr,
+    request_id: String,
+    name: String,
+    path: String,
+    parts: Parts,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let req = HttpRequest {
         method: method.as_str().to_owned(),
-        path: format!("/{rest}"),
+        path,
         query: uri.query().map(str::to_owned),
         headers: headers
             .iter()

@@ -30,7 +30,8 @@ pub fn app_router(state: AppState) -> Router {
         .merge(wechat::router())
         .merge(pay::router())
         .merge(functions::router())
-        .fallback(|| async { ApiError::not_found("no such route") })
+        // `[functions.routes]` paths, else 404.
+        .fallback(functions::routed)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 mb_core::ErrorCode::MethodNotAllowed,

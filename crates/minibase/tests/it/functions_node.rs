@@ -1,0 +1,391 @@
+//! Cloud functions on the Node.js runtime (`config.json` `"runtime": "Nodejs18.15"`): the same
+//! HTTP API, event, context, SDK and limits as QuickJS, in supervised Node worker processes.
+//! Node is found on PATH (scripts/test-deps.sh installs it).
+
+use crate::util::expect_error;
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use testkit::TestServer;
+
+/// A functions folder readable by the workers' lower-privileged user (tests run as root).
+fn folder() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("functions");
+    std::fs::create_dir_all(&dir).unwrap();
+    (tmp, dir)
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+const NODE: &str = r#"{"runtime": "Nodejs18.15"}"#;
+
+async fn start(dir: &Path, f: impl FnOnce(&mut config::Config) + Send + 'static) -> TestServer {
+    let dir = dir.to_path_buf();
+    TestServer::builder()
+        .config(move |c| {
+            c.functions.dir = dir;
+            c.wechat.appid = "wxnodetest".into();
+            f(c);
+        })
+        .start()
+        .await
+}
+
+async fn call(srv: &TestServer, name: &str, token: &str, data: Value) -> reqwest::Response {
+    srv.http()
+        .post(srv.url(&format!("/api/functions/{name}")))
+        .bearer_auth(token)
+        .json(&json!({ "data": data }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn result(srv: &TestServer, name: &str, token: &str, data: Value) -> Value {
+    let res = call(srv, name, token, data).await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{name}: {body}");
+    body["result"].clone()
+}
+
+#[tokio::test]
+async fn a_cloudbase_function_runs_unchanged_on_node() {
+    let (_tmp, dir) = folder();
+    write(
+        &dir,
+        "orders/config.json",
+        r#"{"runtime": "Nodejs18.15", "envVariables": {"SHOP": "from-config"}}"#,
+    );
+    write(
+        &dir,
+        "orders/index.js",
+        r#"
+const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+const db = cloud.database()
+const _ = db.command
+const os = require('os')
+const { helper } = require('./lib/helper')
+exports.main = async (event, context) => {
+  const { OPENID, APPID, SOURCE } = cloud.getWXContext()
+  console.log('order for', OPENID, { n: event.n })
+  const { _id } = await db.collection('orders').add({ data: { _openid: OPENID, n: event.n, at: new Date(1700000000000), createdAt: db.serverDate() } })
+  await db.collection('orders').doc(_id).update({ data: { n: _.inc(1), tags: _.push(['new']) } })
+  const got = await db.collection('orders').doc(_id).get()
+  const { total } = await db.collection('orders').where({ _openid: OPENID, n: _.gte(1) }).count()
+  const other = await cloud.callFunction({ name: 'quick', data: { x: 2 } })
+  return {
+    node: process.version, uid: process.getuid(), cwd: process.cwd(), platform: os.platform(),
+    OPENID, APPID, SOURCE, userInfo: event.userInfo, requestId: context.request_id,
+    fn: context.function_name, remaining: context.getRemainingTimeInMillis() > 0,
+    doc: got.data, isDate: got.data.at instanceof Date, total, other: other.result,
+    env: Object.keys(process.env).sort(), SHOP: process.env.SHOP, REGION: process.env.REGION,
+    SECRET: process.env.SMS_SECRET, helper: helper(),
+  }
+}
+"#,
+    );
+    write(
+        &dir,
+        "orders/lib/helper.js",
+        "exports.helper = () => 'helped'\n",
+    );
+    write(
+        &dir,
+        "quick/index.js",
+        "const cloud = require('wx-server-sdk')\nexports.main = async (e) => ({ doubled: e.x * 2, source: cloud.getWXContext().SOURCE, engine: typeof process.versions.node })\n",
+    );
+    let srv = start(&dir, |c| {
+        c.functions
+            .env
+            .insert("REGION".into(), config::Secret::new("ap-shanghai"));
+        c.functions
+            .env
+            .insert("SHOP".into(), config::Secret::new("from-toml"));
+        let mut o = config::FunctionOverrides::default();
+        o.env
+            .insert("SMS_SECRET".into(), config::Secret::new("only-orders"));
+        c.functions.per_function.insert("orders".into(), o);
+    })
+    .await;
+    let alice = srv.user_token("o-alice").await;
+    let r = result(&srv, "orders", &alice, json!({"n": 1})).await;
+    assert!(r["node"].as_str().unwrap().starts_with('v'), "{r}");
+    assert_ne!(r["uid"], 0, "workers of a root server run as nobody");
+    assert!(
+        r["cwd"].as_str().unwrap().ends_with("/functions/orders"),
+        "{r}"
+    );
+    assert_eq!(r["platform"], "linux");
+    assert_eq!(r["OPENID"], "o-alice");
+    assert_eq!(r["APPID"], "wxnodetest");
+    assert_eq!(r["SOURCE"], "wx_client");
+    assert_eq!(
+        r["userInfo"],
+        json!({"appId": "wxnodetest", "openId": "o-alice"})
+    );
+    assert_eq!(r["fn"], "orders");
+    assert_eq!(r["remaining"], true);
+    assert_eq!(r["doc"]["n"], 2);
+    assert_eq!(r["doc"]["tags"], json!(["new"]));
+    assert_eq!(r["doc"]["at"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(r["isDate"], true);
+    assert_eq!(r["total"], 1);
+    // A QuickJS function called from a Node one.
+    assert_eq!(
+        r["other"],
+        json!({"doubled": 4, "source": "wx_client,scf", "engine": "string"})
+    );
+    // A clean environment: the function's variables over [functions.env], nothing of ours.
+    assert_eq!(r["SHOP"], "from-config");
+    assert_eq!(r["REGION"], "ap-shanghai");
+    assert_eq!(r["SECRET"], "only-orders");
+    assert_eq!(
+        r["env"],
+        json!(["HOME", "LANG", "PATH", "REGION", "SHOP", "SMS_SECRET"])
+    );
+    assert_eq!(r["helper"], "helped");
+    // The document is in the database, as the HTTP API serves it.
+    let doc_id = r["doc"]["_id"].as_str().unwrap();
+    let res = srv
+        .http()
+        .get(srv.url(&format!("/api/db/orders/docs/{doc_id}")))
+        .bearer_auth(srv.service_key())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["at"], json!({"$date": 1_700_000_000_000i64}));
+    // Warm: the second call reuses the worker (module state persists).
+    let r2 = result(&srv, "orders", &alice, json!({"n": 5})).await;
+    assert_eq!(r2["total"], 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_dying_or_hanging_worker_is_replaced_and_its_call_answered() {
+    let (_tmp, dir) = folder();
+    write(
+        &dir,
+        "fragile/config.json",
+        r#"{"runtime": "node", "timeout": 2, "memorySize": 32}"#,
+    );
+    write(
+        &dir,
+        "fragile/index.js",
+        r#"
+let calls = 0
+exports.main = async (event) => {
+  calls += 1
+  if (event.do === 'exit') process.exit(3)
+  if (event.do === 'spin') { for (;;) {} }
+  if (event.do === 'bomb') { const a = []; for (;;) a.push(new Array(100000).fill(calls)) }
+  if (event.do === 'throw') throw new TypeError('bad input ' + event.n)
+  if (event.do === 'late') { setTimeout(() => { throw new Error('from a timer') }, 10); return new Promise(() => {}) }
+  return { calls, pid: process.pid }
+}
+"#,
+    );
+    let srv = start(&dir, |_| {}).await;
+    let key = srv.service_key().to_owned();
+    let first = result(&srv, "fragile", &key, json!({})).await;
+    assert_eq!(first["calls"], 1);
+    let res = call(&srv, "fragile", &key, json!({"do": "throw", "n": 7})).await;
+    let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
+    assert_eq!(body["error"]["message"], "TypeError: bad input 7");
+    // A thrown error keeps the worker.
+    assert_eq!(
+        result(&srv, "fragile", &key, json!({})).await["pid"],
+        first["pid"]
+    );
+    let res = call(&srv, "fragile", &key, json!({"do": "late"})).await;
+    let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
+    assert_eq!(body["error"]["message"], "Error: from a timer");
+
+    let res = call(&srv, "fragile", &key, json!({"do": "exit"})).await;
+    let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("worker process died") && msg.contains("exit code 3"),
+        "{msg}"
+    );
+    let after = result(&srv, "fragile", &key, json!({})).await;
+    assert_eq!(after["calls"], 1, "a new worker");
+    assert_ne!(after["pid"], first["pid"]);
+
+    let started = std::time::Instant::now();
+    let res = call(&srv, "fragile", &key, json!({"do": "spin"})).await;
+    expect_error(res, 504, "DEADLINE_EXCEEDED").await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(result(&srv, "fragile", &key, json!({})).await["calls"], 1);
+
+    let res = call(&srv, "fragile", &key, json!({"do": "bomb"})).await;
+    let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("memory limit of 32 MiB"), "{msg}");
+    assert_eq!(result(&srv, "fragile", &key, json!({})).await["calls"], 1);
+    // The server itself is fine.
+    let res = srv.http().get(srv.url("/api/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn node_functions_reload_keep_their_own_sdk_and_name_bad_runtimes() {
+    let (_tmp, dir) = folder();
+    write(&dir, "edit/config.json", NODE);
+    write(
+        &dir,
+        "edit/index.js",
+        "const v = require('./v')\nexports.main = async () => ({ v })\n",
+    );
+    write(&dir, "edit/v.js", "module.exports = 1\n");
+    write(&dir, "own/config.json", NODE);
+    write(
+        &dir,
+        "own/index.js",
+        "const sdk = require('wx-server-sdk')\nexports.main = async () => ({ own: sdk.own === true, builtin: typeof sdk.database })\n",
+    );
+    write(
+        &dir,
+        "own/node_modules/wx-server-sdk/index.js",
+        "exports.own = true\n",
+    );
+    write(&dir, "py/config.json", r#"{"runtime": "Python3.9"}"#);
+    write(&dir, "py/index.js", "exports.main = async () => 1\n");
+    write(&dir, "broken/config.json", NODE);
+    write(
+        &dir,
+        "broken/index.js",
+        "const x = require('./missing')\nexports.main = async () => x\n",
+    );
+    let srv = start(&dir, |_| {}).await;
+    let key = srv.service_key().to_owned();
+    assert_eq!(result(&srv, "edit", &key, json!({})).await["v"], 1);
+    // A file it required changed: the next call runs the new version.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    write(&dir, "edit/v.js", "module.exports = 22\n");
+    assert_eq!(result(&srv, "edit", &key, json!({})).await["v"], 22);
+    assert_eq!(
+        result(&srv, "own", &key, json!({})).await,
+        json!({"own": true, "builtin": "undefined"})
+    );
+    let res = call(&srv, "py", &key, json!({})).await;
+    let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Python3.9"),
+        "{body}"
+    );
+    let res = call(&srv, "broken", &key, json!({})).await;
+    let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("failed to load") && msg.contains("./missing"),
+        "{msg}"
+    );
+    // Fixing the file fixes the function.
+    write(&dir, "broken/missing.js", "module.exports = 'found'\n");
+    assert_eq!(result(&srv, "broken", &key, json!({})).await, "found");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn runtime_node_by_default_and_a_missing_node_stops_the_start() {
+    let (_tmp, dir) = folder();
+    write(
+        &dir,
+        "plain/index.js",
+        "exports.main = async () => typeof require('fs').readFileSync\n",
+    );
+    let srv = start(&dir, |c| c.functions.runtime = "node".into()).await;
+    let key = srv.service_key().to_owned();
+    assert_eq!(result(&srv, "plain", &key, json!({})).await, "function");
+    srv.stop().await;
+    let mut cfg = config::Config::default();
+    cfg.functions.runtime = "node".into();
+    cfg.functions.node_path = "/nonexistent/node".into();
+    let err = functions::Functions::new(
+        functions::Settings::from_config(&cfg),
+        functions::Services::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("node_path"), "{err}");
+}
+
+#[tokio::test]
+async fn functions_routes_mount_http_triggers_at_chosen_paths() {
+    let (_tmp, dir) = folder();
+    let echo = "exports.main = async (event) => ({ statusCode: 200, headers: { 'x-fn': NAME }, body: { path: event.path, method: event.httpMethod, q: event.queryStringParameters, body: event.body, openid: require('wx-server-sdk').getWXContext().OPENID } })\n";
+    write(
+        &dir,
+        "products/index.js",
+        &echo.replace("NAME", "'products'"),
+    );
+    write(&dir, "register/config.json", NODE);
+    write(
+        &dir,
+        "register/index.js",
+        &echo.replace("NAME", "'register'"),
+    );
+    write(&dir, "root/index.js", &echo.replace("NAME", "'root'"));
+    let srv = start(&dir, |c| {
+        for (path, f) in [("/api/products", "products"), ("/register", "register")] {
+            c.functions.routes.insert(path.into(), f.into());
+        }
+    })
+    .await;
+    let get = |path: &str| srv.http().get(srv.url(path)).send();
+    let res = get("/api/products?page=2").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-fn"], "products");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["path"], "/api/products");
+    assert_eq!(body["q"], json!({"page": "2"}));
+    assert_eq!(body["openid"], "", "public, like /fn/{{name}}");
+    let body: Value = get("/api/products/42").await.unwrap().json().await.unwrap();
+    assert_eq!(body["path"], "/api/products/42");
+    // Only the route and what is below it.
+    let res = get("/api/productsx").await.unwrap();
+    expect_error(res, 404, "NOT_FOUND").await;
+    // A Node function behind a route, with a body.
+    let res = srv
+        .http()
+        .post(srv.url("/register"))
+        .header("content-type", "application/json")
+        .body(r#"{"phone":"138"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-fn"], "register");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["method"].as_str(), body["body"].as_str()),
+        (Some("POST"), Some(r#"{"phone":"138"}"#))
+    );
+    // Minibase's own routes are unaffected, and unknown paths are still 404.
+    assert_eq!(get("/api/health").await.unwrap().status(), 200);
+    expect_error(get("/nowhere").await.unwrap(), 404, "NOT_FOUND").await;
+    srv.stop().await;
+    // A configuration routing onto Minibase's own paths is refused with the key named.
+    let mut cfg = config::Config::default();
+    cfg.functions
+        .routes
+        .insert("/api/db/x".into(), "products".into());
+    let err = config::validate(&cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("functions.routes") && err.contains("/api/db"),
+        "{err}"
+    );
+}
