@@ -28,3 +28,7 @@ need_npm_dir sdk/js
 # (crates/minibase/tests/it/console_browser.rs, over WebDriver), and a CJK font so the
 # Chinese pages render in its screenshots.
 need_apt chromium chromium-driver fonts-wqy-zenhei
+
+# functions: Node.js for the node runtime's tests, and the npm packages real CloudBase functions
+# use (axios, request, tencentcloud SMS, …) for crates/minibase/tests/it/functions_node.rs.
+need_npm_dir crates/minibase/tests/fixtures/functions-npm

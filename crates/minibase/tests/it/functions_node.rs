@@ -389,3 +389,141 @@ async fn functions_routes_mount_http_triggers_at_chosen_paths() {
         "{err}"
     );
 }
+
+/// A one-shot fake of Tencent Cloud's SMS API on loopback: answers every request with a
+/// `SendSms` success and hands each request's head and body to the test.
+async fn fake_sms() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for _ in 0..20 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body) = loop {
+                let Ok(n) = s.read(&mut chunk).await else {
+                    break (String::new(), String::new());
+                };
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some(at) = text.find("\r\n\r\n") {
+                    let head = text[..at].to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= at + 4 + len {
+                        break (
+                            text[..at].to_string(),
+                            text[at + 4..at + 4 + len].to_string(),
+                        );
+                    }
+                }
+            };
+            let _ = tx.send((head, body));
+            let answer = r#"{"Response":{"SendStatusSet":[{"SerialNo":"2640:1","PhoneNumber":"+8613800000000","Fee":1,"SessionContext":"","Code":"Ok","Message":"send success","IsoCode":"CN"}],"RequestId":"fake-request-1"}}"#;
+            let res = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = s.write_all(res.as_bytes()).await;
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn npm_packages_work_on_node() {
+    let npm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions-npm/node_modules");
+    assert!(
+        npm.is_dir(),
+        "scripts/test-deps.sh installs {}",
+        npm.display()
+    );
+    let (_tmp, dir) = folder();
+    write(
+        &dir,
+        "npm/config.json",
+        r#"{"runtime": "Nodejs18.15", "envVariables": {"SMS_ID": "AKIDfake", "SMS_KEY": "fake-key"}}"#,
+    );
+    std::os::unix::fs::symlink(&npm, dir.join("npm/node_modules")).unwrap();
+    write(
+        &dir,
+        "npm/index.js",
+        r#"
+const cloud = require('wx-server-sdk')
+const TcbRouter = require('tcb-router')
+const axios = require('axios')
+const rp = require('request-promise')
+const dayjs = require('dayjs')
+const _ = require('lodash')
+const tencentcloud = require('tencentcloud-sdk-nodejs-sms')
+exports.main = async (event) => {
+  const app = new TcbRouter({ event })
+  app.use(async (ctx, next) => { ctx.data = { openid: cloud.getWXContext().OPENID }; await next() })
+  app.router('http', async (ctx) => {
+    const a = await axios.get(event.url)
+    const r = await rp({ uri: event.url, json: true })
+    ctx.body = { axios: a.data.status, request: r.status }
+  })
+  app.router('pure', async (ctx) => {
+    ctx.body = { day: dayjs('2024-02-28').add(1, 'day').format('YYYY-MM-DD'), chunks: _.chunk([1, 2, 3, 4, 5], 2), openid: ctx.data.openid }
+  })
+  app.router('sms', async (ctx) => {
+    const Client = tencentcloud.sms.v20210111.Client
+    const client = new Client({
+      credential: { secretId: process.env.SMS_ID, secretKey: process.env.SMS_KEY },
+      region: 'ap-guangzhou',
+      profile: { httpProfile: { endpoint: event.endpoint, protocol: 'http://' } },
+    })
+    const r = await client.SendSms({ PhoneNumberSet: ['+8613800000000'], SmsSdkAppId: '1400000000', SignName: 'Minibase', TemplateId: '100', TemplateParamSet: ['1234'] })
+    ctx.body = { code: r.SendStatusSet[0].Code, requestId: r.RequestId }
+  })
+  return app.serve()
+}
+"#,
+    );
+    // The packages stay in the checkout, which the default `nobody` may not be able to read
+    // (a clone under /root): these workers keep the server's user.
+    let srv = start(&dir, |c| c.functions.node_user = "root".into()).await;
+    let alice = srv.user_token("o-npm").await;
+    let r = result(&srv, "npm", &alice, json!({"$url": "pure"})).await;
+    assert_eq!(
+        r,
+        json!({"day": "2024-02-29", "chunks": [[1, 2], [3, 4], [5]], "openid": "o-npm"})
+    );
+    let health = srv.url("/api/health");
+    let r = result(&srv, "npm", &alice, json!({"$url": "http", "url": health})).await;
+    assert_eq!(r, json!({"axios": "ok", "request": "ok"}));
+    let (endpoint, mut seen) = fake_sms().await;
+    let r = result(
+        &srv,
+        "npm",
+        &alice,
+        json!({"$url": "sms", "endpoint": endpoint}),
+    )
+    .await;
+    assert_eq!(r, json!({"code": "Ok", "requestId": "fake-request-1"}));
+    let (head, body) = seen.recv().await.unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("x-tc-action: sendsms"), "{head}");
+    assert!(
+        head.contains("authorization: tc3-hmac-sha256 credential=akidfake/"),
+        "{head}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["TemplateParamSet"], json!(["1234"]));
+    srv.stop().await;
+}
