@@ -14,6 +14,13 @@
 //!   `wxa/business/getuserphonenumber` (single-use phone codes), `wxa/msg_sec_check` (v2;
 //!   "risky" for scripted words), `wxa/media_check_async`, `cgi-bin/message/subscribe/send`
 //!   (43101 unless the user granted the template), `wxa/getwxacodeunlimit` (a real PNG).
+//! - The other open APIs cloud functions call (without fault scripting or counters): the old
+//!   (v1) `msg_sec_check` form (87014 for risky words), subscribe-message templates
+//!   (`wxaapi/newtmpl/*`, a template library kept per fake), `template/send` (the retired
+//!   template messages: every form id is refused, 41028, as WeChat does now),
+//!   `template/uniform_send` and `message/custom/send` (recorded, see
+//!   [`FakeWechat::received`]), `getwxacode` and `createwxaqrcode` (PNGs), `generatescheme`
+//!   and `generate_urllink`.
 //!
 //! Tests script it through [`FakeWechat`]: issue codes ([`FakeWechat::issue_code`],
 //! [`FakeWechat::add_code`]), inject a fault for the next N calls of an endpoint (an errcode,
@@ -189,6 +196,10 @@ struct Inner {
     subscriptions: Mutex<HashMap<(String, String), u32>>,
     sent: Mutex<Vec<Value>>,
     media_checks: Mutex<Vec<Value>>,
+    /// Requests to the other open APIs, by path.
+    received: Mutex<Vec<(String, Value)>>,
+    /// The subscribe-message template library.
+    templates: Mutex<Vec<Value>>,
     minute_limit: Mutex<u32>,
     seq: AtomicU64,
 }
@@ -270,6 +281,8 @@ impl FakeWechat {
             subscriptions: Mutex::default(),
             sent: Mutex::default(),
             media_checks: Mutex::default(),
+            received: Mutex::default(),
+            templates: Mutex::default(),
             minute_limit: Mutex::new(10_000),
             seq: AtomicU64::new(1),
         });
@@ -433,6 +446,18 @@ impl FakeWechat {
     /// Subscribe messages accepted so far (their request bodies).
     pub fn sent_messages(&self) -> Vec<Value> {
         self.inner.sent.lock().clone()
+    }
+
+    /// Requests to the recorded open APIs (`/cgi-bin/message/custom/send`,
+    /// `/cgi-bin/message/wxopen/template/uniform_send`) at `path`, oldest first.
+    pub fn received(&self, path: &str) -> Vec<Value> {
+        self.inner
+            .received
+            .lock()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// media_check_async requests accepted so far.
@@ -601,6 +626,20 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/wxa/media_check_async", post(media_check_async))
         .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
         .route("/wxa/getwxacodeunlimit", post(getwxacodeunlimit))
+        .route("/wxaapi/newtmpl/gettemplate", get(template_list))
+        .route("/wxaapi/newtmpl/getcategory", get(template_categories))
+        .route("/wxaapi/newtmpl/addtemplate", post(template_add))
+        .route("/wxaapi/newtmpl/deltemplate", post(template_delete))
+        .route("/cgi-bin/message/wxopen/template/send", post(template_send))
+        .route(
+            "/cgi-bin/message/wxopen/template/uniform_send",
+            post(uniform_send),
+        )
+        .route("/cgi-bin/message/custom/send", post(custom_send))
+        .route("/wxa/getwxacode", post(wxacode_get))
+        .route("/cgi-bin/wxaapp/createwxaqrcode", post(wxacode_get))
+        .route("/wxa/generatescheme", post(generate_scheme))
+        .route("/wxa/generate_urllink", post(generate_urllink))
         .route("/_fake/codes", post(script_code))
         .route("/_fake/phone-codes", post(script_phone_code))
         .route("/_fake/faults", post(script_fault))
@@ -848,6 +887,22 @@ async fn msg_sec_check(
         Ok(v) => v,
         Err(r) => return r,
     };
+    if v.get("version").is_none() && v.get("openid").is_none() {
+        // The old (v1) form: content only, answered by an errcode.
+        let Some(content) = s(&v, "content") else {
+            return err(47001, errmsg(47001));
+        };
+        let risky = st
+            .risky_words
+            .lock()
+            .iter()
+            .any(|w| content.contains(w.as_str()));
+        return if risky {
+            err(87014, "risky content")
+        } else {
+            ok(json!({}))
+        };
+    }
     if v.get("version").and_then(Value::as_i64) != Some(2) {
         return err(47001, errmsg(47001));
     }
@@ -983,6 +1038,167 @@ async fn getwxacodeunlimit(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     res
+}
+
+// ---- the other open APIs -------------------------------------------------------------------
+
+/// The token check and JSON body of the other open APIs.
+fn authed(st: &Inner, q: &TokenQuery, body: &[u8]) -> Result<Value, Response> {
+    st.check_token(q.access_token.as_deref())?;
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    body_json(body)
+}
+
+async fn template_list(State(st): St, Query(q): Query<TokenQuery>) -> Response {
+    if let Err(r) = authed(&st, &q, b"") {
+        return r;
+    }
+    ok(json!({ "data": st.templates.lock().clone() }))
+}
+
+async fn template_categories(State(st): St, Query(q): Query<TokenQuery>) -> Response {
+    if let Err(r) = authed(&st, &q, b"") {
+        return r;
+    }
+    ok(json!({ "data": [{ "id": 616, "name": "公交" }, { "id": 627, "name": "教育" }] }))
+}
+
+async fn template_add(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let v = match authed(&st, &q, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(tid) = s(&v, "tid") else {
+        return err(200014, "template tid is invalid");
+    };
+    if !v
+        .get("kid_list")
+        .is_some_and(|k| k.as_array().is_some_and(|a| (2..=5).contains(&a.len())))
+    {
+        return err(200020, "keyword list is invalid");
+    }
+    let id = format!("fake-tmpl-{}", st.seq.fetch_add(1, Ordering::Relaxed));
+    st.templates.lock().push(json!({
+        "priTmplId": id, "title": format!("模板 {tid}"), "content": "{{thing1.DATA}}", "example": "", "type": 2,
+    }));
+    ok(json!({ "priTmplId": id }))
+}
+
+async fn template_delete(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let v = match authed(&st, &q, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let id = s(&v, "pri_tmpl_id").unwrap_or_default().to_string();
+    let mut t = st.templates.lock();
+    let before = t.len();
+    t.retain(|x| x["priTmplId"] != id.as_str());
+    if t.len() == before {
+        return err(40037, errmsg(40037));
+    }
+    ok(json!({}))
+}
+
+async fn template_send(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authed(&st, &q, &body) {
+        return r;
+    }
+    // Template messages are retired: no form id is valid any more.
+    err(41028, "invalid form id")
+}
+
+/// Records a message of `path` after checking its recipient (and `need`, when given).
+fn record_message(st: &Inner, q: &TokenQuery, body: &[u8], path: &str, need: &str) -> Response {
+    let v = match authed(st, q, body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if s(&v, "touser").is_none() {
+        return err(40003, errmsg(40003));
+    }
+    if v.get(need).is_none() {
+        return err(47001, errmsg(47001));
+    }
+    st.received.lock().push((path.to_string(), v));
+    ok(json!({}))
+}
+
+async fn uniform_send(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    record_message(
+        &st,
+        &q,
+        &body,
+        "/cgi-bin/message/wxopen/template/uniform_send",
+        "mp_template_msg",
+    )
+}
+
+async fn custom_send(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    record_message(&st, &q, &body, "/cgi-bin/message/custom/send", "msgtype")
+}
+
+async fn wxacode_get(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let v = match authed(&st, &q, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(path) = s(&v, "path") else {
+        return err(41030, errmsg(41030));
+    };
+    let mut res = (StatusCode::OK, png_pattern(path, 43, false)).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    res
+}
+
+async fn generate_scheme(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authed(&st, &q, &body) {
+        return r;
+    }
+    let n = st.seq.fetch_add(1, Ordering::Relaxed);
+    ok(json!({ "openlink": format!("weixin://dl/business/?t=fake{n}") }))
+}
+
+async fn generate_urllink(
+    State(st): St,
+    Query(q): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authed(&st, &q, &body) {
+        return r;
+    }
+    let n = st.seq.fetch_add(1, Ordering::Relaxed);
+    ok(json!({ "url_link": format!("https://wxaurl.cn/fake{n}") }))
 }
 
 // ---- the /_fake scripting API ------------------------------------------------------------

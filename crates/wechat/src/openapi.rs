@@ -208,7 +208,81 @@ pub const API_NAMES: &[&str] = &[
     "subscribeMessage.send",
     "wxacode.getUnlimited",
     "phonenumber.getPhoneNumber",
+    "subscribeMessage.getTemplateList",
+    "subscribeMessage.addTemplate",
+    "subscribeMessage.deleteTemplate",
+    "subscribeMessage.getCategory",
+    "templateMessage.send",
+    "uniformMessage.send",
+    "customerServiceMessage.send",
+    "wxacode.get",
+    "wxacode.createQRCode",
+    "urlscheme.generate",
+    "urllink.generate",
 ];
+
+/// Open APIs passed through by path: the request body goes to WeChat as it is (snake_case
+/// keys), the answer comes back without `errcode`/`errmsg` (or as an image). `(name, POST?,
+/// path)`.
+const PATH_APIS: &[(&str, bool, &str)] = &[
+    (
+        "subscribeMessage.getTemplateList",
+        false,
+        "/wxaapi/newtmpl/gettemplate",
+    ),
+    (
+        "subscribeMessage.addTemplate",
+        true,
+        "/wxaapi/newtmpl/addtemplate",
+    ),
+    (
+        "subscribeMessage.deleteTemplate",
+        true,
+        "/wxaapi/newtmpl/deltemplate",
+    ),
+    (
+        "subscribeMessage.getCategory",
+        false,
+        "/wxaapi/newtmpl/getcategory",
+    ),
+    (
+        "templateMessage.send",
+        true,
+        "/cgi-bin/message/wxopen/template/send",
+    ),
+    (
+        "uniformMessage.send",
+        true,
+        "/cgi-bin/message/wxopen/template/uniform_send",
+    ),
+    (
+        "customerServiceMessage.send",
+        true,
+        "/cgi-bin/message/custom/send",
+    ),
+    ("wxacode.get", true, "/wxa/getwxacode"),
+    (
+        "wxacode.createQRCode",
+        true,
+        "/cgi-bin/wxaapp/createwxaqrcode",
+    ),
+    ("urlscheme.generate", true, "/wxa/generatescheme"),
+    ("urllink.generate", true, "/wxa/generate_urllink"),
+];
+
+/// Whether `path` may be called through [`OpenApi::call_path`]: a plain API path on WeChat's
+/// host (`/wxa/…`, `/cgi-bin/…`), not the token or login endpoints.
+pub fn callable_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 128
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b))
+        && !path.contains("..")
+        && !path.contains("//")
+        && !path.starts_with("/sns/")
+        && !path.contains("token")
+}
 
 /// The open-API clients. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -346,15 +420,91 @@ impl OpenApi {
         from_value(info)
     }
 
+    /// Calls the open API at `path` with the shared access token: `body` is sent as JSON
+    /// (POST) and the answer is its JSON without `errcode`/`errmsg`, or the bytes of an image.
+    /// A non-zero errcode is WeChat's error, as WeChat gave it.
+    pub async fn call_path(
+        &self,
+        post: bool,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<OpenApiReply, WechatError> {
+        if !callable_path(path) {
+            return Err(WechatError::InvalidRequest(format!(
+                "{path:?} is not an open API path such as /wxa/generate_urllink"
+            )));
+        }
+        let body = if post {
+            Some(body.unwrap_or_else(|| Value::Object(Map::new())))
+        } else {
+            None
+        };
+        let raw: RawReply = self
+            .tokens
+            .call(|token| {
+                let body = body.clone();
+                async move {
+                    let raw = self
+                        .client
+                        .call_raw(Call {
+                            post,
+                            path,
+                            query: vec![("access_token", token)],
+                            body,
+                            idempotent: !post,
+                        })
+                        .await?;
+                    if raw.is_json() {
+                        parse_json(&raw.body)?;
+                    }
+                    Ok(raw)
+                }
+            })
+            .await?;
+        if raw.is_json() {
+            let mut v = parse_json(&raw.body)?;
+            if let Some(m) = v.as_object_mut() {
+                m.remove("errcode");
+                m.remove("errmsg");
+            }
+            return Ok(OpenApiReply::Json(v));
+        }
+        Ok(OpenApiReply::Image(Image {
+            content_type: if raw.content_type.is_empty() {
+                "image/jpeg".into()
+            } else {
+                raw.content_type
+            },
+            bytes: raw.body,
+        }))
+    }
+
     /// Calls an open API by its name (see [`API_NAMES`]; CloudBase's `security.` prefixed names
     /// are accepted too) with a JSON request. `None` for an unknown name.
+    ///
+    /// `msgSecCheck` without `version` or `openid` is the old (v1) form that wx-server-sdk
+    /// still accepts: only `content`, answered by an errcode (87014 for risky content).
     pub async fn call_by_name(
         &self,
         api: &str,
         body: Value,
     ) -> Option<Result<OpenApiReply, WechatError>> {
         let api = api.strip_prefix("security.").unwrap_or(api);
+        if let Some((_, post, path)) = PATH_APIS.iter().find(|(n, _, _)| *n == api) {
+            return Some(self.call_path(*post, path, Some(body)).await);
+        }
         Some(match api {
+            "msgSecCheck" if body.get("version").is_none() && body.get("openid").is_none() => {
+                match body.get("content").and_then(Value::as_str) {
+                    Some(c) if !c.is_empty() => {
+                        let v1 = serde_json::json!({ "content": c });
+                        self.call_path(true, "/wxa/msg_sec_check", Some(v1)).await
+                    }
+                    _ => Err(WechatError::InvalidRequest(
+                        "msgSecCheck needs a non-empty content".into(),
+                    )),
+                }
+            }
             "msgSecCheck" => match parse::<MsgSecCheck>(body) {
                 Ok(r) => self.msg_sec_check(&r).await.and_then(json_reply),
                 Err(e) => Err(e),
@@ -426,6 +576,29 @@ mod tests {
             serde_json::from_value(serde_json::json!({"content": "hi", "scene": 2, "openid": "o"}))
                 .unwrap();
         assert_eq!(c.version, 2);
+    }
+
+    #[test]
+    fn callable_paths() {
+        for ok in [
+            "/wxa/generate_urllink",
+            "/cgi-bin/message/custom/send",
+            "/wxaapi/newtmpl/gettemplate",
+        ] {
+            assert!(callable_path(ok), "{ok}");
+        }
+        for bad in [
+            "wxa/x",
+            "/sns/jscode2session",
+            "/cgi-bin/token",
+            "/cgi-bin/stable_token",
+            "/a/../b",
+            "/a?b=1",
+            "/a//b",
+            "/a b",
+        ] {
+            assert!(!callable_path(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -573,6 +573,8 @@
   const openapi = new Proxy({}, {
     get(_, ns) {
       if (typeof ns !== 'string' || ns === 'then' || ns === 'toJSON') return undefined;
+      // Any other open API by its path: cloud.openapi.invoke({ path, method, data }).
+      if (ns === 'invoke') return (args) => hostCall('openapi', { api: 'invoke', args: args === undefined ? {} : args });
       return namespaceProxy('openapi', ns + '.');
     },
   });

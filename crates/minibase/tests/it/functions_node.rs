@@ -527,3 +527,126 @@ exports.main = async (event) => {
     assert_eq!(body["TemplateParamSet"], json!(["1234"]));
     srv.stop().await;
 }
+
+/// The open APIs real CloudBase functions call, the same function on both runtimes.
+const OPENAPIS_JS: &str = r#"
+const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+const settle = (p) => p.then((r) => r, (e) => ({ failed: true, errCode: e.errCode, code: e.code, message: e.message }))
+exports.main = async (event) => {
+  const { OPENID } = cloud.getWXContext()
+  const o = cloud.openapi
+  const out = {}
+  out.oldCheck = await settle(o.security.msgSecCheck({ content: event.text }))
+  out.v2Check = await settle(o.security.msgSecCheck({ content: event.text, version: 2, scene: 2, openid: OPENID }))
+  out.added = await settle(o.subscribeMessage.addTemplate({ tid: '99', kidList: [1, 2], sceneDesc: 'order shipped' }))
+  out.list = await settle(o.subscribeMessage.getTemplateList({}))
+  out.categories = await settle(o.subscribeMessage.getCategory({}))
+  out.deleted = await settle(o.subscribeMessage.deleteTemplate({ priTmplId: out.added.priTmplId }))
+  out.deletedAgain = await settle(o.subscribeMessage.deleteTemplate({ priTmplId: out.added.priTmplId }))
+  out.template = await settle(o.templateMessage.send({ touser: OPENID, templateId: 'T', formId: 'F', data: {} }))
+  out.custom = await settle(o.customerServiceMessage.send({ touser: OPENID, msgtype: 'text', text: { content: '您好' } }))
+  out.uniform = await settle(o.uniformMessage.send({ touser: OPENID, mpTemplateMsg: { appid: 'wxmp', templateId: 'T', url: 'https://x', miniprogram: { appid: 'wxmini', pagepath: 'index' }, data: {} } }))
+  const code = await o.wxacode.get({ path: 'pages/index/index', width: 430 })
+  const qr = await o.wxacode.createQRCode({ path: 'pages/index/index' })
+  out.images = [code.contentType, code.buffer.length > 50, qr.contentType, Buffer.isBuffer(qr.buffer) || qr.buffer instanceof Uint8Array]
+  out.scheme = await settle(o.urlscheme.generate({ jumpWxa: { path: 'pages/index/index', query: 'a=1', envVersion: 'release' }, isExpire: true, expireType: 1, expireInterval: 1 }))
+  out.link = await settle(o.urllink.generate({ path: 'pages/index/index', query: 'a=1' }))
+  out.invoked = await settle(o.invoke({ path: '/wxa/generate_urllink', data: { path: 'pages/a/a' } }))
+  out.invokeBad = await settle(o.invoke({ path: '/cgi-bin/stable_token', data: {} }))
+  out.unknown = await settle(o.nosuch.api({}))
+  return out
+}
+"#;
+
+#[tokio::test]
+async fn the_rest_of_wx_server_sdk_openapi_on_both_runtimes() {
+    use testkit::fake_wechat::{FakeWechat, FakeWechatOptions};
+    let fake = FakeWechat::start_with(FakeWechatOptions {
+        appid: "wxnodetest".into(),
+        ..Default::default()
+    })
+    .await;
+    let (_tmp, dir) = folder();
+    write(&dir, "apisq/index.js", OPENAPIS_JS);
+    write(&dir, "apisn/index.js", OPENAPIS_JS);
+    write(&dir, "apisn/config.json", NODE);
+    let (url, secret) = (fake.url(), fake.secret());
+    let srv = start(&dir, move |c| {
+        c.wechat.api_base = url;
+        c.wechat.secret = config::Secret::new(secret);
+    })
+    .await;
+    let user = srv.user_token("o-api").await;
+    for (i, f) in ["apisq", "apisn"].into_iter().enumerate() {
+        let r = result(&srv, f, &user, json!({"text": "fake-risky-word here"})).await;
+        // The old form answers by errcode; the v2 one by verdict.
+        assert_eq!(r["oldCheck"]["failed"], true, "{f}: {r}");
+        assert_eq!(r["oldCheck"]["errCode"], 87014, "{f}: {r}");
+        assert_eq!(r["v2Check"]["result"]["suggest"], "risky", "{f}: {r}");
+        let tmpl = r["added"]["priTmplId"].as_str().unwrap();
+        assert!(tmpl.starts_with("fake-tmpl-"), "{f}: {r}");
+        assert_eq!(
+            r["added"]["errMsg"],
+            "openapi.subscribeMessage.addTemplate:ok"
+        );
+        assert_eq!(r["list"]["data"][0]["priTmplId"], tmpl, "{f}: {r}");
+        assert_eq!(r["categories"]["data"][0]["id"], 616);
+        assert_eq!(r["deleted"]["errCode"], 0);
+        assert_eq!(r["deletedAgain"]["errCode"], 40037);
+        // Template messages are retired: WeChat's error passes through as WeChat gives it.
+        assert_eq!(r["template"]["errCode"], 41028, "{f}: {r}");
+        assert!(
+            r["template"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid form id"),
+            "{f}: {r}"
+        );
+        assert_eq!(r["custom"]["errCode"], 0, "{f}: {r}");
+        assert_eq!(r["uniform"]["errCode"], 0, "{f}: {r}");
+        assert_eq!(
+            r["images"],
+            json!(["image/png", true, "image/png", true]),
+            "{f}: {r}"
+        );
+        assert!(
+            r["scheme"]["openlink"]
+                .as_str()
+                .unwrap()
+                .starts_with("weixin://dl/business/"),
+            "{f}: {r}"
+        );
+        assert!(
+            r["link"]["urlLink"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://wxaurl.cn/"),
+            "{f}: {r}"
+        );
+        assert!(
+            r["invoked"]["url_link"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://wxaurl.cn/"),
+            "{f}: {r}"
+        );
+        assert_eq!(r["invoked"]["errCode"], 0);
+        assert_eq!(r["invokeBad"]["code"], "INVALID_ARGUMENT", "{f}: {r}");
+        assert_eq!(r["unknown"]["code"], "INVALID_ARGUMENT", "{f}: {r}");
+        assert!(
+            r["unknown"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("openapi.invoke"),
+            "{f}: {r}"
+        );
+        let custom = fake.received("/cgi-bin/message/custom/send");
+        assert_eq!(custom.len(), i + 1);
+        assert_eq!(custom[i]["touser"], "o-api");
+        assert_eq!(custom[i]["text"]["content"], "您好");
+        let uniform = fake.received("/cgi-bin/message/wxopen/template/uniform_send");
+        assert_eq!(uniform[i]["mp_template_msg"]["template_id"], "T");
+    }
+    srv.stop().await;
+}

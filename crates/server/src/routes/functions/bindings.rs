@@ -145,19 +145,66 @@ fn rename_keys(v: Value, f: &dyn Fn(&str) -> String, keep: &[&str]) -> Value {
     }
 }
 
+/// `cloud.openapi.invoke({ path, method, data })`: any other open API, by its path on
+/// WeChat's host, with the shared access token; `data` is sent as it is and the answer is
+/// WeChat's own (snake_case) with `errCode`/`errMsg`.
+async fn invoke_by_path(
+    wechat: &wechat::Wechat,
+    args: &Value,
+) -> Result<wechat::OpenApiReply, HostError> {
+    let path = args.get("path").and_then(Value::as_str).ok_or_else(|| {
+        HostError::invalid("cloud.openapi.invoke needs path, e.g. '/wxa/generate_urllink'")
+    })?;
+    let post = match args.get("method").and_then(Value::as_str).unwrap_or("POST") {
+        m if m.eq_ignore_ascii_case("POST") => true,
+        m if m.eq_ignore_ascii_case("GET") => false,
+        m => {
+            return Err(HostError::invalid(format!(
+                "cloud.openapi.invoke: method must be GET or POST, not {m:?}"
+            )));
+        }
+    };
+    wechat
+        .openapi()
+        .call_path(post, path, args.get("data").cloned())
+        .await
+        .map_err(|e| HostError::from(e.to_api_error()))
+}
+
 #[async_trait]
 impl functions::OpenApi for WechatOpenApi {
     async fn call(&self, api: &str, args: Value) -> Result<Value, HostError> {
-        let body = rename_keys(args, &snake, &["data"]);
         let ok = format!("openapi.{api}:ok");
-        match self.wechat.openapi().call_by_name(api, body).await {
+        let (reply, rename) = if api == "invoke" {
+            (Some(invoke_by_path(&self.wechat, &args).await), false)
+        } else {
+            let body = rename_keys(args, &snake, &["data"]);
+            let reply = self.wechat.openapi().call_by_name(api, body).await;
+            (
+                reply.map(|r| r.map_err(|e| HostError::from(e.to_api_error()))),
+                true,
+            )
+        };
+        match reply {
             None => Err(HostError::invalid(format!(
-                "cloud.openapi.{api} is not supported; available: security.msgSecCheck, security.mediaCheckAsync, \
-                 subscribeMessage.send, wxacode.getUnlimited, phonenumber.getPhoneNumber"
+                "cloud.openapi.{api} is not supported; available: {}, and cloud.openapi.invoke({{ path, method, data }}) for any other",
+                wechat::openapi::API_NAMES
+                    .iter()
+                    .map(|n| match *n {
+                        "msgSecCheck" | "mediaCheckAsync" => format!("security.{n}"),
+                        n => n.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
-            Some(Err(e)) => Err(HostError::from(e.to_api_error())),
+            Some(Err(e)) => Err(e),
             Some(Ok(wechat::OpenApiReply::Json(v))) => {
-                let mut out = match rename_keys(v, &camel, &[]) {
+                let v = if rename {
+                    rename_keys(v, &camel, &[])
+                } else {
+                    v
+                };
+                let mut out = match v {
                     Value::Object(m) => m,
                     other => {
                         let mut m = Map::new();
