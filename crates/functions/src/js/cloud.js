@@ -580,6 +580,77 @@
   });
   const pay = namespaceProxy('pay', '');
 
+  // CloudBase's `cloud.cloudPay` (WeChat Pay v2 field names, camelCase, fen) over Minibase's
+  // WeChat Pay v3 methods: the answers keep CloudBase's shape (`returnCode`, `resultCode`,
+  // `payment` for wx.requestPayment). Sub-merchant fields (`subMchId`) are not used: Minibase
+  // pays as the configured merchant, and notifications go to `wechat_pay.notify_function`.
+  const payOk = (name, extra) => Object.assign({ returnCode: 'SUCCESS', returnMsg: 'OK', resultCode: 'SUCCESS', errCode: 0, errMsg: 'cloudPay.' + name + ':ok' }, extra);
+  function needNo(args, key) {
+    if (!args || typeof args[key] !== 'string' || !args[key]) throw fail('cloudPay needs ' + key);
+    return args[key];
+  }
+  const TRADE_STATE = { NOTPAY: 'NOTPAY', SUCCESS: 'SUCCESS', REFUND: 'REFUND', CLOSED: 'CLOSED', PAYERROR: 'PAYERROR' };
+  const cloudPay = {
+    unifiedOrder(args) {
+      try {
+        const outTradeNo = needNo(args, 'outTradeNo');
+        if (!Number.isInteger(args.totalFee) || args.totalFee <= 0) throw fail('cloudPay.unifiedOrder needs totalFee (fen, a positive integer)');
+        const c = internals.current();
+        const openid = args.openid || args.subOpenid || (c && c.wxContext && c.wxContext.OPENID) || '';
+        const order = { description: String(args.body || ''), out_trade_no: outTradeNo, amount: { total: args.totalFee }, openid };
+        if (args.attach !== undefined) order.attach = String(args.attach);
+        return withCallbacks(args, hostCall('pay', { api: 'createOrder', args: order }).then((r) => payOk('unifiedOrder', {
+          tradeType: 'JSAPI', outTradeNo: r.out_trade_no, prepayId: r.prepay_id, nonceStr: r.payment && r.payment.nonceStr, payment: r.payment,
+        })));
+      } catch (e) { return Promise.reject(e); }
+    },
+    queryOrder(args) {
+      try {
+        const no = needNo(args, 'outTradeNo');
+        return withCallbacks(args, hostCall('pay', { api: 'queryOrder', args: { out_trade_no: no, sync: true } }).then(({ data }) => payOk('queryOrder', {
+          outTradeNo: data.out_trade_no, tradeState: TRADE_STATE[data.state] || data.state, transactionId: data.transaction_id || '',
+          totalFee: data.amount && data.amount.total, cashFee: data.payer_total !== undefined ? data.payer_total : data.amount && data.amount.total,
+          openid: data.openid, attach: data.attach || '', timeEnd: data.paid_at || null,
+        })));
+      } catch (e) { return Promise.reject(e); }
+    },
+    closeOrder(args) {
+      try {
+        const no = needNo(args, 'outTradeNo');
+        return withCallbacks(args, hostCall('pay', { api: 'closeOrder', args: { out_trade_no: no } }).then(() => payOk('closeOrder', { outTradeNo: no })));
+      } catch (e) { return Promise.reject(e); }
+    },
+    refund(args) {
+      try {
+        const no = needNo(args, 'outTradeNo');
+        if (!Number.isInteger(args.refundFee) || args.refundFee <= 0) throw fail('cloudPay.refund needs refundFee (fen, a positive integer)');
+        const req = { out_trade_no: no, refund: args.refundFee };
+        if (args.outRefundNo) req.out_refund_no = String(args.outRefundNo);
+        if (args.refundDesc) req.reason = String(args.refundDesc);
+        return withCallbacks(args, hostCall('pay', { api: 'refund', args: req }).then((r) => payOk('refund', {
+          outTradeNo: r.out_trade_no, outRefundNo: r.out_refund_no, refundId: r.refund_id || '', refundFee: r.refund, totalFee: args.totalFee, refundStatus: r.status,
+        })));
+      } catch (e) { return Promise.reject(e); }
+    },
+    queryRefund(args) {
+      try {
+        const no = needNo(args, 'outTradeNo');
+        return withCallbacks(args, hostCall('pay', { api: 'queryOrder', args: { out_trade_no: no } }).then(({ data }) => {
+          const refunds = Object.keys(data.refunds || {}).filter((k) => !args.outRefundNo || k === args.outRefundNo).map((k) => {
+            const x = data.refunds[k];
+            return { outRefundNo: k, refundId: x.refund_id || '', refundFee: x.amount, refundStatus: x.status };
+          });
+          if (args.outRefundNo && refunds.length === 0) {
+            const e = new Error('cloudPay.queryRefund:fail no refund ' + args.outRefundNo + ' of order ' + no);
+            e.code = 'NOT_FOUND'; e.errCode = -1; e.errMsg = e.message;
+            throw e;
+          }
+          return payOk('queryRefund', { outTradeNo: no, totalFee: data.amount && data.amount.total, refundCount: refunds.length, refunds });
+        }));
+      } catch (e) { return Promise.reject(e); }
+    },
+  };
+
   // ================================================================ the cloud object
 
   function getWXContext() {
@@ -610,6 +681,7 @@
     callFunction,
     openapi,
     pay,
+    cloudPay,
     logger,
     fetch: cloudFetch,
   };

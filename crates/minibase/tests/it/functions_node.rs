@@ -650,3 +650,111 @@ async fn the_rest_of_wx_server_sdk_openapi_on_both_runtimes() {
     }
     srv.stop().await;
 }
+
+/// CloudBase's `cloud.cloudPay` calls, as a shop function makes them.
+const CLOUDPAY_JS: &str = r#"
+const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+exports.main = async (event) => {
+  const settle = (p) => p.then((r) => r, (e) => ({ failed: true, code: e.code, message: e.message }))
+  switch (event.step) {
+    case 'order': return cloud.cloudPay.unifiedOrder({ body: '会员月卡', outTradeNo: event.no, spbillCreateIp: '127.0.0.1', subMchId: '1900000109', totalFee: 1800, envId: 'x', functionName: 'paid' })
+    case 'query': return cloud.cloudPay.queryOrder({ outTradeNo: event.no, subMchId: '1900000109' })
+    case 'refund': return cloud.cloudPay.refund({ outTradeNo: event.no, outRefundNo: 'R' + event.no, totalFee: 1800, refundFee: 800, subMchId: '1900000109' })
+    case 'queryRefund': return cloud.cloudPay.queryRefund({ outTradeNo: event.no, outRefundNo: 'R' + event.no })
+    case 'close': return cloud.cloudPay.closeOrder({ outTradeNo: event.no })
+    case 'bad': return settle(cloud.cloudPay.unifiedOrder({ body: 'x', outTradeNo: event.no, totalFee: 0 }))
+  }
+}
+"#;
+
+#[tokio::test]
+async fn cloud_pay_in_cloudbase_shapes_on_both_runtimes() {
+    use testkit::fake_pay::{FakeWechatPay, SignMode};
+    let fake = FakeWechatPay::start(SignMode::PublicKey).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (_tmp, dir) = folder();
+    write(&dir, "payq/index.js", CLOUDPAY_JS);
+    write(&dir, "payn/index.js", CLOUDPAY_JS);
+    write(&dir, "payn/config.json", NODE);
+    let d = dir.clone();
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.wechat.appid = fake.appid().into();
+            fake.configure(
+                c,
+                keys.path(),
+                "https://api.example.com/api/pay/wechat/notify",
+            );
+            c.functions.dir = d;
+        })
+        .start()
+        .await;
+    fake.redirect_notifications_to(&srv.url(""));
+    let user = srv.user_token("o-cloudpay").await;
+    for (f, no) in [("payq", "CP00000001"), ("payn", "CP00000002")] {
+        let r = result(&srv, f, &user, json!({"step": "order", "no": no})).await;
+        assert_eq!(
+            (r["returnCode"].as_str(), r["resultCode"].as_str()),
+            (Some("SUCCESS"), Some("SUCCESS")),
+            "{f}: {r}"
+        );
+        assert_eq!(r["errMsg"], "cloudPay.unifiedOrder:ok");
+        assert!(
+            r["payment"]["package"]
+                .as_str()
+                .unwrap()
+                .starts_with("prepay_id="),
+            "{f}: {r}"
+        );
+        assert_eq!(
+            format!("prepay_id={}", r["prepayId"].as_str().unwrap()),
+            r["payment"]["package"].as_str().unwrap()
+        );
+        let q = result(&srv, f, &user, json!({"step": "query", "no": no})).await;
+        assert_eq!(q["tradeState"], "NOTPAY", "{f}: {q}");
+        assert_eq!(q["totalFee"], 1800);
+        assert_eq!(q["openid"], "o-cloudpay", "the caller pays");
+        fake.pay(no).await;
+        let q = result(&srv, f, &user, json!({"step": "query", "no": no})).await;
+        assert_eq!(q["tradeState"], "SUCCESS", "{f}: {q}");
+        assert!(!q["transactionId"].as_str().unwrap().is_empty());
+        let r = result(&srv, f, &user, json!({"step": "refund", "no": no})).await;
+        assert_eq!(r["refundFee"], 800, "{f}: {r}");
+        assert_eq!(r["outRefundNo"], format!("R{no}"));
+        let r = result(&srv, f, &user, json!({"step": "queryRefund", "no": no})).await;
+        assert_eq!(r["refundCount"], 1, "{f}: {r}");
+        assert_eq!(r["refunds"][0]["refundFee"], 800);
+        let bad = result(&srv, f, &user, json!({"step": "bad", "no": no})).await;
+        assert_eq!(bad["failed"], true);
+        assert!(
+            bad["message"].as_str().unwrap().contains("totalFee"),
+            "{bad}"
+        );
+    }
+    let r = result(
+        &srv,
+        "payn",
+        &user,
+        json!({"step": "order", "no": "CP00000003"}),
+    )
+    .await;
+    assert_eq!(r["resultCode"], "SUCCESS");
+    let r = result(
+        &srv,
+        "payn",
+        &user,
+        json!({"step": "close", "no": "CP00000003"}),
+    )
+    .await;
+    assert_eq!(r["errMsg"], "cloudPay.closeOrder:ok");
+    let q = result(
+        &srv,
+        "payq",
+        &user,
+        json!({"step": "query", "no": "CP00000003"}),
+    )
+    .await;
+    assert_eq!(q["tradeState"], "CLOSED");
+    srv.stop().await;
+}
