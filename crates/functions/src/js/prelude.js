@@ -624,7 +624,7 @@
       const bare = spec.startsWith('node:') ? spec.slice(5) : spec;
       if (Object.prototype.hasOwnProperty.call(builtins, bare)) return builtins[bare];
       if (unavailable.indexOf(bare) !== -1) {
-        const e = new Error("Node built-in module '" + bare + "' is not available in Minibase functions (see docs/functions.md)");
+        const e = new Error("Node built-in module '" + bare + "' is not available on the QuickJS runtime: set \"runtime\": \"node\" in this function's config.json (or [functions] runtime = \"node\") to run it on Node.js");
         e.code = 'MODULE_NOT_FOUND';
         throw e;
       }

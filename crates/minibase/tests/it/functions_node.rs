@@ -392,7 +392,7 @@ async fn functions_routes_mount_http_triggers_at_chosen_paths() {
 
 /// A one-shot fake of Tencent Cloud's SMS API on loopback: answers every request with a
 /// `SendSms` success and hands each request's head and body to the test.
-async fn fake_sms() -> (
+pub(crate) async fn fake_sms() -> (
     String,
     tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) {

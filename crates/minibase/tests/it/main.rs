@@ -10,6 +10,7 @@ mod console_browser;
 mod db;
 mod db_differential;
 mod functions;
+mod functions_migration;
 mod functions_node;
 mod pay;
 mod plumbing;
