@@ -2,7 +2,10 @@
 # Cloud functions: calls/s of a trivial function (`hello`) and of a function doing one indexed
 # query (`item`), side by side in one run with the same endpoints as a PocketBase JS route
 # (pb_hooks routerAdd, PocketBase 0.40.6) and an Express route (Express 4 + pg on the local
-# PostgreSQL). Each target is loaded alone, one after the other, with the same oha settings.
+# PostgreSQL). Minibase runs them on QuickJS (`hello`, `item`) and on the Node.js runtime
+# (`hello-node`, `item-node`: the same code with `"runtime": "Nodejs18.15"`), and the RSS of one
+# idle Node.js worker is recorded. Each target is loaded alone, one after the other, with the
+# same oha settings.
 #
 # Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (default 32).
 set -euo pipefail
@@ -40,6 +43,15 @@ curl -sf -X POST "$MB/api/functions/item" -H "authorization: Bearer $KEY" -H 'co
 load minibase-hello "$MB/api/functions/hello" "$HELLO" -H "authorization: Bearer $KEY"
 load minibase-item "$MB/api/functions/item" "$ITEM" -H "authorization: Bearer $KEY"
 record functions minibase rss_peak_kb "$(peak_rss_kb "$MB_PID")"
+# The Node.js runtime: the same functions in Node worker processes.
+curl -sf -X POST "$MB/api/functions/item-node" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -d "$ITEM" | grep -q '"code":"c5000"'
+load minibase-node-hello "$MB/api/functions/hello-node" "$HELLO" -H "authorization: Bearer $KEY"
+load minibase-node-item "$MB/api/functions/item-node" "$ITEM" -H "authorization: Bearer $KEY"
+NODE_PIDS=$(pgrep -P "$MB_PID" -x node || true)
+record functions minibase-node workers "$(echo "$NODE_PIDS" | grep -c . || true)"
+# One idle worker's RSS (median over the workers, after the load).
+sleep 1
+record functions minibase-node idle_worker_rss_kb "$(for p in $NODE_PIDS; do rss_kb "$p"; done | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}')"
 bench_cleanup
 
 # --- PocketBase: pb_hooks routerAdd routes over an indexed collection
