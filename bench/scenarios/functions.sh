@@ -47,7 +47,7 @@ record functions minibase rss_peak_kb "$(peak_rss_kb "$MB_PID")"
 curl -sf -X POST "$MB/api/functions/item-node" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -d "$ITEM" | grep -q '"code":"c5000"'
 load minibase-node-hello "$MB/api/functions/hello-node" "$HELLO" -H "authorization: Bearer $KEY"
 load minibase-node-item "$MB/api/functions/item-node" "$ITEM" -H "authorization: Bearer $KEY"
-NODE_PIDS=$(pgrep -P "$MB_PID" -x node || true)
+NODE_PIDS=$(pgrep -P "$MB_PID" || true)  # the Node workers (renamed minibase-fn-<name>)
 record functions minibase-node workers "$(echo "$NODE_PIDS" | grep -c . || true)"
 # One idle worker's RSS (median over the workers, after the load).
 sleep 1
