@@ -45,6 +45,7 @@ pub mod host;
 pub mod http;
 pub mod modules;
 mod natives;
+mod natives_node;
 mod node;
 mod pool;
 pub mod spec;

@@ -126,12 +126,64 @@ impl Resolver {
             if !target.starts_with(&nm) {
                 return Err(outside());
             }
+            if let Some(found) = self.load_exports(&nm, spec, probe)? {
+                return Ok(found);
+            }
             if let Some(found) = self.load_path(&target, probe)? {
                 return Ok(found);
             }
             dir = d.parent();
         }
         Err(not_found())
+    }
+
+    /// A package's `exports` map (Node's PACKAGE_EXPORTS_RESOLVE, with the conditions
+    /// `require`, `node` and `default`, exact subpaths only): the file for `spec` (`pkg` or
+    /// `pkg/sub`, scoped names too) in `nm`, if the package has such a map and an entry for it.
+    fn load_exports(
+        &self,
+        nm: &Path,
+        spec: &str,
+        probe: &mut dyn FnMut(&Path, bool),
+    ) -> Result<Option<PathBuf>, ResolveError> {
+        let mut parts = spec.splitn(if spec.starts_with('@') { 3 } else { 2 }, '/');
+        let pkg = match (spec.starts_with('@'), parts.next(), parts.next()) {
+            (true, Some(scope), Some(name)) => format!("{scope}/{name}"),
+            (false, Some(name), _) => name.to_string(),
+            _ => return Ok(None),
+        };
+        let sub = spec[pkg.len()..].trim_start_matches('/');
+        let dir = nm.join(&pkg);
+        let Ok(text) = fs::read_to_string(dir.join("package.json")) else {
+            return Ok(None);
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Ok(None);
+        };
+        let Some(exports) = v.get("exports") else {
+            return Ok(None);
+        };
+        let key = if sub.is_empty() {
+            ".".to_string()
+        } else {
+            format!("./{sub}")
+        };
+        let entry = match exports {
+            serde_json::Value::Object(m) if m.keys().any(|k| k.starts_with('.')) => m.get(&key),
+            other if key == "." => Some(other),
+            _ => None,
+        };
+        let Some(rel) = entry.and_then(conditional_target) else {
+            return Ok(None);
+        };
+        let Some(file) = normalize(&dir.join(rel)) else {
+            return Ok(None);
+        };
+        if !file.starts_with(&dir) {
+            return Ok(None);
+        }
+        probe(&dir.join("package.json"), true);
+        self.load_path(&file, probe)
     }
 
     /// Node's LOAD_AS_FILE then LOAD_AS_DIRECTORY for `target`.
@@ -185,6 +237,20 @@ impl Resolver {
             }
         }
         Ok(None)
+    }
+}
+
+/// The target of an `exports` entry for a CommonJS `require`: a string, or the first of the
+/// `require`, `node`, `default` conditions (nested conditions too; arrays: the first usable).
+fn conditional_target(v: &serde_json::Value) -> Option<&str> {
+    match v {
+        serde_json::Value::String(s) => Some(s.as_str()),
+        serde_json::Value::Array(items) => items.iter().find_map(conditional_target),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "require" | "node" | "default"))
+            .find_map(|(_, x)| conditional_target(x)),
+        _ => None,
     }
 }
 
@@ -346,6 +412,39 @@ mod tests {
             r.resolve(&root, "nope", &mut probe),
             Err(ResolveError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn package_exports_pick_the_require_condition() {
+        let (_d, r) = setup();
+        let root = r.root().to_path_buf();
+        let pkg = root.join("node_modules/modern");
+        fs::create_dir_all(pkg.join("dist/node")).unwrap();
+        fs::write(
+            pkg.join("package.json"),
+            r#"{"main": "index.js", "type": "module", "exports": {".": {"types": "./i.d.ts", "browser": {"require": "./dist/browser.cjs"}, "node": {"import": "./index.js", "require": "./dist/node/m.cjs"}, "default": "./index.js"}, "./extra": "./dist/extra.js", "./package.json": "./package.json"}}"#,
+        )
+        .unwrap();
+        fs::write(pkg.join("index.js"), "export default 1").unwrap();
+        fs::write(pkg.join("dist/node/m.cjs"), "").unwrap();
+        fs::write(pkg.join("dist/extra.js"), "").unwrap();
+        let mut probe = |_: &Path, _: bool| {};
+        assert_eq!(
+            r.resolve(&root, "modern", &mut probe).unwrap(),
+            pkg.join("dist/node/m.cjs")
+        );
+        assert_eq!(
+            r.resolve(&root, "modern/extra", &mut probe).unwrap(),
+            pkg.join("dist/extra.js")
+        );
+        assert_eq!(
+            conditional_target(&serde_json::json!("./a.js")),
+            Some("./a.js")
+        );
+        assert_eq!(
+            conditional_target(&serde_json::json!({"import": "./a.mjs", "default": "./a.js"})),
+            Some("./a.js")
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) fn eval_named<'js, V: rquickjs::FromJs<'js>>(
     ctx.eval_with_options(source, opts)
 }
 
-fn throw(ctx: &Ctx<'_>, message: &str, code: Option<&str>) -> rquickjs::Error {
+pub(crate) fn throw(ctx: &Ctx<'_>, message: &str, code: Option<&str>) -> rquickjs::Error {
     match Exception::from_message(ctx.clone(), message) {
         Ok(e) => {
             if let Some(code) = code {
@@ -38,7 +38,7 @@ fn throw(ctx: &Ctx<'_>, message: &str, code: Option<&str>) -> rquickjs::Error {
 
 /// The bytes of a `Uint8Array` (or a subclass such as `Buffer`) or an `ArrayBuffer`, copied.
 #[allow(unsafe_code)]
-fn bytes_of(v: &Value<'_>) -> Option<Vec<u8>> {
+pub(crate) fn bytes_of(v: &Value<'_>) -> Option<Vec<u8>> {
     if let Ok(ta) = TypedArray::<u8>::from_value(v.clone()) {
         // SAFETY: the slice is copied at once; no JavaScript runs while it is borrowed.
         return unsafe { ta.as_bytes() }.map(<[u8]>::to_vec);
@@ -50,7 +50,7 @@ fn bytes_of(v: &Value<'_>) -> Option<Vec<u8>> {
     None
 }
 
-fn need_bytes(ctx: &Ctx<'_>, v: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
+pub(crate) fn need_bytes(ctx: &Ctx<'_>, v: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
     bytes_of(v).ok_or_else(|| throw(ctx, "expected a Buffer, Uint8Array or ArrayBuffer", None))
 }
 
@@ -375,6 +375,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Res
             )
         })?,
     )?;
+    crate::natives_node::install(ctx, &o, shared)?;
     Ok(o)
 }
 

@@ -231,8 +231,15 @@ async fn requires_stay_inside_the_folder() {
             "{esc}: {message}"
         );
     }
-    let e = call(&f, "mods", json!({"escape": "fs"})).await.unwrap_err();
-    assert!(e.to_string().contains("not available"), "{e}");
+    let e = call(&f, "mods", json!({"escape": "child_process"}))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("'child_process' is not available on the QuickJS runtime")
+            && msg.contains("\"runtime\": \"node\""),
+        "{msg}"
+    );
     let e = call(&f, "mods", json!({"escape": "./missing"}))
         .await
         .unwrap_err();

@@ -148,6 +148,7 @@
       return b;
     }
     static allocUnsafe(size) { return new Buffer(size); }
+    static allocUnsafeSlow(size) { return new Buffer(size); }
     static isBuffer(v) { return v instanceof Buffer; }
     static isEncoding(e) { return ['utf8', 'utf-8', 'hex', 'base64', 'base64url', 'latin1', 'binary', 'ascii'].indexOf(String(e).toLowerCase()) !== -1; }
     static byteLength(v, enc) { return typeof v === 'string' ? bufferFromString(v, enc).length : (toU8(v) || []).length; }
@@ -194,6 +195,10 @@
     readUInt32LE(o = 0) { return (this[o] | (this[o + 1] << 8) | (this[o + 2] << 16)) + this[o + 3] * 0x1000000; }
   }
   Object.defineProperty(Buffer, Symbol.species, { get: () => Buffer });
+  // Enumerable statics, as Node's (libraries copy them with for…in, e.g. safer-buffer).
+  for (const k of Object.getOwnPropertyNames(Buffer)) {
+    if (typeof Buffer[k] === 'function') Object.defineProperty(Buffer, k, { enumerable: true });
+  }
 
   function bufferFromString(s, encoding) {
     s = String(s);
@@ -441,6 +446,14 @@
     off: () => processObj,
     emitWarning: (w) => native.log('warn', String(w && w.message ? w.message : w)),
     exit: () => { throw new Error('process.exit() is not available in a cloud function; return from main instead'); },
+    stdout: { write: (s) => { native.log('info', String(s).replace(/\n$/, '')); return true; }, isTTY: false, fd: 1, on() { return this; }, once() { return this; }, end() {} },
+    stderr: { write: (s) => { native.log('warn', String(s).replace(/\n$/, '')); return true; }, isTTY: false, fd: 2, on() { return this; }, once() { return this; }, end() {} },
+    release: { name: 'node' },
+    execArgv: [],
+    umask: () => 0o22,
+    emit: () => false,
+    listeners: () => [],
+    binding: (name) => { throw new Error('process.binding(' + name + ') is not available on QuickJS'); },
   };
 
   // ---------------------------------------------------------------- small Node built-ins
@@ -491,33 +504,105 @@
       return new Promise((resolve, reject) => fn.call(this, ...args, (err, value) => (err ? reject(err) : resolve(value))));
     };
   }
+  const inspectFn = (v) => inspect(v, 1);
+  inspectFn.custom = Symbol.for('nodejs.util.inspect.custom');
+  promisify.custom = Symbol.for('nodejs.util.promisify.custom');
+  const warned = new Set();
   const util = {
     format: (...a) => format(a),
-    inspect: (v) => inspect(v, 1),
+    inspect: inspectFn,
     promisify,
+    callbackify: (fn) => function (...args) { const cb = args.pop(); fn.apply(this, args).then((v) => cb(null, v), (e) => cb(e)); },
+    inherits(ctor, superCtor) {
+      Object.defineProperty(ctor, 'super_', { value: superCtor, writable: true, configurable: true });
+      Object.setPrototypeOf(ctor.prototype, superCtor.prototype);
+    },
+    deprecate: (fn, msg) => function (...a) { if (!warned.has(msg)) { warned.add(msg); native.log('warn', 'DeprecationWarning: ' + msg); } return fn.apply(this, a); },
+    debuglog: () => Object.assign(() => {}, { enabled: false }),
     isDeepStrictEqual: (a, b) => { try { return JSON.stringify(a) === JSON.stringify(b); } catch (e) { return false; } },
-    types: { isDate: (v) => v instanceof Date, isRegExp: (v) => v instanceof RegExp, isPromise: (v) => v instanceof Promise },
+    isArray: Array.isArray,
+    isBuffer: (v) => v instanceof Buffer,
+    isString: (v) => typeof v === 'string',
+    isNumber: (v) => typeof v === 'number',
+    isFunction: (v) => typeof v === 'function',
+    isObject: (v) => v !== null && typeof v === 'object',
+    isUndefined: (v) => v === undefined,
+    isNullOrUndefined: (v) => v === null || v === undefined,
+    isPrimitive: (v) => v === null || (typeof v !== 'object' && typeof v !== 'function'),
+    isDate: (v) => v instanceof Date,
+    isRegExp: (v) => v instanceof RegExp,
+    isError: (v) => v instanceof Error,
+    types: {
+      isDate: (v) => v instanceof Date, isRegExp: (v) => v instanceof RegExp, isPromise: (v) => v instanceof Promise,
+      isUint8Array: (v) => v instanceof Uint8Array, isArrayBuffer: (v) => v instanceof ArrayBuffer,
+      isAnyArrayBuffer: (v) => v instanceof ArrayBuffer, isArrayBufferView: (v) => ArrayBuffer.isView(v),
+      isTypedArray: (v) => ArrayBuffer.isView(v) && !(v instanceof DataView), isNativeError: (v) => v instanceof Error,
+      isAsyncFunction: (v) => typeof v === 'function' && v.constructor && v.constructor.name === 'AsyncFunction',
+      isGeneratorFunction: (v) => typeof v === 'function' && v.constructor && v.constructor.name === 'GeneratorFunction',
+      isMap: (v) => v instanceof Map, isSet: (v) => v instanceof Set,
+    },
+    stripVTControlCharacters: (s) => String(s).replace(/\u001b\[[0-9;]*[A-Za-z]/g, ''),
     TextEncoder,
     TextDecoder,
   };
 
-  class EventEmitter {
-    constructor() { this._events = new Map(); }
-    on(name, fn) { if (!this._events.has(name)) this._events.set(name, []); this._events.get(name).push(fn); return this; }
-    once(name, fn) { const w = (...a) => { this.off(name, w); fn.apply(this, a); }; w.listener = fn; return this.on(name, w); }
-    off(name, fn) { const l = this._events.get(name); if (l) this._events.set(name, l.filter((x) => x !== fn && x.listener !== fn)); return this; }
+  // A function constructor, as Node's: old-style subclasses call `EventEmitter.call(this)`.
+  function EventEmitter(opts) {
+    if (!(this instanceof EventEmitter)) return new EventEmitter(opts);
+    EventEmitter.init.call(this);
+  }
+  EventEmitter.init = function () {
+    if (!this._events || this._events === Object.getPrototypeOf(this)._events) this._events = Object.create(null);
+    if (this._maxListeners === undefined) this._maxListeners = undefined;
+  };
+  const evs = (ee) => (ee._events && Object.prototype.hasOwnProperty.call(ee, '_events') ? ee._events : (ee._events = Object.create(null)));
+  Object.assign(EventEmitter.prototype, {
+    on(name, fn) {
+      if (typeof fn !== 'function') throw new TypeError('The "listener" argument must be of type function');
+      const e = evs(this);
+      if (e.newListener) this.emit('newListener', name, fn.listener || fn);
+      (e[name] || (e[name] = [])).push(fn);
+      return this;
+    },
+    prependListener(name, fn) { const e = evs(this); (e[name] || (e[name] = [])).unshift(fn); return this; },
+    once(name, fn) { const self = this; function w(...a) { self.removeListener(name, w); return fn.apply(self, a); } w.listener = fn; return this.on(name, w); },
+    prependOnceListener(name, fn) { const self = this; function w(...a) { self.removeListener(name, w); return fn.apply(self, a); } w.listener = fn; return this.prependListener(name, w); },
+    off(name, fn) {
+      const e = evs(this);
+      const l = e[name];
+      if (!l) return this;
+      const i = l.findIndex((x) => x === fn || x.listener === fn);
+      if (i !== -1) { l.splice(i, 1); if (l.length === 0) delete e[name]; if (e.removeListener) this.emit('removeListener', name, fn); }
+      return this;
+    },
     emit(name, ...args) {
-      const l = this._events.get(name);
-      if (!l || l.length === 0) { if (name === 'error') throw args[0] instanceof Error ? args[0] : new Error('Unhandled error event'); return false; }
+      const l = evs(this)[name];
+      if (!l || l.length === 0) {
+        if (name === 'error') { const er = args[0]; if (er instanceof Error) throw er; const e = new Error('Unhandled error.' + (er === undefined ? '' : ' (' + inspect(er) + ')')); e.context = er; throw e; }
+        return false;
+      }
       for (const fn of l.slice()) fn.apply(this, args);
       return true;
-    }
-    removeAllListeners(name) { if (name === undefined) this._events.clear(); else this._events.delete(name); return this; }
-    listenerCount(name) { return (this._events.get(name) || []).length; }
-  }
+    },
+    removeAllListeners(name) { const e = evs(this); if (name === undefined) this._events = Object.create(null); else delete e[name]; return this; },
+    listenerCount(name) { return (evs(this)[name] || []).length; },
+    listeners(name) { return (evs(this)[name] || []).map((f) => f.listener || f); },
+    rawListeners(name) { return (evs(this)[name] || []).slice(); },
+    eventNames() { return Object.keys(evs(this)); },
+    setMaxListeners(n) { this._maxListeners = n; return this; },
+    getMaxListeners() { return this._maxListeners === undefined ? EventEmitter.defaultMaxListeners : this._maxListeners; },
+  });
   EventEmitter.prototype.addListener = EventEmitter.prototype.on;
   EventEmitter.prototype.removeListener = EventEmitter.prototype.off;
   EventEmitter.EventEmitter = EventEmitter;
+  EventEmitter.defaultMaxListeners = 10;
+  EventEmitter.listenerCount = (ee, name) => ee.listenerCount(name);
+  EventEmitter.once = (ee, name) => new Promise((resolve, reject) => {
+    const onErr = (e) => { ee.removeListener(name, onEv); reject(e); };
+    const onEv = (...a) => { if (name !== 'error') ee.removeListener('error', onErr); resolve(a); };
+    ee.once(name, onEv);
+    if (name !== 'error') ee.once('error', onErr);
+  });
 
   function assert(cond, message) { if (!cond) { const e = new Error(message || 'Assertion failed'); e.code = 'ERR_ASSERTION'; throw e; } }
   assert.ok = assert;
@@ -570,19 +655,39 @@
   })();
 
   const builtins = {
-    buffer: { Buffer },
+    buffer: { Buffer, constants: { MAX_LENGTH: 0x7fffffff, MAX_STRING_LENGTH: 0x1fffffe8 }, kMaxLength: 0x7fffffff },
     util,
     path,
     querystring,
-    url: { URLSearchParams },
     events: EventEmitter,
     assert,
     crypto,
     timers: { setTimeout, setInterval, setImmediate, clearTimeout: clearTimer, clearInterval: clearTimer, clearImmediate: clearTimer },
     process: processObj,
     console,
+    perf_hooks: { performance: G.performance },
   };
-  const unavailable = ['fs', 'fs/promises', 'child_process', 'net', 'tls', 'dgram', 'dns', 'http', 'https', 'http2', 'os', 'cluster', 'worker_threads', 'vm', 'zlib', 'stream', 'readline', 'v8', 'module', 'inspector', 'perf_hooks', 'async_hooks'];
+  // The rest of the Node built-ins functions use live in builtins.js, evaluated the first time
+  // one of them is required (most functions never do: no cost for them).
+  let lib = null;
+  function nodeLib() {
+    if (!lib) {
+      lib = native.builtins()({
+        native, Buffer, EventEmitter, util, hostCall, toU8, process: processObj, path, querystring, URLSearchParams,
+        setTimeout, clearTimeout: clearTimer, setImmediate, inspect, crypto,
+      });
+    }
+    return lib;
+  }
+  const LAZY = ['os', 'url', 'string_decoder', 'punycode', 'tty', 'net', 'tls', 'dns', 'http2', 'readline', 'stream', 'stream/promises', 'http', 'https', 'fs', 'fs/promises', 'zlib'];
+  for (const name of LAZY) {
+    Object.defineProperty(builtins, name, { get: () => nodeLib()[name], enumerable: true, configurable: true });
+  }
+  for (const k of ['createCipheriv', 'createDecipheriv', 'createSign', 'createVerify', 'publicEncrypt', 'privateDecrypt', 'sign', 'verify']) {
+    crypto[k] = (...a) => nodeLib().cryptoExtra[k](...a);
+  }
+  crypto.constants = { RSA_PKCS1_PADDING: 1, RSA_NO_PADDING: 3, RSA_PKCS1_OAEP_PADDING: 4 };
+  const unavailable = ['child_process', 'dgram', 'cluster', 'worker_threads', 'vm', 'v8', 'module', 'inspector', 'async_hooks', 'repl', 'trace_events', 'wasi'];
 
   // ---------------------------------------------------------------- globals
 
@@ -593,6 +698,10 @@
   };
   for (const k of Object.keys(globals)) {
     Object.defineProperty(G, k, { value: globals[k], writable: true, configurable: true, enumerable: false });
+  }
+  // URL as a global, as in Node (built on the first use).
+  if (typeof G.URL === 'undefined') {
+    Object.defineProperty(G, 'URL', { get: () => nodeLib().url.URL, set: (v) => Object.defineProperty(G, 'URL', { value: v, writable: true, configurable: true }), configurable: true, enumerable: false });
   }
   if (typeof G.crypto === 'undefined') {
     Object.defineProperty(G, 'crypto', { value: { getRandomValues: crypto.getRandomValues, randomUUID: crypto.randomUUID }, writable: true, configurable: true });

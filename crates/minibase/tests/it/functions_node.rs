@@ -758,3 +758,126 @@ async fn cloud_pay_in_cloudbase_shapes_on_both_runtimes() {
     assert_eq!(q["tradeState"], "CLOSED");
     srv.stop().await;
 }
+
+/// Node built-ins on QuickJS: the same npm packages as above (copied into the function's
+/// folder, where QuickJS's `require` stays), through the SSRF-guarded fetch.
+#[tokio::test]
+async fn npm_packages_needing_node_built_ins_work_on_quickjs() {
+    let npm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions-npm/node_modules");
+    assert!(
+        npm.is_dir(),
+        "scripts/test-deps.sh installs {}",
+        npm.display()
+    );
+    let (_tmp, dir) = folder();
+    write(
+        &dir,
+        "q/config.json",
+        r#"{"envVariables": {"SMS_ID": "AKIDquick", "SMS_KEY": "k"}}"#,
+    );
+    crate::functions_migration::copy_dir(&npm, &dir.join("q/node_modules"));
+    write(
+        &dir,
+        "q/index.js",
+        r#"
+exports.main = async (event) => {
+  const out = {}
+  if (event.what === 'axios') {
+    const axios = require('axios')
+    const r = await axios.get(event.url, { params: { a: 1 } })
+    const p = await axios.post(event.url.replace('/api/health', '/api/functions/echo'), { data: { x: 1 } }, { headers: { authorization: 'Bearer ' + event.key }, validateStatus: () => true })
+    out.axios = [r.status, r.data.status, p.status, p.data.result && p.data.result.x]
+  }
+  if (event.what === 'request') {
+    const rp = require('request-promise')
+    const r = await rp({ uri: event.url, json: true })
+    const request = require('request')
+    const viaCallback = await new Promise((resolve, reject) => request.get({ url: event.url, qs: { a: 1 }, json: true }, (err, res, body) => (err ? reject(err) : resolve([res.statusCode, body.status]))))
+    out.request = [r.status, viaCallback]
+  }
+  if (event.what === 'sms') {
+    const tencentcloud = require('tencentcloud-sdk-nodejs-sms')
+    const client = new tencentcloud.sms.v20210111.Client({
+      credential: { secretId: process.env.SMS_ID, secretKey: process.env.SMS_KEY },
+      region: 'ap-guangzhou', profile: { httpProfile: { endpoint: event.endpoint, protocol: 'http://' } },
+    })
+    const r = await client.SendSms({ PhoneNumberSet: ['+8613800000000'], SmsSdkAppId: '1400000000', SignName: 'Minibase', TemplateId: '100', TemplateParamSet: ['1234'] })
+    out.sms = r.SendStatusSet[0].Code
+  }
+  if (event.what === 'builtins') {
+    const zlib = require('zlib'), crypto = require('crypto'), fs = require('fs'), os = require('os'), url = require('url')
+    const { StringDecoder } = require('string_decoder')
+    const { Readable, Transform, pipeline } = require('stream')
+    const gz = zlib.gzipSync('hello '.repeat(50))
+    out.zlib = [gz[0], gz[1], zlib.gunzipSync(gz).toString().length]
+    const key = crypto.randomBytes(32), iv = crypto.randomBytes(16)
+    const c = crypto.createCipheriv('aes-256-cbc', key, iv)
+    const enc = c.update('秘密 message', 'utf8', 'base64') + c.final('base64')
+    const d = crypto.createDecipheriv('aes-256-cbc', key, iv)
+    out.cbc = d.update(enc, 'base64', 'utf8') + d.final('utf8')
+    out.fs = [JSON.parse(fs.readFileSync(__dirname + '/config.json', 'utf8')).envVariables.SMS_ID, fs.existsSync('index.js'), fs.existsSync('/etc/passwd')]
+    try { fs.readFileSync('/etc/passwd') } catch (e) { out.fsOutside = e.code }
+    out.os = [os.platform(), typeof os.cpus().length]
+    out.url = [url.parse('https://u:p@example.com:8443/a/b?x=1#h').port, new URL('../c?y=2', 'https://example.com/a/b').href]
+    const dec = new StringDecoder('utf8')
+    const bytes = Buffer.from('云')
+    out.decoder = dec.write(bytes.subarray(0, 1)) + '|' + dec.write(bytes.subarray(1))
+    const upper = new Transform({ transform(chunk, e, cb) { cb(null, chunk.toString().toUpperCase()) } })
+    let text = ''
+    upper.on('data', (c) => { text += c })
+    await new Promise((resolve, reject) => pipeline(Readable.from(['a', 'b', 'c']), upper, (e) => (e ? reject(e) : resolve())))
+    out.stream = text
+    try { require('net').connect(80) } catch (e) { out.net = e.message }
+  }
+  return out
+}
+"#,
+    );
+    write(
+        &dir,
+        "echo/index.js",
+        "exports.main = async (e) => ({ x: e.x })\n",
+    );
+    let (sms_endpoint, mut seen) = fake_sms().await;
+    let srv = start(&dir, |c| c.functions.http_allow = vec!["127.0.0.1".into()]).await;
+    let key = srv.service_key().to_owned();
+    let health = srv.url("/api/health");
+    let r = result(&srv, "q", &key, json!({"what": "builtins"})).await;
+    assert_eq!(r["zlib"], json!([0x1f, 0x8b, 300]), "{r}");
+    assert_eq!(r["cbc"], "秘密 message");
+    assert_eq!(r["fs"], json!(["AKIDquick", true, false]));
+    assert_eq!(r["fsOutside"], "EACCES");
+    assert_eq!(r["os"], json!(["linux", "number"]));
+    assert_eq!(r["url"], json!(["8443", "https://example.com/c?y=2"]));
+    assert_eq!(r["decoder"], "|云");
+    assert_eq!(r["stream"], "ABC");
+    assert!(
+        r["net"].as_str().unwrap().contains("\"runtime\": \"node\""),
+        "{r}"
+    );
+    let r = result(
+        &srv,
+        "q",
+        &key,
+        json!({"what": "axios", "url": health, "key": key}),
+    )
+    .await;
+    assert_eq!(r["axios"], json!([200, "ok", 200, 1]), "{r}");
+    let r = result(&srv, "q", &key, json!({"what": "request", "url": health})).await;
+    assert_eq!(r["request"], json!(["ok", [200, "ok"]]), "{r}");
+    let r = result(
+        &srv,
+        "q",
+        &key,
+        json!({"what": "sms", "endpoint": sms_endpoint}),
+    )
+    .await;
+    assert_eq!(r["sms"], "Ok", "{r}");
+    let (head, _) = seen.recv().await.unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("x-tc-action: sendsms"),
+        "{head}"
+    );
+    srv.stop().await;
+}
