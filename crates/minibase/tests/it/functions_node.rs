@@ -830,6 +830,23 @@ exports.main = async (event) => {
     out.stream = text
     try { require('net').connect(80) } catch (e) { out.net = e.message }
   }
+  if (event.what === 'rsa') {
+    const crypto = require('crypto')
+    const sig = crypto.createSign('RSA-SHA256').update(event.text).sign(event.key, 'base64')
+    const ok = crypto.createVerify('RSA-SHA256').update(event.text).verify(event.pub, sig, 'base64')
+    const bad = crypto.createVerify('RSA-SHA256').update(event.text + '!').verify(event.pub, sig, 'base64')
+    const sealed = crypto.publicEncrypt({ key: event.pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, Buffer.from('13800000000'))
+    const opened = crypto.privateDecrypt(event.key, sealed).toString()
+    // WeChat Pay v3's notification resource: AES-256-GCM with a tag and associated data.
+    const key = Buffer.from('0123456789abcdef0123456789abcdef'), nonce = Buffer.from('0123456789ab')
+    const c = crypto.createCipheriv('aes-256-gcm', key, nonce).setAAD(Buffer.from('transaction'))
+    const ct = Buffer.concat([c.update('{"trade_state":"SUCCESS"}'), c.final(), c.getAuthTag()])
+    const d = crypto.createDecipheriv('aes-256-gcm', key, nonce)
+    d.setAuthTag(ct.subarray(ct.length - 16))
+    d.setAAD(Buffer.from('transaction'))
+    const plain = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString()
+    out.rsa = { sig, ok, bad, opened, plain }
+  }
   return out
 }
 "#,
@@ -856,6 +873,40 @@ exports.main = async (event) => {
         r["net"].as_str().unwrap().contains("\"runtime\": \"node\""),
         "{r}"
     );
+    // RSA with a key the test makes; the signature checked here with the rsa crate.
+    let (pem, pub_pem, public) = {
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+        let k = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let pem = k
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap()
+            .to_string();
+        let public = k.to_public_key();
+        let pub_pem = public
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap();
+        (pem, pub_pem, public)
+    };
+    let data = json!({"what": "rsa", "key": pem, "pub": pub_pem, "text": "签名 me"});
+    let r = result(&srv, "q", &key, data).await;
+    assert_eq!(
+        (r["rsa"]["ok"].as_bool(), r["rsa"]["bad"].as_bool()),
+        (Some(true), Some(false)),
+        "{r}"
+    );
+    assert_eq!(r["rsa"]["opened"], "13800000000");
+    assert_eq!(r["rsa"]["plain"], r#"{"trade_state":"SUCCESS"}"#);
+    {
+        use base64::Engine as _;
+        use sha2::Digest;
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(r["rsa"]["sig"].as_str().unwrap())
+            .unwrap();
+        let hashed = sha2::Sha256::digest("签名 me".as_bytes());
+        public
+            .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed, &sig)
+            .unwrap();
+    }
     let r = result(
         &srv,
         "q",
