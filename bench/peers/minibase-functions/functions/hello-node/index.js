@@ -1,0 +1,2 @@
+// bench/scenarios/functions.sh: the trivial function.
+exports.main = async (event) => ({ hello: event.name || 'world' })
