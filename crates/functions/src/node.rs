@@ -572,7 +572,8 @@ impl NodeEngine {
                 if !wanted {
                     return None;
                 }
-                let result = m.result.map(|r| r.get().to_owned()).unwrap_or_default();
+                // A JSON `null` result reads as `None`.
+                let result = m.result.map_or("null", |r| r.get()).to_owned();
                 Some((m.ok, result))
             }
             _ => None,

@@ -189,6 +189,7 @@ exports.main = async (event) => {
   if (event.do === 'spin') { for (;;) {} }
   if (event.do === 'bomb') { const a = []; for (;;) a.push(new Array(100000).fill(calls)) }
   if (event.do === 'throw') throw new TypeError('bad input ' + event.n)
+  if (event.do === 'nothing') return event.undef ? undefined : null
   if (event.do === 'late') { setTimeout(() => { throw new Error('from a timer') }, 10); return new Promise(() => {}) }
   return { calls, pid: process.pid }
 }
@@ -198,13 +199,24 @@ exports.main = async (event) => {
     let key = srv.service_key().to_owned();
     let first = result(&srv, "fragile", &key, json!({})).await;
     assert_eq!(first["calls"], 1);
+    for undef in [false, true] {
+        let r = result(
+            &srv,
+            "fragile",
+            &key,
+            json!({"do": "nothing", "undef": undef}),
+        )
+        .await;
+        assert_eq!(r, Value::Null);
+    }
     let res = call(&srv, "fragile", &key, json!({"do": "throw", "n": 7})).await;
     let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
     assert_eq!(body["error"]["message"], "TypeError: bad input 7");
-    // A thrown error keeps the worker.
+    // A thrown error keeps the worker (and its state: this is its fifth call).
+    let again = result(&srv, "fragile", &key, json!({})).await;
     assert_eq!(
-        result(&srv, "fragile", &key, json!({})).await["pid"],
-        first["pid"]
+        (&again["pid"], again["calls"].as_i64()),
+        (&first["pid"], Some(5))
     );
     let res = call(&srv, "fragile", &key, json!({"do": "late"})).await;
     let body = expect_error(res, 502, "UPSTREAM_ERROR").await;
