@@ -786,7 +786,8 @@ async fn npm_packages_needing_node_built_ins_work_on_quickjs() {
     write(
         &dir,
         "q/config.json",
-        r#"{"envVariables": {"SMS_ID": "AKIDquick", "SMS_KEY": "k"}}"#,
+        // Parsing axios, request and the SDK on QuickJS takes seconds on a loaded machine.
+        r#"{"timeout": 60, "envVariables": {"SMS_ID": "AKIDquick", "SMS_KEY": "k"}}"#,
     );
     crate::functions_migration::copy_dir(&npm, &dir.join("q/node_modules"));
     write(
