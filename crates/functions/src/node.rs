@@ -26,11 +26,12 @@
 
 use crate::CallContext;
 use crate::error::FunctionError;
-use crate::host::{HostError, OpContext};
+use crate::host::HostError;
 use crate::modules::{Fingerprint, stamp};
 use crate::spec::FunctionSpec;
 use crate::worker::{
     CallState, HostEnv, LoadFailure, LogBudget, Msg, Version, WorkerConfig, context_json, emit_log,
+    op_context,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -724,32 +725,6 @@ fn describe_status(s: std::process::ExitStatus) -> String {
         (Some(c), _) => format!("exit code {c}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => "ended".into(),
-    }
-}
-
-/// The context of a host call made during `call` (or while loading).
-fn op_context(cfg: &WorkerConfig, call: Option<&CallState>) -> OpContext {
-    match call {
-        Some(c) => OpContext {
-            name: cfg.name.clone(),
-            caller: c.ctx.caller.clone(),
-            request_id: c.ctx.request_id.clone(),
-            source: c.ctx.source.clone(),
-            client_ip: c.ctx.client_ip,
-            depth: c.ctx.depth,
-            openid: c.ctx.openid.clone(),
-            remaining: c.deadline.saturating_duration_since(Instant::now()),
-        },
-        None => OpContext {
-            name: cfg.name.clone(),
-            caller: mb_core::Caller::System,
-            request_id: String::new(),
-            source: "load".into(),
-            client_ip: None,
-            depth: 0,
-            openid: None,
-            remaining: cfg.defaults.timeout,
-        },
     }
 }
 

@@ -312,28 +312,7 @@ impl Shared {
             let mut st = self.st.borrow_mut();
             st.next_op = st.next_op.wrapping_add(1);
             st.pending_ops += 1;
-            let cx = match &st.call {
-                Some(c) => OpContext {
-                    name: self.cfg.name.clone(),
-                    caller: c.ctx.caller.clone(),
-                    request_id: c.ctx.request_id.clone(),
-                    source: c.ctx.source.clone(),
-                    client_ip: c.ctx.client_ip,
-                    depth: c.ctx.depth,
-                    openid: c.ctx.openid.clone(),
-                    remaining: c.deadline.saturating_duration_since(Instant::now()),
-                },
-                None => OpContext {
-                    name: self.cfg.name.clone(),
-                    caller: mb_core::Caller::System,
-                    request_id: String::new(),
-                    source: "load".into(),
-                    client_ip: None,
-                    depth: 0,
-                    openid: None,
-                    remaining: self.cfg.defaults.timeout,
-                },
-            };
+            let cx = op_context(&self.cfg, st.call.as_ref());
             (st.next_op, cx)
         };
         let host = self.cfg.host.clone();
@@ -453,6 +432,32 @@ pub(crate) fn emit_log(host: &HostEnv, function: &str, rid: &str, level: &str, m
                 tracing::info!(target: "minibase::functions::log", function = f, request_id = %rid, "{msg}")
             }
         }
+    }
+}
+
+/// The context of a host call made during `call` (or, without one, while loading).
+pub(crate) fn op_context(cfg: &WorkerConfig, call: Option<&CallState>) -> OpContext {
+    match call {
+        Some(c) => OpContext {
+            name: cfg.name.clone(),
+            caller: c.ctx.caller.clone(),
+            request_id: c.ctx.request_id.clone(),
+            source: c.ctx.source.clone(),
+            client_ip: c.ctx.client_ip,
+            depth: c.ctx.depth,
+            openid: c.ctx.openid.clone(),
+            remaining: c.deadline.saturating_duration_since(Instant::now()),
+        },
+        None => OpContext {
+            name: cfg.name.clone(),
+            caller: mb_core::Caller::System,
+            request_id: String::new(),
+            source: "load".into(),
+            client_ip: None,
+            depth: 0,
+            openid: None,
+            remaining: cfg.defaults.timeout,
+        },
     }
 }
 
